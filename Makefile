@@ -1,0 +1,56 @@
+# vggish-go. `make test` and `make run` work on a fresh Debian/Ubuntu machine with Go >= 1.23:
+# `setup` installs what is missing (libtorch, ffmpeg, the Python reference) and adapts gotch.
+
+SHELL := /bin/bash
+GO ?= go
+# Debian/Ubuntu packages: libtorch and a C++ compiler for gotch, ffmpeg for non-WAV audio, and the
+# Python reference the parity tests run (always as /usr/bin/python3).
+APT_PACKAGES := g++ libtorch-dev ffmpeg python3-torch python3-numpy python3-scipy python3-resampy python3-soundfile
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+WEIGHTS ?=
+FUZZTIME ?= 60s
+
+.PHONY: setup deps build test bench fuzz run docker-cuda clean
+
+setup: deps
+	$(GO) run ./torch/adapt
+
+# Installs only what is missing, so a warm machine pays a dpkg query. $LIBTORCH (an upstream libtorch)
+# replaces libtorch-dev.
+deps:
+	@missing=$$(for p in $(APT_PACKAGES); do \
+		[ "$$p" = libtorch-dev ] && [ -n "$$LIBTORCH" ] && continue; \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if ! command -v apt-get >/dev/null; then \
+		echo "Not a Debian/Ubuntu machine: install these (or their equivalents) and re-run: $$missing" >&2; \
+		echo "libtorch may instead be an upstream libtorch folder named by LIBTORCH=/path/to/libtorch." >&2; exit 1; fi; \
+	echo "setup: installing $$missing"; \
+	$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null
+
+build: setup
+	$(GO) build -o bin/vggish ./cmd/vggish
+
+# The parity tests run the Python reference live; -count=1 because go test cannot see that input change.
+test: setup
+	$(GO) mod verify
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 30m ./...
+
+bench: setup
+	$(GO) test -run '^$$' -bench . -benchtime 3x -timeout 60m ./...
+
+# Each fuzz target for $(FUZZTIME); go test takes one target at a time.
+fuzz: setup
+	@set -e; for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+			echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; done; done
+
+run: build
+	./bin/vggish info
+
+docker-cuda:
+	docker build -f Dockerfile.cuda -t vggish-go:cuda .
+
+clean:
+	rm -rf bin .build go.work go.work.sum testdata/gen

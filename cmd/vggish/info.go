@@ -1,0 +1,21 @@
+package main
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/vggish-go/vggish/torch"
+)
+
+func runInfo(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("info", stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "libtorch  %s\n", torch.Version())
+	fmt.Fprintf(stdout, "gotch     %s\n", torch.GotchVersion)
+	fmt.Fprintf(stdout, "cuda      %v\n", torch.CUDAAvailable())
+	fmt.Fprintf(stdout, "devices   %d\n", torch.DeviceCount())
+	fmt.Fprintf(stdout, "threads   %d\n", torch.Threads())
+	return nil
+}

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+const sample = `// generated
+void atg_abs(tensor *out__, tensor self) {
+  PROTECT(
+    auto outputs__ = torch::abs(*self);
+    out__[0] = new torch::Tensor(outputs__);
+  )
+}
+
+int64_t atg_new_op(tensor self) {
+  PROTECT(
+    return torch::new_op(*self);
+  )
+  return 0;
+}
+`
+
+func TestStubKeepsSignatureAndDefaultReturn(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, generatedFile), []byte(sample), 0o644))
+	g, err := readGenerated(dir)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"atg_abs", "atg_new_op"}, g.order)
+	assert.Equal(t, "atg_new_op", g.funcAt(11), "line 11 is inside atg_new_op")
+	assert.Equal(t, "", g.funcAt(1))
+
+	require.NoError(t, g.stub([]string{"atg_new_op"}, func(n string) string { return n + " is missing" }))
+	require.NoError(t, g.write())
+	b, err := os.ReadFile(g.path)
+	require.NoError(t, err)
+	got := string(b)
+	assert.Contains(t, got, "torch::abs(*self)", "other wrappers untouched")
+	assert.NotContains(t, got, "torch::new_op")
+	assert.Contains(t, got, "int64_t atg_new_op(tensor self) {\n  PROTECT(\n    throw std::runtime_error(\"atg_new_op is missing\");\n")
+	assert.Contains(t, got, "  )\n  return 0;\n}")
+	assert.Equal(t, strings.Count(sample, "\n"), strings.Count(got, "\n"), "line numbers stay stable for the next compiler pass")
+
+	assert.ErrorContains(t, g.stub([]string{"atg_gone"}, nil), "no wrapper atg_gone")
+}
+
+func TestLibGoLinksCUDAOnlyWhenPresent(t *testing.T) {
+	for _, c := range []struct {
+		name        string
+		lt          libtorch
+		want, unwnt []string
+	}{
+		{
+			name:  "debian cpu",
+			lt:    libtorch{Root: "/usr", System: true, Includes: []string{"/usr/include", "/usr/include/torch/csrc/api/include"}, LibDir: "/usr/lib/x86_64-linux-gnu", Version: "1.13.0", CXX11ABI: 1},
+			want:  []string{"-D_GLIBCXX_USE_CXX11_ABI=1", "-I/usr/include/torch/csrc/api/include", "-ltorch -ltorch_cpu -lc10"},
+			unwnt: []string{"cuda", "-rpath"},
+		},
+		{
+			name: "upstream cuda",
+			lt:   libtorch{Root: "/opt/libtorch", Includes: []string{"/opt/libtorch/include", "/opt/libtorch/include/torch/csrc/api/include"}, LibDir: "/opt/libtorch/lib", Version: "2.1.0", CUDA: true, CXX11ABI: 0},
+			want: []string{"-D_GLIBCXX_USE_CXX11_ABI=0", "-Wl,-rpath,/opt/libtorch/lib", "-Wl,--no-as-needed -ltorch_cuda -lc10_cuda -Wl,--as-needed", "-I/opt/libtorch/include "},
+		},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got := adaptation{lt: c.lt}.libGo()
+			for _, w := range c.want {
+				assert.Contains(t, got, w)
+			}
+			for _, u := range c.unwnt {
+				assert.NotContains(t, got, u)
+			}
+			assert.Contains(t, got, "-std=c++17")
+		})
+	}
+}
+
+func TestCommittedListsAreSorted(t *testing.T) {
+	lists, err := committedLists.ReadDir("stubs")
+	require.NoError(t, err)
+	require.NotEmpty(t, lists)
+	for _, l := range lists {
+		version := strings.TrimSuffix(strings.TrimPrefix(l.Name(), "libtorch-"), ".txt")
+		names, ok := adaptation{lt: libtorch{Version: version}}.committedStubs()
+		require.True(t, ok, l.Name())
+		assert.IsIncreasing(t, names, l.Name())
+	}
+}

@@ -1,0 +1,47 @@
+package torch
+
+/*
+// Defined in gotch's libtch (torch_api.cpp) and in the vggish_version.cpp that torch/adapt adds to it.
+void at_set_num_threads(int n_threads);
+int at_get_num_threads();
+const char *vggish_libtorch_version();
+char *get_and_reset_last_err();
+#include <stdlib.h>
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"unsafe"
+
+	_ "github.com/sugarme/gotch/libtch" // links the C functions declared above
+)
+
+// Version is the libtorch version gotch was compiled against, from libtorch's own headers.
+func Version() string { return C.GoString(C.vggish_libtorch_version()) }
+
+// SetThreads sets libtorch's intra-op thread count (at::set_num_threads) for the whole process. gotch
+// has no Go call for it.
+func SetThreads(n int) error {
+	if n < 1 {
+		return fmt.Errorf("torch: thread count %d: must be at least 1", n)
+	}
+	runtime.LockOSThread() // the error is thread-local on the C++ side
+	defer runtime.UnlockOSThread()
+	C.at_set_num_threads(C.int(n))
+	return lastError()
+}
+
+// Threads is libtorch's intra-op thread count.
+func Threads() int { return int(C.at_get_num_threads()) }
+
+func lastError() error {
+	p := C.get_and_reset_last_err()
+	if p == nil {
+		return nil
+	}
+	defer C.free(unsafe.Pointer(p))
+	return errors.New(C.GoString(p))
+}

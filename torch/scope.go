@@ -1,0 +1,56 @@
+package torch
+
+import (
+	"runtime"
+
+	"github.com/sugarme/gotch/ts"
+)
+
+// Scope owns the tensors of one computation and frees them together, so that intermediate results
+// are released on every path, errors included:
+//
+//	var s torch.Scope
+//	defer s.Close()
+//	y, err := s.Own(x.Matmul(w, false))
+//
+// A Scope is not safe for concurrent use.
+type Scope struct {
+	owned []*ts.Tensor
+}
+
+// Own takes ownership of t and passes (t, err) through, with err shortened by Err. It is shaped to
+// wrap a gotch call directly.
+func (s *Scope) Own(t *ts.Tensor, err error) (*ts.Tensor, error) {
+	if err != nil {
+		return nil, Err(err)
+	}
+	s.owned = append(s.owned, t)
+	return t, nil
+}
+
+// Release hands t back to the caller: Close will not free it.
+func (s *Scope) Release(t *ts.Tensor) *ts.Tensor {
+	for i, o := range s.owned {
+		if o == t {
+			s.owned = append(s.owned[:i], s.owned[i+1:]...)
+			break
+		}
+	}
+	return t
+}
+
+// Close frees every tensor the scope still owns.
+func (s *Scope) Close() {
+	for _, t := range s.owned {
+		t.Drop()
+	}
+	s.owned = s.owned[:0]
+}
+
+// locked runs fn on one OS thread: libtorch reports errors in a thread-local variable, which must be
+// read on the thread that made the call.
+func locked(fn func()) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	fn()
+}

@@ -1,0 +1,98 @@
+package torch
+
+import (
+	"fmt"
+	"unsafe"
+
+	"github.com/sugarme/gotch"
+	lib "github.com/sugarme/gotch/libtch"
+	"github.com/sugarme/gotch/ts"
+)
+
+// Element is a Go type with a libtorch dtype.
+type Element interface{ ~float32 | ~float64 | ~int64 | ~uint8 }
+
+func dtypeOf[T Element]() gotch.DType {
+	var zero T
+	switch any(zero).(type) {
+	case float32:
+		return gotch.Float
+	case float64:
+		return gotch.Double
+	case int64:
+		return gotch.Int64
+	default:
+		return gotch.Uint8
+	}
+}
+
+// FromSlice copies data into a new CPU tensor of the given shape (one copy, no intermediate buffer).
+func FromSlice[T Element](data []T, shape ...int64) (*ts.Tensor, error) {
+	dtype := dtypeOf[T]()
+	return fromPointer(unsafe.Pointer(unsafe.SliceData(data)), len(data), dtype, shape)
+}
+
+// FromBytes copies little-endian raw element bytes into a new CPU tensor.
+func FromBytes(data []byte, dtype gotch.DType, shape ...int64) (*ts.Tensor, error) {
+	size := int(dtype.Size())
+	if size == 0 || len(data)%size != 0 {
+		return nil, fmt.Errorf("torch: %d bytes is not a whole number of %v elements", len(data), dtype)
+	}
+	return fromPointer(unsafe.Pointer(unsafe.SliceData(data)), len(data)/size, dtype, shape)
+}
+
+func fromPointer(p unsafe.Pointer, n int, dtype gotch.DType, shape []int64) (*ts.Tensor, error) {
+	numel := int64(1)
+	for _, d := range shape {
+		if d < 0 {
+			return nil, fmt.Errorf("torch: negative dimension in shape %v", shape)
+		}
+		numel *= d
+	}
+	if numel != int64(n) {
+		return nil, fmt.Errorf("torch: %d elements do not fill shape %v", n, shape)
+	}
+	if len(shape) == 0 {
+		shape = []int64{} // a scalar
+	}
+	dims := append([]int64{0}, shape...) // at_tensor_of_data reads dims[0] even for a scalar
+	var t *ts.Tensor
+	var err error
+	locked(func() {
+		c := lib.AtTensorOfData(p, dims[1:len(dims):len(dims)], uint(len(shape)), uint(dtype.Size()), int(dtype.CKind()))
+		if err = ts.TorchErr(); err == nil {
+			t = ts.New(c)
+		}
+	})
+	return t, Err(err)
+}
+
+// ToSlice copies a tensor of any device, dtype and layout to a new Go slice, converting the dtype.
+func ToSlice[T Element](t *ts.Tensor) ([]T, error) {
+	dtype := dtypeOf[T]()
+	var s Scope
+	defer s.Close()
+	if t.DType() != dtype {
+		var err error
+		if t, err = s.Own(t.Totype(dtype, false)); err != nil {
+			return nil, err
+		}
+	}
+	shape, err := t.Size()
+	if err != nil {
+		return nil, Err(err)
+	}
+	n := int64(1)
+	for _, d := range shape {
+		n *= d
+	}
+	out := make([]T, n)
+	if n == 0 {
+		return out, nil
+	}
+	locked(func() {
+		lib.AtCopyData(lib.Ctensor(t.Ctensor()), unsafe.Pointer(&out[0]), uint(n), uint(dtype.Size()))
+		err = ts.TorchErr()
+	})
+	return out, Err(err)
+}

@@ -1,0 +1,174 @@
+// Package weights locates, downloads and verifies the published VGGish weight
+// files (the torchvggish v0.1 release).
+//
+// Files are named the torch.hub way, NAME-HASH.EXT, where HASH is a prefix of
+// the file's sha256 in hex; every file is checked against it. Downloads go to a
+// per-user cache directory and are safe against interruption and against
+// several processes fetching the same file at once.
+package weights
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"golang.org/x/term"
+)
+
+// DefaultBaseURL is where the torchvggish project publishes its weights.
+const DefaultBaseURL = "https://github.com/harritaylor/torchvggish/releases/download/v0.1"
+
+// Environment variables that change the defaults of Options.
+const (
+	// EnvCache names the cache directory (see CacheDir).
+	EnvCache = "VGGISH_CACHE"
+	// EnvBaseURL replaces DefaultBaseURL, for mirrors and air-gapped sites.
+	EnvBaseURL = "VGGISH_WEIGHTS_URL"
+)
+
+// File is a weight file published under a torch.hub style name.
+type File struct {
+	Name string // base name, e.g. "vggish-10086976.pth"
+}
+
+// The files of the torchvggish v0.1 release.
+var (
+	// Model holds the VGGish network parameters.
+	Model = File{Name: "vggish-10086976.pth"}
+	// PCA holds the PCA whitening parameters applied to the embeddings.
+	PCA = File{Name: "vggish_pca_params-970ea276.pth"}
+)
+
+// hubHash is torch.hub's HASH_REGEX, except that an empty prefix (which
+// would verify anything) is not accepted.
+var hubHash = regexp.MustCompile(`-([0-9a-f]+)\.`)
+
+// SHA256Prefix returns the hex sha256 prefix encoded in the name, the first
+// "-HEX." group as torch.hub reads it, or "" if the name has none.
+func (f File) SHA256Prefix() string {
+	m := hubHash.FindStringSubmatch(f.Name)
+	if m == nil {
+		return ""
+	}
+	return m[1]
+}
+
+// ErrMismatch is returned (wrapped) when a file's sha256 does not start with
+// the prefix in its name.
+var ErrMismatch = errors.New("sha256 mismatch")
+
+// Options say where weights are cached and fetched from. The zero value uses
+// the defaults described on each field.
+type Options struct {
+	// BaseURL is the directory URL the file names are appended to.
+	// Default: $VGGISH_WEIGHTS_URL, else DefaultBaseURL.
+	BaseURL string
+	// CacheDir is where downloaded files are kept. Default: CacheDir().
+	CacheDir string
+	// Client makes the download requests. Default: http.DefaultClient.
+	Client *http.Client
+	// Progress receives human-readable download progress. Default: os.Stderr
+	// if it is a terminal, else nothing; set io.Discard to silence it.
+	Progress io.Writer
+}
+
+// CacheDir returns the default cache directory: $VGGISH_CACHE if set, else
+// "vggish" in os.UserCacheDir().
+func CacheDir() (string, error) {
+	if dir := os.Getenv(EnvCache); dir != "" {
+		return dir, nil
+	}
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("weights: no cache directory (set %s): %w", EnvCache, err)
+	}
+	return filepath.Join(dir, "vggish"), nil
+}
+
+// Path returns where f is, or would be, cached. It does not touch the file.
+func (o Options) Path(f File) (string, error) {
+	if f.Name == "" || f.Name != filepath.Base(f.Name) || f.Name == "." || f.Name == ".." {
+		return "", fmt.Errorf("weights: invalid file name %q", f.Name)
+	}
+	dir := o.CacheDir
+	if dir == "" {
+		var err error
+		if dir, err = CacheDir(); err != nil {
+			return "", err
+		}
+	}
+	return filepath.Join(dir, f.Name), nil
+}
+
+func (o Options) url(f File) string {
+	base := o.BaseURL
+	if base == "" {
+		base = os.Getenv(EnvBaseURL)
+	}
+	if base == "" {
+		base = DefaultBaseURL
+	}
+	return strings.TrimRight(base, "/") + "/" + f.Name
+}
+
+func (o Options) client() *http.Client {
+	if o.Client != nil {
+		return o.Client
+	}
+	return http.DefaultClient
+}
+
+func (o Options) progress() io.Writer {
+	if o.Progress != nil {
+		return o.Progress
+	}
+	if term.IsTerminal(int(os.Stderr.Fd())) {
+		return os.Stderr
+	}
+	return io.Discard
+}
+
+// Verify checks that the sha256 of the file at path starts with the prefix in
+// f's name. To check an arbitrary hub-named file, pass
+// File{Name: filepath.Base(path)}.
+func Verify(path string, f File) error {
+	if f.SHA256Prefix() == "" {
+		return fmt.Errorf("verify %s: name %q has no -SHA256PREFIX. part to check against", path, f.Name)
+	}
+	sum, err := SHA256(path)
+	if err != nil {
+		return err
+	}
+	if err := checkSum(sum, f); err != nil {
+		return fmt.Errorf("verify %s: %w", path, err)
+	}
+	return nil
+}
+
+func checkSum(sum string, f File) error {
+	if want := f.SHA256Prefix(); !strings.HasPrefix(sum, want) {
+		return fmt.Errorf("%w: got %s, want prefix %s from %s", ErrMismatch, sum, want, f.Name)
+	}
+	return nil
+}
+
+// SHA256 returns the hex sha256 of the file at path.
+func SHA256(path string) (string, error) {
+	r, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("sha256: %w", err)
+	}
+	defer r.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, r); err != nil {
+		return "", fmt.Errorf("sha256 %s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
