@@ -6,6 +6,7 @@ package reftest
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -31,10 +32,13 @@ func Root() string {
 // Script is the absolute path of a script under testdata/.
 func Script(name string) string { return filepath.Join(Root(), "testdata", name) }
 
+// Skipped reports whether VGGISH_SKIP_REFERENCE=1 asks to skip the reference.
+func Skipped() bool { return os.Getenv("VGGISH_SKIP_REFERENCE") == "1" }
+
 // Require skips tb when VGGISH_SKIP_REFERENCE=1 and fails it when the reference interpreter is missing.
 func Require(tb testing.TB) {
 	tb.Helper()
-	if os.Getenv("VGGISH_SKIP_REFERENCE") == "1" {
+	if Skipped() {
 		tb.Skip("VGGISH_SKIP_REFERENCE=1: Python reference not run")
 	}
 	if _, err := os.Stat(Interpreter()); err != nil {
@@ -47,11 +51,20 @@ func Require(tb testing.TB) {
 func Run(tb testing.TB, script string, args ...string) []byte {
 	tb.Helper()
 	Require(tb)
+	out, err := Exec(script, args...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return out
+}
+
+// Exec is Run for callers without a testing.TB (TestMain, examples, benchmarks' shared setup).
+func Exec(script string, args ...string) ([]byte, error) {
 	cmd := exec.Command(Interpreter(), append([]string{Script(script)}, args...)...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		tb.Fatalf("reference %s %v: %v\n%s", script, args, err, stderr.String())
+		return nil, fmt.Errorf("reference %s %v: %v\n%s", script, args, err, stderr.String())
 	}
-	return stdout.Bytes()
+	return stdout.Bytes(), nil
 }

@@ -1,0 +1,162 @@
+// Package npyfile writes float32 and uint8 matrices as NumPy .npy files, atomically.
+//
+// The data goes through codeberg.org/sbinet/npyio. npyio takes an array's shape from its Go type and so
+// cannot write an array with no rows; for that case only, this package writes the header itself (NumPy
+// format 1.0: magic, version, little-endian header length, a dict literal padded to 64 bytes).
+package npyfile
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"unsafe"
+
+	"codeberg.org/sbinet/npyio"
+)
+
+// Element is a type Write can store.
+type Element interface{ float32 | uint8 }
+
+// Write stores data as a C-order array of the given shape in path. The file appears complete or not at
+// all: it is written to a temporary file beside path and renamed.
+func Write[T Element](path string, data []T, shape ...int) error {
+	n := 1
+	for _, d := range shape {
+		n *= d
+	}
+	if len(shape) == 0 || n != len(data) {
+		return fmt.Errorf("npy %s: %d values do not fill shape %v", path, len(data), shape)
+	}
+	var buf bytes.Buffer
+	if err := encode(&buf, data, shape); err != nil {
+		return fmt.Errorf("npy %s: %w", path, err)
+	}
+	return writeAtomic(path, buf.Bytes())
+}
+
+func encode[T Element](w io.Writer, data []T, shape []int) error {
+	if len(data) == 0 {
+		return emptyHeader(w, data, shape)
+	}
+	// npyio reads the shape from the type: view the flat data as [rows][cols]T or [rows][d1][d2]T.
+	p := unsafe.Pointer(unsafe.SliceData(data))
+	switch {
+	case len(shape) == 1:
+		return npyio.Write(w, data)
+	case len(shape) == 2 && shape[1] == 128:
+		return npyio.Write(w, unsafe.Slice((*[128]T)(p), shape[0]))
+	case len(shape) == 3 && shape[1] == 96 && shape[2] == 64:
+		return npyio.Write(w, unsafe.Slice((*[96][64]T)(p), shape[0]))
+	default:
+		return fmt.Errorf("shape %v: want (n,), (n, 128) or (n, 96, 64)", shape)
+	}
+}
+
+func emptyHeader[T Element](w io.Writer, _ []T, shape []int) error {
+	var zero T
+	descr := "'<f4'"
+	if _, ok := any(zero).(uint8); ok {
+		descr = "'|u1'"
+	}
+	dims := make([]string, len(shape))
+	for i, d := range shape {
+		dims[i] = fmt.Sprint(d)
+	}
+	tuple := strings.Join(dims, ", ")
+	if len(shape) == 1 {
+		tuple += ","
+	}
+	dict := fmt.Sprintf("{'descr': %s, 'fortran_order': False, 'shape': (%s), }", descr, tuple)
+	// magic (6) + version (2) + length (2) + dict + padding + newline is a multiple of 64.
+	pad := 64 - (10+len(dict)+1)%64
+	dict += strings.Repeat(" ", pad%64) + "\n"
+	if _, err := w.Write([]byte("\x93NUMPY\x01\x00")); err != nil {
+		return err
+	}
+	if err := binary.Write(w, binary.LittleEndian, uint16(len(dict))); err != nil {
+		return err
+	}
+	_, err := io.WriteString(w, dict)
+	return err
+}
+
+func writeAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return fmt.Errorf("npy %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name()) // a no-op after the rename
+	_, err = tmp.Write(data)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp.Name(), 0o644)
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		return fmt.Errorf("npy %s: %w", path, err)
+	}
+	return nil
+}
+
+// Read loads a float32 .npy file (as written by Write or numpy) and returns its data in C order and
+// its shape. numpy writes a transposed view in Fortran order; Read reorders it.
+func Read(path string) ([]float32, []int, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	r, err := npyio.NewReader(f)
+	if err != nil {
+		return nil, nil, fmt.Errorf("npy %s: %w", path, err)
+	}
+	shape := r.Header.Descr.Shape
+	n := 1
+	for _, d := range shape {
+		n *= d
+	}
+	if n == 0 {
+		return []float32{}, shape, nil
+	}
+	var data []float32
+	if err := r.Read(&data); err != nil {
+		return nil, nil, fmt.Errorf("npy %s: %w", path, err)
+	}
+	if r.Header.Descr.Fortran {
+		data = fortranToC(data, shape)
+	}
+	return data, shape, nil
+}
+
+// fortranToC reorders column-major data of the given shape to row-major.
+func fortranToC(data []float32, shape []int) []float32 {
+	out := make([]float32, len(data))
+	idx := make([]int, len(shape))
+	for c := range out {
+		// idx is the C-order multi-index of c; its Fortran offset has the first axis varying fastest.
+		f, stride := 0, 1
+		for k := range shape {
+			f += idx[k] * stride
+			stride *= shape[k]
+		}
+		out[c] = data[f]
+		for k := len(shape) - 1; k >= 0; k-- {
+			if idx[k]++; idx[k] < shape[k] {
+				break
+			}
+			idx[k] = 0
+		}
+	}
+	return out
+}

@@ -1,0 +1,90 @@
+package npyfile_test
+
+import (
+	"encoding/json"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/vggish-go/vggish/internal/npyfile"
+	"github.com/vggish-go/vggish/internal/reftest"
+)
+
+// numpy reads back what Write wrote, shapes and values, empty arrays included.
+func TestNumpyReadsWhatWeWrite(t *testing.T) {
+	reftest.Require(t)
+	dir := t.TempDir()
+	ramp := func(n int) []float32 {
+		out := make([]float32, n)
+		for i := range out {
+			out[i] = float32(i) * 0.5
+		}
+		return out
+	}
+	cases := []struct {
+		name  string
+		write func(string) error
+		shape []int
+		dtype string
+		sum   float64
+	}{
+		{"emb", func(p string) error { return npyfile.Write(p, ramp(3*128), 3, 128) }, []int{3, 128}, "float32", 0.5 * float64(3*128*(3*128-1)/2)},
+		{"empty", func(p string) error { return npyfile.Write(p, []float32{}, 0, 128) }, []int{0, 128}, "float32", 0},
+		{"emptylogmel", func(p string) error { return npyfile.Write(p, []float32{}, 0, 96, 64) }, []int{0, 96, 64}, "float32", 0},
+		{"logmel", func(p string) error { return npyfile.Write(p, ramp(2*96*64), 2, 96, 64) }, []int{2, 96, 64}, "float32", 0.5 * float64(2*96*64*(2*96*64-1)/2)},
+		{"quant", func(p string) error { return npyfile.Write(p, []uint8{1, 2, 255, 0}, 4) }, []int{4}, "uint8", 258},
+		{"emptyquant", func(p string) error { return npyfile.Write(p, []uint8{}, 0, 128) }, []int{0, 128}, "uint8", 0},
+	}
+	for _, c := range cases {
+		path := filepath.Join(dir, c.name+".npy")
+		require.NoError(t, c.write(path), c.name)
+		out, err := exec.Command(reftest.Interpreter(), "-c",
+			`import json,sys,numpy as np; a=np.load(sys.argv[1]); print(json.dumps({"shape":list(a.shape),"dtype":str(a.dtype),"sum":float(a.astype("float64").sum())}))`, path).Output()
+		require.NoError(t, err, c.name)
+		var got struct {
+			Shape []int
+			Dtype string
+			Sum   float64
+		}
+		require.NoError(t, json.Unmarshal(out, &got), c.name)
+		assert.Equal(t, c.shape, got.Shape, c.name)
+		assert.Equal(t, c.dtype, got.Dtype, c.name)
+		assert.Equal(t, c.sum, got.Sum, c.name)
+		if c.dtype == "float32" {
+			data, shape, err := npyfile.Read(path)
+			require.NoError(t, err, c.name)
+			assert.Equal(t, c.shape, shape, c.name)
+			assert.Len(t, data, shape[0]*shape[len(shape)-1]*map[int]int{2: 1, 3: 96}[len(shape)], c.name)
+		}
+	}
+}
+
+func TestWriteRejectsBadShapes(t *testing.T) {
+	dir := t.TempDir()
+	assert.ErrorContains(t, npyfile.Write(filepath.Join(dir, "a.npy"), []float32{1, 2, 3}, 2, 2), "do not fill shape")
+	assert.ErrorContains(t, npyfile.Write(filepath.Join(dir, "b.npy"), []float32{1, 2, 3, 4}, 2, 2), "want (n,)")
+	assert.NoFileExists(t, filepath.Join(dir, "b.npy"), "no half-written output")
+	assert.Error(t, npyfile.Write(filepath.Join(dir, "missing", "c.npy"), []float32{1}, 1))
+}
+
+// numpy saves a transposed view in Fortran order; Read returns it in C order.
+func TestReadFortranOrder(t *testing.T) {
+	reftest.Require(t)
+	path := filepath.Join(t.TempDir(), "f.npy")
+	require.NoError(t, exec.Command(reftest.Interpreter(), "-c",
+		`import sys,numpy as np; np.save(sys.argv[1], np.arange(24, dtype=np.float32).reshape(4, 3, 2).transpose(2, 1, 0))`, path).Run())
+	data, shape, err := npyfile.Read(path)
+	require.NoError(t, err)
+	assert.Equal(t, []int{2, 3, 4}, shape)
+	// element [i][j][k] of the transposed array is original[k][j][i] = k*6 + j*2 + i
+	for i := 0; i < 2; i++ {
+		for j := 0; j < 3; j++ {
+			for k := 0; k < 4; k++ {
+				assert.Equal(t, float32(k*6+j*2+i), data[i*12+j*4+k])
+			}
+		}
+	}
+}

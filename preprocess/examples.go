@@ -1,0 +1,174 @@
+package preprocess
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+
+	"github.com/vggish-go/vggish/preprocess/resample"
+)
+
+// Options choose how audio is cut into examples. The zero value is the reference: a new example every
+// 0.96 s, and a partial example at the end dropped.
+type Options struct {
+	// Hop is the time between example starts in seconds, rounded to whole 10 ms log-mel frames
+	// (half to even, as the reference script does); 0 means 0.96 s. Smaller values give overlapping
+	// examples.
+	Hop float64
+	// PadTail pads the waveform with silence so that a last, partial example is kept, and audio
+	// shorter than one example yields one example.
+	PadTail bool
+}
+
+func (o Options) hopFrames() (int, error) {
+	if o.Hop == 0 {
+		return defaultHop, nil
+	}
+	h := math.RoundToEven(o.Hop * 100)
+	if math.IsNaN(o.Hop) || h < 1 || h > 1e6 {
+		return 0, fmt.Errorf("example hop %gs: want at least 0.01 s", o.Hop)
+	}
+	return int(h), nil
+}
+
+// Examples is a run of log-mel examples, the network's input.
+type Examples struct {
+	// Data holds Len() examples of 96 frames by 64 mel bins, in that order (float32, like the
+	// reference's (N, 1, 96, 64) tensor).
+	Data []float32
+	// Starts is each example's start in the audio, in seconds.
+	Starts []float64
+}
+
+// Len is the number of examples.
+func (e *Examples) Len() int { return len(e.Starts) }
+
+// Example is example i's 96×64 values.
+func (e *Examples) Example(i int) []float32 {
+	n := ExampleFrames * MelBins
+	return e.Data[i*n : (i+1)*n : (i+1)*n]
+}
+
+// Info describes the audio behind a run of examples.
+type Info struct {
+	SampleRate int     // the source's rate, Hz
+	Duration   float64 // seconds of source audio
+	Examples   int
+}
+
+// BlockExamples is the most examples Stream computes at once (about a minute of audio at the default
+// hop): memory stays flat however long the input is. Block boundaries depend only on the example
+// index, so the result does not depend on how the source delivers its samples.
+const BlockExamples = 64
+
+// Stream reads src to the end and calls fn with each block of examples, in order. fn must not keep
+// the Examples it is given past the call; Stream reuses nothing, but callers that collect should copy
+// what they need (Read does).
+func Stream(ctx context.Context, src Source, opts Options, fn func(*Examples) error) (Info, error) {
+	info := Info{SampleRate: src.SampleRate()}
+	hop, err := opts.hopFrames()
+	if err != nil {
+		return info, err
+	}
+	rs, err := resample.New(src.SampleRate(), SampleRate)
+	if err != nil {
+		return info, err
+	}
+	stride := hop * FrameHop // samples between example starts at 16 kHz
+	need := func(n int) int { return (n-1)*stride + ExampleSamples }
+	var (
+		in      = make([]float64, 1<<16)
+		wave    []float64 // 16 kHz samples from example `next` on
+		next    int       // index of the first example wave holds
+		samples int64     // source samples read
+	)
+	emit := func(n int) error {
+		data, err := logMelExamples(wave[:need(n)], n, hop)
+		if err != nil {
+			return err
+		}
+		ex := &Examples{Data: data, Starts: make([]float64, n)}
+		for i := range ex.Starts {
+			ex.Starts[i] = float64((next+i)*stride) / SampleRate
+		}
+		if err := fn(ex); err != nil {
+			return err
+		}
+		next += n
+		info.Examples += n
+		wave = wave[:copy(wave, wave[min(n*stride, len(wave)):])]
+		return nil
+	}
+	for {
+		if err := ctx.Err(); err != nil {
+			return info, err
+		}
+		n, rerr := src.Read(in)
+		samples += int64(n)
+		wave = rs.Write(in[:n], wave)
+		for len(wave) >= need(BlockExamples) {
+			if err := emit(BlockExamples); err != nil {
+				return info, err
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			return info, rerr
+		}
+	}
+	wave = rs.Flush(wave)
+	info.Duration = float64(samples) / float64(info.SampleRate)
+	n := 0
+	if len(wave) >= ExampleSamples {
+		n = 1 + (len(wave)-ExampleSamples)/stride
+	}
+	if total := next*stride + len(wave); opts.PadTail && total > 0 {
+		// The reference pads the whole waveform to the length that covers it with whole examples.
+		all := 1
+		if total > ExampleSamples {
+			all = 1 + (total-ExampleSamples+stride-1)/stride
+		}
+		if n = all - next; n > 0 && len(wave) < need(n) {
+			wave = append(wave, make([]float64, need(n)-len(wave))...)
+		}
+	}
+	for n > 0 {
+		k := min(n, BlockExamples)
+		if err := emit(k); err != nil {
+			return info, err
+		}
+		n -= k
+	}
+	return info, nil
+}
+
+// Read returns all the examples of src.
+func Read(ctx context.Context, src Source, opts Options) (*Examples, Info, error) {
+	all := &Examples{}
+	info, err := Stream(ctx, src, opts, func(e *Examples) error {
+		all.Data = append(all.Data, e.Data...)
+		all.Starts = append(all.Starts, e.Starts...)
+		return nil
+	})
+	if err != nil {
+		return nil, info, err
+	}
+	return all, info, nil
+}
+
+// File returns the examples of an audio file: WAV natively, other formats through ffmpeg.
+func File(ctx context.Context, path string, opts Options) (*Examples, Info, error) {
+	src, err := Open(path)
+	if err != nil {
+		return nil, Info{}, err
+	}
+	defer src.Close()
+	ex, info, err := Read(ctx, src, opts)
+	if err != nil {
+		return nil, info, fmt.Errorf("preprocess %s: %w", path, err)
+	}
+	return ex, info, nil
+}

@@ -1,0 +1,141 @@
+package preprocess
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"strings"
+	"sync"
+	"time"
+)
+
+// ffmpegSource reads the WAV stream an ffmpeg process writes to a pipe.
+type ffmpegSource struct {
+	*wavSource
+	path   string
+	ctx    context.Context
+	cancel context.CancelFunc
+	cmd    *exec.Cmd
+	stdout io.ReadCloser
+	stderr *tailBuffer
+
+	waitOnce sync.Once
+	waitErr  error
+}
+
+// NewFFmpeg returns a Source decoding the first audio stream of the file at path with ffmpeg, at the
+// stream's own sample rate and channel count.
+//
+// ffmpeg converts the decoder's samples to float64 (pcm_f64le in a WAV stream on a pipe). That keeps the
+// reference's numbers exactly: the reference (PyAV) takes the decoder's native format, and ffmpeg maps
+// u8, s16 and s32 to float64 as (x - offset) / 2^(b-1), the same exact formula, and widens float32.
+//
+// Cancelling ctx, or Close, kills ffmpeg. A missing ffmpeg binary, or ffmpeg failing, is an error that
+// names the file and ends with the last lines ffmpeg printed.
+func NewFFmpeg(ctx context.Context, path string) (Source, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	// "file:" keeps ffmpeg from reading a name starting with '-' as an option or "x:y" as a protocol.
+	cmd := exec.CommandContext(ctx, "ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error",
+		"-i", "file:"+path, "-map", "0:a:0", "-c:a", "pcm_f64le", "-f", "wav", "pipe:1")
+	cmd.WaitDelay = time.Second // don't wait on pipes held by stray children once ffmpeg is gone
+	s := &ffmpegSource{path: path, ctx: ctx, cancel: cancel, cmd: cmd, stderr: &tailBuffer{}}
+	cmd.Stderr = s.stderr
+	var err error
+	if s.stdout, err = cmd.StdoutPipe(); err != nil {
+		cancel()
+		return nil, fmt.Errorf("preprocess %s: %w", path, err)
+	}
+	if err := cmd.Start(); err != nil {
+		cancel()
+		if errors.Is(err, exec.ErrNotFound) {
+			return nil, fmt.Errorf("preprocess %s: decoding this file needs ffmpeg, which is not in PATH: install ffmpeg (apt-get install ffmpeg): %w", path, err)
+		}
+		return nil, fmt.Errorf("preprocess %s: starting ffmpeg: %w", path, err)
+	}
+	if s.wavSource, err = decodeWAV(s.stdout, path, -1); err != nil {
+		// ffmpeg failing explains a missing or broken stream better than the WAV reader.
+		if ferr := s.stop(); ferr != nil {
+			err = ferr
+		}
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *ffmpegSource) Read(p []float64) (int, error) {
+	n, err := s.wavSource.Read(p)
+	if err == nil {
+		return n, nil
+	}
+	if !s.ended {
+		s.cancel() // a decoding error: the rest of ffmpeg's output is not needed
+	}
+	// When the stream has ended, ffmpeg's exit status says whether it ended early, and why.
+	if ferr := s.stop(); ferr != nil && s.ended {
+		s.wavSource.err = ferr
+		return n, ferr
+	}
+	return n, err
+}
+
+// Close stops ffmpeg if it is still running.
+func (s *ffmpegSource) Close() error {
+	s.cancel()
+	s.stop()
+	return nil
+}
+
+// stop closes the pipe (so that ffmpeg can't block writing to it), waits for ffmpeg to exit, and returns
+// an error saying why it failed, if it did.
+func (s *ffmpegSource) stop() error {
+	s.waitOnce.Do(func() {
+		s.stdout.Close()
+		err := s.cmd.Wait()
+		stopped := s.ctx.Err() != nil
+		s.cancel()
+		switch {
+		case stopped && err != nil:
+			s.waitErr = fmt.Errorf("preprocess %s: ffmpeg stopped: %w", s.path, context.Cause(s.ctx))
+		case err != nil:
+			s.waitErr = fmt.Errorf("preprocess %s: ffmpeg failed (%v): %s", s.path, err, s.stderr.summary())
+		}
+	})
+	return s.waitErr
+}
+
+// tailBuffer keeps the last bytes written to it: ffmpeg's stderr is drained whatever its length, and
+// its last lines explain a failure.
+type tailBuffer struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+const tailSize = 4 << 10
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > tailSize {
+		t.buf = append(t.buf[:0], t.buf[len(t.buf)-tailSize:]...)
+	}
+	return len(p), nil
+}
+
+// summary is the last three non-empty lines, joined.
+func (t *tailBuffer) summary() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var lines []string
+	for _, l := range strings.Split(string(t.buf), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) == 0 {
+		return "no message"
+	}
+	return strings.Join(lines[max(0, len(lines)-3):], " | ")
+}

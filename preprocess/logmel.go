@@ -1,0 +1,133 @@
+package preprocess
+
+import (
+	"fmt"
+	"math"
+	"sync"
+
+	"github.com/sugarme/gotch/ts"
+
+	"github.com/vggish-go/vggish/torch"
+)
+
+// The VGGish front end (torchvggish vggish_params and mel_features).
+const (
+	SampleRate    = 16000 // Hz: everything is resampled to this
+	FrameLength   = 400   // samples: 25 ms STFT window
+	FrameHop      = 160   // samples: 10 ms
+	FFTLength     = 512   // 2^ceil(log2(FrameLength))
+	MelBins       = 64
+	ExampleFrames = 96 // log-mel frames per example: 0.96 s
+	// ExampleSamples is the waveform one example covers: (ExampleFrames-1)*FrameHop + FrameLength.
+	ExampleSamples = (ExampleFrames-1)*FrameHop + FrameLength
+
+	melLowHz   = 125.0
+	melHighHz  = 7500.0
+	logOffset  = 0.01
+	specBins   = FFTLength/2 + 1
+	defaultHop = ExampleFrames
+)
+
+// frontend holds the tensors every log-mel computation shares. They are built once per process and
+// live as long as it does.
+type frontend struct {
+	window *ts.Tensor // (400,) periodic Hann, float64
+	mel    *ts.Tensor // (257, 64) HTK mel matrix, float64
+	offset *ts.Scalar
+}
+
+var (
+	frontendOnce sync.Once
+	sharedFront  *frontend
+	frontendErr  error
+)
+
+func getFrontend() (*frontend, error) {
+	frontendOnce.Do(func() {
+		f := &frontend{offset: ts.FloatScalar(logOffset)}
+		if f.window, frontendErr = torch.FromSlice(periodicHann(FrameLength), FrameLength); frontendErr != nil {
+			return
+		}
+		if f.mel, frontendErr = torch.FromSlice(melMatrix(), specBins, MelBins); frontendErr != nil {
+			return
+		}
+		sharedFront = f
+	})
+	return sharedFront, frontendErr
+}
+
+// periodicHann is mel_features.periodic_hann: 0.5 - 0.5 cos(2πi/n).
+func periodicHann(n int) []float64 {
+	w := make([]float64, n)
+	for i := range w {
+		w[i] = 0.5 - 0.5*math.Cos(2*math.Pi/float64(n)*float64(i))
+	}
+	return w
+}
+
+func hertzToMel(hz float64) float64 { return 1127.0 * math.Log(1+hz/700.0) }
+
+// melMatrix is mel_features.spectrogram_to_mel_matrix for VGGish: (257, 64), row-major, with the DC
+// row zeroed. Band edges are spaced evenly in HTK mel like np.linspace.
+func melMatrix() []float64 {
+	nyquist := SampleRate / 2.0
+	binMel := make([]float64, specBins)
+	for i := range binMel {
+		binMel[i] = hertzToMel(nyquist * float64(i) / float64(specBins-1))
+	}
+	lo, hi := hertzToMel(melLowHz), hertzToMel(melHighHz)
+	edges := make([]float64, MelBins+2)
+	step := (hi - lo) / float64(MelBins+1)
+	for i := range edges {
+		edges[i] = lo + float64(i)*step
+	}
+	edges[len(edges)-1] = hi // np.linspace ends exactly at stop
+	m := make([]float64, specBins*MelBins)
+	for i := 1; i < specBins; i++ { // row 0 (DC) stays zero
+		for j := 0; j < MelBins; j++ {
+			lower := (binMel[i] - edges[j]) / (edges[j+1] - edges[j])
+			upper := (edges[j+2] - binMel[i]) / (edges[j+2] - edges[j+1])
+			m[i*MelBins+j] = math.Max(0, math.Min(lower, upper))
+		}
+	}
+	return m
+}
+
+// logMelExamples computes the examples of a 16 kHz waveform that holds exactly the samples they cover:
+// (n-1)*hop*FrameHop + ExampleSamples for n examples. It returns n*96*64 float32 values.
+func logMelExamples(wave []float64, n, hop int) ([]float32, error) {
+	f, err := getFrontend()
+	if err != nil {
+		return nil, err
+	}
+	var s torch.Scope
+	defer s.Close()
+	x, err := s.Own(torch.FromSlice(wave, int64(len(wave))))
+	if err != nil {
+		return nil, err
+	}
+	steps := []func(*ts.Tensor) (*ts.Tensor, error){
+		func(t *ts.Tensor) (*ts.Tensor, error) { return t.Unfold(0, FrameLength, FrameHop, false) },            // (F, 400)
+		func(t *ts.Tensor) (*ts.Tensor, error) { return t.Mul(f.window, false) },                               // windowed
+		func(t *ts.Tensor) (*ts.Tensor, error) { return t.FftRfft([]int64{FFTLength}, -1, "backward", false) }, // (F, 257) complex
+		func(t *ts.Tensor) (*ts.Tensor, error) { return t.Abs(false) },
+		func(t *ts.Tensor) (*ts.Tensor, error) { return t.Matmul(f.mel, false) }, // (F, 64)
+		func(t *ts.Tensor) (*ts.Tensor, error) { return t.AddScalar(f.offset, false) },
+		func(t *ts.Tensor) (*ts.Tensor, error) { return t.Log(false) },
+		func(t *ts.Tensor) (*ts.Tensor, error) { return t.Unfold(0, ExampleFrames, int64(hop), false) }, // (N, 64, 96)
+		func(t *ts.Tensor) (*ts.Tensor, error) { return t.Transpose(1, 2, false) },                      // (N, 96, 64)
+	}
+	for _, step := range steps {
+		if x, err = s.Own(step(x)); err != nil {
+			return nil, err
+		}
+	}
+	out, err := torch.ToSlice[float32](x)
+	if err != nil {
+		return nil, err
+	}
+	if len(out) != n*ExampleFrames*MelBins {
+		return nil, fmt.Errorf("log-mel: %d values for %d examples", len(out), n)
+	}
+	return out, nil
+}

@@ -1,0 +1,179 @@
+package resample
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/vggish-go/vggish/internal/reftest"
+)
+
+func float64sFromLE(b []byte) []float64 {
+	x := make([]float64, len(b)/8)
+	for i := range x {
+		x[i] = math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:]))
+	}
+	return x
+}
+
+func float64sToLE(x []float64) []byte {
+	b := make([]byte, 8*len(x))
+	for i, v := range x {
+		binary.LittleEndian.PutUint64(b[8*i:], math.Float64bits(v))
+	}
+	return b
+}
+
+func maxAbsDiff(t *testing.T, want, got []float64) float64 {
+	t.Helper()
+	require.Len(t, got, len(want))
+	d := 0.0
+	for i := range want {
+		d = math.Max(d, math.Abs(want[i]-got[i]))
+	}
+	return d
+}
+
+// testSignal is a sine sweep plus noise, in [-1, 1].
+func testSignal(n int, seed uint64) []float64 {
+	rng := rand.New(rand.NewPCG(seed, 1))
+	x := make([]float64, n)
+	for i := range x {
+		f := 0.001 + 0.2*float64(i)/float64(n)
+		x[i] = 0.6*math.Sin(2*math.Pi*f*float64(i)) + 0.3*(2*rng.Float64()-1)
+	}
+	return x
+}
+
+func TestFilterMatchesResampyTable(t *testing.T) {
+	want := float64sFromLE(reftest.Run(t, "resample_ref.py", "filter"))
+	got := kaiserBest()
+	d := maxAbsDiff(t, want, got)
+	t.Logf("kaiser_best table: %d taps, max |computed - resampy's npz| = %.3g", len(got), d)
+	assert.LessOrEqual(t, d, 1e-15)
+}
+
+func TestParityWithResampy(t *testing.T) {
+	type result struct {
+		inRate, n int
+		got       []float64
+	}
+	dir := t.TempDir()
+	var cases []map[string]any
+	var results []result
+	for _, inRate := range []int{8000, 11025, 22050, 44100, 48000} {
+		for _, n := range []int{1, 2, 3, 7, 100, 999, 4801, 3*inRate + 17} {
+			x := testSignal(n, uint64(inRate+n))
+			got, err := Resample(x, inRate, 16000)
+			require.NoError(t, err)
+			in := filepath.Join(dir, fmt.Sprintf("in_%d_%d", inRate, n))
+			require.NoError(t, os.WriteFile(in, float64sToLE(x), 0o644))
+			cases = append(cases, map[string]any{"in": in, "out": in + ".out", "sr_in": inRate, "sr_out": 16000})
+			results = append(results, result{inRate, n, got})
+		}
+	}
+	manifest := filepath.Join(dir, "cases.json")
+	b, err := json.Marshal(cases)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(manifest, b, 0o644))
+	var refErrors []*string
+	require.NoError(t, json.Unmarshal(reftest.Run(t, "resample_ref.py", "resample", manifest), &refErrors))
+	require.Len(t, refErrors, len(cases))
+
+	worst := map[int]float64{}
+	for i, r := range results {
+		if refErrors[i] != nil {
+			// resampy refuses an input too short for one output; Resample returns no samples.
+			assert.Empty(t, r.got, "%d Hz, %d samples (resampy: %s)", r.inRate, r.n, *refErrors[i])
+			continue
+		}
+		b, err := os.ReadFile(cases[i]["out"].(string))
+		require.NoError(t, err)
+		d := maxAbsDiff(t, float64sFromLE(b), r.got)
+		assert.LessOrEqual(t, d, 1e-9, "%d Hz, %d samples", r.inRate, r.n)
+		worst[r.inRate] = math.Max(worst[r.inRate], d)
+	}
+	for _, inRate := range []int{8000, 11025, 22050, 44100, 48000} {
+		t.Logf("%5d -> 16000 Hz: max |Go - resampy| = %.3g", inRate, worst[inRate])
+	}
+}
+
+func TestStreamingIsBitIdentical(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	for _, inRate := range []int{8000, 11025, 22050, 44100, 48000, 16000} {
+		x := testSignal(2*inRate+333, uint64(inRate))
+		want, err := Resample(x, inRate, 16000)
+		require.NoError(t, err)
+		r, err := New(inRate, 16000)
+		require.NoError(t, err)
+		for trial := range 3 {
+			var got []float64
+			for rest := x; len(rest) > 0; {
+				c := min(len(rest), rng.IntN([]int{3, 300, 20000}[trial])+1)
+				got = r.Write(rest[:c], got)
+				rest = rest[c:]
+			}
+			got = r.Flush(got) // also resets r for the next trial
+			require.Equal(t, want, got, "%d Hz, trial %d", inRate, trial)
+		}
+	}
+}
+
+func TestIdentityAndErrors(t *testing.T) {
+	x := testSignal(100, 1)
+	y, err := Resample(x, 16000, 16000)
+	require.NoError(t, err)
+	assert.Equal(t, x, y)
+	y[0] = 42
+	assert.NotEqual(t, x[0], y[0], "Resample must return a copy")
+
+	for _, rates := range [][2]int{{0, 16000}, {16000, 0}, {-1, 16000}} {
+		_, err := New(rates[0], rates[1])
+		assert.ErrorContains(t, err, "invalid sample rates", "%v", rates)
+	}
+}
+
+func TestBufferStaysBounded(t *testing.T) {
+	r, err := New(44100, 16000)
+	require.NoError(t, err)
+	chunk := testSignal(1000, 3)
+	for range 500 {
+		r.Write(chunk, nil)
+	}
+	assert.Less(t, cap(r.buf), 4*(len(chunk)+2*r.wing), "buffer grew with the input length")
+}
+
+func benchmarkResample(b *testing.B, inRate int) {
+	x := testSignal(10*inRate, 1)
+	r, err := New(inRate, 16000)
+	require.NoError(b, err)
+	out := make([]float64, 0, 160001)
+	b.SetBytes(int64(8 * len(x)))
+	b.ResetTimer()
+	for range b.N {
+		out = out[:0]
+		for rest := x; len(rest) > 0; rest = rest[min(len(rest), 4096):] {
+			out = r.Write(rest[:min(len(rest), 4096)], out)
+		}
+		out = r.Flush(out)
+	}
+}
+
+// 10 s of audio per iteration, streamed in chunks of 4096 samples.
+func BenchmarkResample44100(b *testing.B) { benchmarkResample(b, 44100) }
+func BenchmarkResample48000(b *testing.B) { benchmarkResample(b, 48000) }
+
+func BenchmarkNew(b *testing.B) {
+	kaiserBest()
+	for range b.N {
+		_, _ = New(44100, 16000)
+	}
+}

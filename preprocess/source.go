@@ -1,0 +1,245 @@
+package preprocess
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+
+	"github.com/go-audio/audio"
+)
+
+// Source yields mono float64 samples at the source's rate.
+//
+// Samples follow the reference (Towhee's vggish operator feeding torchvggish): integer PCM x of b bits
+// becomes (x - offset) / 2^(b-1), offset 128 for unsigned 8-bit and 0 otherwise; float samples are
+// taken as they are; channels are averaged as np.mean(frames, axis=1) does, bit for bit. A NaN or
+// infinite sample is an error.
+type Source interface {
+	// SampleRate is the rate of the samples Read yields, in Hz.
+	SampleRate() int
+	// Read fills p with up to len(p) samples and returns how many. At the end of the stream it returns
+	// 0, io.EOF; any other error names the source and the problem.
+	Read(p []float64) (int, error)
+	// Close releases the source (the file, the ffmpeg process).
+	Close() error
+}
+
+// maxChunk bounds the samples (all channels) a source decodes per Read, whatever len(p) is.
+const maxChunk = 1 << 15
+
+// Open opens an audio file. WAV files (recognised by their RIFF/WAVE header, not their name) in PCM or
+// IEEE float encoding are decoded natively; anything else, including WAV files with compressed
+// encodings such as MP3 or ADPCM, is decoded by ffmpeg (see NewFFmpeg).
+func Open(path string) (Source, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("preprocess: %w", err)
+	}
+	var head [12]byte
+	n, err := io.ReadFull(f, head[:])
+	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
+		f.Close()
+		return nil, fmt.Errorf("preprocess %s: %w", path, err)
+	}
+	if n == 0 {
+		f.Close()
+		return nil, fmt.Errorf("preprocess %s: empty file", path)
+	}
+	if !bytes.Equal(head[0:4], []byte("RIFF")) || !bytes.Equal(head[8:12], []byte("WAVE")) {
+		f.Close()
+		return NewFFmpeg(context.Background(), path)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("preprocess %s: %w", path, err)
+	}
+	s, err := openWAV(f, path)
+	if err != nil {
+		f.Close()
+		if errors.Is(err, errUnsupportedEncoding) {
+			return NewFFmpeg(context.Background(), path)
+		}
+		return nil, err
+	}
+	s.closer = f
+	return s, nil
+}
+
+// FromFloat64 returns a Source reading mono samples at rate Hz from memory.
+func FromFloat64(samples []float64, rate int) Source {
+	return newMemSource(samples, 1, rate, "float64 samples", func(v float64) float64 { return v })
+}
+
+// FromFloat32 returns a Source reading mono samples at rate Hz from memory, widened to float64.
+func FromFloat32(samples []float32, rate int) Source {
+	return newMemSource(samples, 1, rate, "float32 samples", func(v float32) float64 { return float64(v) })
+}
+
+// FromBuffer returns a Source reading a go-audio buffer: an *audio.IntBuffer (scaled by its
+// SourceBitDepth of 8, 16, 24 or 32 bits; 8-bit samples are unsigned, as go-audio/wav decodes them),
+// *audio.Float32Buffer or *audio.FloatBuffer, with its channels interleaved.
+func FromBuffer(buf audio.Buffer) (Source, error) {
+	if buf == nil {
+		return nil, errors.New("preprocess: nil audio buffer")
+	}
+	name := fmt.Sprintf("%T", buf)
+	f := buf.PCMFormat()
+	if f == nil {
+		return nil, fmt.Errorf("preprocess %s: no format", name)
+	}
+	if err := checkFormat(f.NumChannels, f.SampleRate); err != nil {
+		return nil, fmt.Errorf("preprocess %s: %w", name, err)
+	}
+	var s Source
+	var samples int
+	switch b := buf.(type) {
+	case *audio.IntBuffer:
+		if b.SourceBitDepth != 8 && b.SourceBitDepth != 16 && b.SourceBitDepth != 24 && b.SourceBitDepth != 32 {
+			return nil, fmt.Errorf("preprocess %s: SourceBitDepth %d, want 8, 16, 24 or 32", name, b.SourceBitDepth)
+		}
+		offset, scale := intScale(b.SourceBitDepth)
+		samples = len(b.Data)
+		s = newMemSource(b.Data, f.NumChannels, f.SampleRate, name, func(v int) float64 {
+			return (float64(v) - offset) / scale
+		})
+	case *audio.Float32Buffer:
+		samples = len(b.Data)
+		s = newMemSource(b.Data, f.NumChannels, f.SampleRate, name, func(v float32) float64 { return float64(v) })
+	case *audio.FloatBuffer:
+		samples = len(b.Data)
+		s = newMemSource(b.Data, f.NumChannels, f.SampleRate, name, func(v float64) float64 { return v })
+	default:
+		return nil, fmt.Errorf("preprocess: unsupported audio buffer type %s", name)
+	}
+	if samples%f.NumChannels != 0 {
+		return nil, fmt.Errorf("preprocess %s: %d samples do not make whole frames of %d channels", name, samples, f.NumChannels)
+	}
+	return s, nil
+}
+
+// checkFormat rejects what no decoder can make sense of.
+func checkFormat(channels, rate int) error {
+	if channels <= 0 {
+		return fmt.Errorf("invalid channel count %d", channels)
+	}
+	if rate <= 0 {
+		return fmt.Errorf("invalid sample rate %d", rate)
+	}
+	return nil
+}
+
+// intScale gives the reference's integer-to-float mapping for b-bit samples: (x - offset) / scale, with
+// numpy's iinfo: scale = 2^(b-1), offset = iinfo.min + scale (128 for unsigned 8-bit, 0 for signed).
+func intScale(bits int) (offset, scale float64) {
+	scale = math.Ldexp(1, bits-1)
+	if bits == 8 {
+		return scale, scale
+	}
+	return 0, scale
+}
+
+// mixer averages interleaved frames to mono and checks the result is finite.
+type mixer struct {
+	name     string
+	channels int
+	frames   int64 // frames mixed so far, for error messages
+}
+
+// mix sets dst[i] to the mean of frame i of src (len(dst) frames). On a non-finite frame it returns
+// the number of frames before it and an error.
+func (m *mixer) mix(dst, src []float64) (int, error) {
+	c := m.channels
+	for i := range dst {
+		var v float64
+		if c == 1 {
+			v = src[i]
+		} else {
+			v = pairwiseSum(src[i*c:(i+1)*c]) / float64(c)
+		}
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return i, fmt.Errorf("preprocess %s: sample %d is %v", m.name, m.frames+int64(i), v)
+		}
+		dst[i] = v
+	}
+	m.frames += int64(len(dst))
+	return len(dst), nil
+}
+
+// pairwiseSum adds a in numpy's order (pairwise_sum in numpy/core/src/umath/loops_utils.h), so that
+// channel means equal np.mean's to the bit.
+func pairwiseSum(a []float64) float64 {
+	n := len(a)
+	switch {
+	case n < 8:
+		s := 0.0
+		for _, v := range a {
+			s += v
+		}
+		return s
+	case n <= 128:
+		var r [8]float64
+		copy(r[:], a)
+		i := 8
+		for ; i < n-n%8; i += 8 {
+			for j := range r {
+				r[j] += a[i+j]
+			}
+		}
+		s := ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
+		for ; i < n; i++ {
+			s += a[i]
+		}
+		return s
+	default:
+		n2 := n / 2
+		n2 -= n2 % 8
+		return pairwiseSum(a[:n2]) + pairwiseSum(a[n2:])
+	}
+}
+
+// memSource reads interleaved samples from memory.
+type memSource[T any] struct {
+	data    []T
+	rate    int
+	toFloat func(T) float64
+	mixer   mixer
+	buf     []float64
+	err     error
+}
+
+func newMemSource[T any](data []T, channels, rate int, name string, toFloat func(T) float64) *memSource[T] {
+	return &memSource[T]{data: data, rate: rate, toFloat: toFloat, mixer: mixer{name: name, channels: channels}}
+}
+
+func (s *memSource[T]) SampleRate() int { return s.rate }
+
+func (s *memSource[T]) Close() error { return nil }
+
+func (s *memSource[T]) Read(p []float64) (int, error) {
+	if s.err != nil {
+		return 0, s.err
+	}
+	c := s.mixer.channels
+	frames := min(len(p), len(s.data)/c, max(1, maxChunk/c))
+	if frames == 0 {
+		if len(p) == 0 {
+			return 0, nil
+		}
+		return 0, io.EOF
+	}
+	s.buf = s.buf[:0]
+	for _, v := range s.data[:frames*c] {
+		s.buf = append(s.buf, s.toFloat(v))
+	}
+	n, err := s.mixer.mix(p[:frames], s.buf)
+	s.data = s.data[n*c:]
+	s.err = err
+	if n == 0 {
+		return 0, err
+	}
+	return n, nil
+}

@@ -1,0 +1,225 @@
+// Package pth reads PyTorch torch.save files holding a dict of tensors (a state dict), in pure Go.
+//
+// Both of torch.save's formats are read: the zip archive written since torch 1.6 and the legacy format
+// (torch.save(..., _use_new_zipfile_serialization=False), and every file written before 1.6, such as
+// the published VGGish weights). Values may be torch tensors or parameters of any dtype, including
+// views with a storage offset or non-contiguous strides, or numpy arrays (torchvggish's PCA parameters
+// are a torch.save'd dict of numpy arrays).
+//
+// The file is memory-mapped and only the pickled metadata is decoded, so opening costs well under a
+// millisecond whatever the file's size. A contiguous tensor's Data is a slice of the mapping, whose
+// pages are read in when touched; the mapping is private (copy-on-write), so writing to Data never
+// changes the file. File.ReadInto instead copies a tensor from the file straight into a buffer of the
+// caller's, such as a new libtorch tensor's memory: the fastest and leanest way to load weights.
+//
+// Sizes, shapes and offsets are checked against the file before anything is allocated or sliced, and
+// a malformed file gives an error naming the file, never a panic. Data is little-endian, as torch.save
+// writes it on every platform torch runs on; this package assumes a little-endian host.
+package pth
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"unsafe"
+
+	"github.com/x448/float16"
+	"golang.org/x/sys/unix"
+)
+
+// DType is a tensor's element type.
+type DType int
+
+// Element types found in torch.save files.
+const (
+	Float32 DType = iota + 1
+	Float64
+	Float16
+	BFloat16
+	Int64
+	Int32
+	Int16
+	Int8
+	Uint8
+	Bool
+)
+
+var dtypes = [...]struct {
+	name string
+	size int
+}{
+	Float32:  {"float32", 4},
+	Float64:  {"float64", 8},
+	Float16:  {"float16", 2},
+	BFloat16: {"bfloat16", 2},
+	Int64:    {"int64", 8},
+	Int32:    {"int32", 4},
+	Int16:    {"int16", 2},
+	Int8:     {"int8", 1},
+	Uint8:    {"uint8", 1},
+	Bool:     {"bool", 1},
+}
+
+func (d DType) valid() bool { return d > 0 && int(d) < len(dtypes) }
+
+// String returns the dtype's name as torch and numpy spell it ("float32", "bfloat16", ...).
+func (d DType) String() string {
+	if !d.valid() {
+		return fmt.Sprintf("DType(%d)", int(d))
+	}
+	return dtypes[d].name
+}
+
+// Size returns the size of one element in bytes (0 for an invalid DType).
+func (d DType) Size() int {
+	if !d.valid() {
+		return 0
+	}
+	return dtypes[d].size
+}
+
+// Tensor is one array of a file: contiguous (row-major) little-endian elements.
+type Tensor struct {
+	DType DType
+	Shape []int64 // empty for a scalar
+	// Data holds the elements, as many as the product of Shape, DType.Size() bytes each. It usually
+	// aliases the file's mapping and is then valid only until File.Close.
+	Data []byte
+}
+
+// Float32 returns the elements as float32, converting float16, bfloat16 and float64; other dtypes are
+// an error. A float32 tensor whose Data is 4-byte aligned (every one of a zip-format file) is returned
+// without copying: the result aliases Data, is valid until File.Close, and writing to it writes to Data.
+func (t *Tensor) Float32() ([]float32, error) {
+	switch t.DType {
+	case Float32, Float16, BFloat16, Float64:
+	default:
+		return nil, fmt.Errorf("pth: cannot convert a %s tensor to float32", t.DType)
+	}
+	if len(t.Data)%t.DType.Size() != 0 {
+		return nil, fmt.Errorf("pth: %d bytes are not a whole number of %s elements", len(t.Data), t.DType)
+	}
+	n := len(t.Data) / t.DType.Size()
+	if n == 0 {
+		return []float32{}, nil
+	}
+	p := unsafe.Pointer(unsafe.SliceData(t.Data))
+	if t.DType == Float32 && uintptr(p)%unsafe.Alignof(float32(0)) == 0 {
+		return unsafe.Slice((*float32)(p), n), nil
+	}
+	out := make([]float32, n)
+	switch t.DType {
+	case Float32: // misaligned (legacy format): one memmove
+		copy(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(out))), len(t.Data)), t.Data)
+	case Float16:
+		for i := range out {
+			out[i] = float16.Frombits(binary.LittleEndian.Uint16(t.Data[2*i:])).Float32()
+		}
+	case BFloat16: // the high half of a float32
+		for i := range out {
+			out[i] = math.Float32frombits(uint32(binary.LittleEndian.Uint16(t.Data[2*i:])) << 16)
+		}
+	case Float64:
+		for i := range out {
+			out[i] = float32(math.Float64frombits(binary.LittleEndian.Uint64(t.Data[8*i:])))
+		}
+	}
+	return out, nil
+}
+
+// File is an opened torch.save file.
+type File struct {
+	// Tensors maps the dict's keys to their values.
+	Tensors map[string]*Tensor
+	// Keys lists the dict's keys in file order (a state dict's order).
+	Keys []string
+
+	file    *os.File
+	mapping []byte
+}
+
+// Open maps the torch.save file at path and decodes its dict of tensors; no tensor data is read until
+// used. The caller must Close the File when done with the tensors' Data.
+func Open(path string) (*File, error) {
+	file, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("pth %s: %w", path, err)
+	}
+	mapping, err := mapFile(file)
+	var f *File
+	if err == nil {
+		if f, err = decode(mapping); err != nil {
+			unix.Munmap(mapping)
+		}
+	}
+	if err != nil {
+		file.Close()
+		return nil, fmt.Errorf("pth %s: %w", path, err)
+	}
+	f.file, f.mapping = file, mapping
+	return f, nil
+}
+
+// mapFile maps the whole file privately (copy-on-write) and read-write, so that callers may modify Data.
+func mapFile(file *os.File) ([]byte, error) {
+	info, err := file.Stat()
+	if err != nil {
+		return nil, err
+	}
+	switch size := info.Size(); {
+	case !info.Mode().IsRegular():
+		return nil, errors.New("not a regular file")
+	case size == 0:
+		return nil, fmt.Errorf("empty file: %w", errNotTorch)
+	case size > math.MaxInt:
+		return nil, fmt.Errorf("file of %d bytes is too large to map", size)
+	default:
+		return unix.Mmap(int(file.Fd()), 0, int(size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE)
+	}
+}
+
+// ReadInto copies the Data of the tensor at key into dst, which must be as long. A tensor stored as is
+// in the file (any contiguous one) is read from the file with pread(2), not through the mapping: that
+// is faster where page faults are costly (virtual machines), and the mapping's pages never join the
+// process's resident memory, so filling freshly allocated tensors this way keeps the process's peak
+// memory near the size of the weights.
+func (f *File) ReadInto(key string, dst []byte) error {
+	t, ok := f.Tensors[key]
+	switch {
+	case !ok:
+		return fmt.Errorf("pth %s: no tensor %q", f.file.Name(), key)
+	case len(dst) != len(t.Data):
+		return fmt.Errorf("pth %s: tensor %q has %d bytes, not %d", f.file.Name(), key, len(t.Data), len(dst))
+	}
+	off, inFile := f.offset(t.Data)
+	if !inFile { // made while opening: a non-contiguous view or a numpy array
+		copy(dst, t.Data)
+		return nil
+	}
+	if _, err := f.file.ReadAt(dst, off); err != nil {
+		return fmt.Errorf("pth %s: tensor %q: %w", f.file.Name(), key, err)
+	}
+	return nil
+}
+
+// offset returns the file offset of data when it is a non-empty slice of the mapping.
+func (f *File) offset(data []byte) (int64, bool) {
+	base := uintptr(unsafe.Pointer(unsafe.SliceData(f.mapping)))
+	p := uintptr(unsafe.Pointer(unsafe.SliceData(data)))
+	if len(data) == 0 || p < base || p-base >= uintptr(len(f.mapping)) {
+		return 0, false
+	}
+	return int64(p - base), true
+}
+
+// Close unmaps and closes the file. Tensors' Data must not be used afterwards.
+func (f *File) Close() error {
+	if f.mapping == nil {
+		return nil
+	}
+	err := errors.Join(unix.Munmap(f.mapping), f.file.Close())
+	f.mapping = nil
+	return err
+}

@@ -1,0 +1,76 @@
+package vggish_test
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/sugarme/gotch/ts"
+
+	"github.com/vggish-go/vggish/internal/reftest"
+	"github.com/vggish-go/vggish/preprocess"
+	"github.com/vggish-go/vggish/vggish"
+)
+
+// rssMB reads the process's resident set size.
+func rssMB(tb testing.TB) float64 {
+	f, err := os.Open("/proc/self/status")
+	require.NoError(tb, err)
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
+			require.NoError(tb, err)
+			return kb / 1024
+		}
+	}
+	tb.Fatal("no VmRSS in /proc/self/status")
+	return 0
+}
+
+// embedClips embeds n clips of one example each, the way a long job calls the model.
+func embedClips(tb testing.TB, m *vggish.Model, n int) {
+	ex := &preprocess.Examples{Data: make([]float32, 8*preprocess.ExampleFrames*preprocess.MelBins), Starts: make([]float64, 8)}
+	for i := range ex.Data {
+		ex.Data[i] = float32(i%97) * 0.01
+	}
+	for done := 0; done < n; done += ex.Len() {
+		_, err := m.EmbedExamples(context.Background(), ex)
+		require.NoError(tb, err)
+	}
+}
+
+// No tensor made for a call outlives it, and the process's memory stays flat over many calls.
+// BenchmarkMemory runs the issue's 10,000 clips; this test runs fewer to keep `make test` short.
+func TestMemoryIsFlat(t *testing.T) {
+	m, err := vggish.New(vggish.Options{WeightsPath: reftest.Weights(t, "zip"), Device: "cpu", BatchSize: 8})
+	require.NoError(t, err)
+	defer m.Close()
+	embedClips(t, m, 200) // warm-up: allocator pools, Go heap
+	tensors, before := len(ts.ExistingTensors), rssMB(t)
+	embedClips(t, m, 800)
+	after := rssMB(t)
+	t.Logf("800 clips after warm-up: RSS %.0f -> %.0f MB (growth %.1f MB), live tensors %d -> %d", before, after, after-before, tensors, len(ts.ExistingTensors))
+	assert.Equal(t, tensors, len(ts.ExistingTensors), "tensors made per call must be freed")
+	assert.Less(t, after-before, 50.0, "RSS growth")
+}
+
+func BenchmarkMemory(b *testing.B) {
+	m, err := vggish.New(vggish.Options{WeightsPath: reftest.Weights(b, "zip"), Device: "cpu", BatchSize: 64})
+	require.NoError(b, err)
+	defer m.Close()
+	embedClips(b, m, 500)
+	before := rssMB(b)
+	b.ResetTimer()
+	for range b.N {
+		embedClips(b, m, 10000)
+	}
+	b.StopTimer()
+	b.ReportMetric(rssMB(b)-before, "MB-RSS-growth")
+}

@@ -1,0 +1,154 @@
+package vggish
+
+import (
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"codeberg.org/sbinet/npyio/npz"
+	"github.com/sugarme/gotch"
+	"github.com/sugarme/gotch/ts"
+
+	"github.com/vggish-go/vggish/torch"
+	"github.com/vggish-go/vggish/torch/pth"
+)
+
+// Postprocess selects torchvggish's post-processing of the raw embeddings.
+type Postprocess int
+
+const (
+	// NoPostprocess returns the network's output (the Towhee operator's numbers).
+	NoPostprocess Postprocess = iota
+	// PCA applies the release's PCA whitening only: useful for comparing embeddings on a continuous
+	// scale.
+	PCA
+	// PCAQuantize is torchvggish's Postprocessor: PCA whitening, clipping to [-2, 2] and quantising
+	// to 0..255 (returned as float32 values; Embeddings.Uint8 gives bytes).
+	PCAQuantize
+)
+
+const (
+	pcaVectorsKey = "pca_eigen_vectors"
+	pcaMeansKey   = "pca_means"
+	quantizeMin   = -2.0
+	quantizeMax   = 2.0
+)
+
+// postprocessor holds the PCA parameters on the model's device.
+type postprocessor struct {
+	mode    Postprocess
+	vectors *ts.Tensor // (128, 128)
+	means   *ts.Tensor // (128, 1)
+	lo, hi  *ts.Scalar
+	scale   *ts.Scalar
+}
+
+// loadPostprocessor reads PCA parameters from torchvggish's vggish_pca_params-*.pth (a torch.save'd
+// dict of numpy arrays) or from the TensorFlow release's vggish_pca_params.npz.
+func loadPostprocessor(path string, mode Postprocess, device gotch.Device) (*postprocessor, error) {
+	vectors, means, err := readPCA(path)
+	if err != nil {
+		return nil, fmt.Errorf("pca %s: %w", path, err)
+	}
+	p := &postprocessor{mode: mode, lo: ts.FloatScalar(quantizeMin), hi: ts.FloatScalar(quantizeMax),
+		scale: ts.FloatScalar(255.0 / (quantizeMax - quantizeMin))}
+	if p.vectors, err = moveTo(device)(torch.FromSlice(vectors, EmbeddingSize, EmbeddingSize)); err != nil {
+		return nil, fmt.Errorf("pca %s: %w", path, err)
+	}
+	if p.means, err = moveTo(device)(torch.FromSlice(means, EmbeddingSize, 1)); err != nil {
+		p.close()
+		return nil, fmt.Errorf("pca %s: %w", path, err)
+	}
+	return p, nil
+}
+
+func readPCA(path string) (vectors, means []float32, err error) {
+	if strings.EqualFold(filepath.Ext(path), ".npz") {
+		return readPCANpz(path)
+	}
+	f, err := pth.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	get := func(key string, n int) ([]float32, error) {
+		t, ok := f.Tensors[key]
+		if !ok {
+			return nil, fmt.Errorf("missing key %q (have %v)", key, f.Keys)
+		}
+		v, err := t.Float32()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", key, err)
+		}
+		if len(v) != n {
+			return nil, fmt.Errorf("%s has shape %v, want %d values", key, t.Shape, n)
+		}
+		return slices.Clone(v), nil // v may alias the mapping that Close releases
+	}
+	if vectors, err = get(pcaVectorsKey, EmbeddingSize*EmbeddingSize); err != nil {
+		return nil, nil, err
+	}
+	means, err = get(pcaMeansKey, EmbeddingSize)
+	return vectors, means, err
+}
+
+func readPCANpz(path string) (vectors, means []float32, err error) {
+	r, err := npz.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer r.Close()
+	get := func(key string, n int) ([]float32, error) {
+		var v []float64
+		if err := r.Read(key+".npy", &v); err != nil {
+			return nil, fmt.Errorf("%s: %w", key, err)
+		}
+		if len(v) != n {
+			return nil, fmt.Errorf("%s has %d values, want %d", key, len(v), n)
+		}
+		out := make([]float32, n)
+		for i, x := range v {
+			out[i] = float32(x)
+		}
+		return out, nil
+	}
+	if vectors, err = get(pcaVectorsKey, EmbeddingSize*EmbeddingSize); err != nil {
+		return nil, nil, err
+	}
+	means, err = get(pcaMeansKey, EmbeddingSize)
+	return vectors, means, err
+}
+
+// apply runs torchvggish's Postprocessor.postprocess on (B, 128) embeddings, with the same operations
+// in the same order so that the float32 results agree.
+func (p *postprocessor) apply(x *ts.Tensor) (*ts.Tensor, error) {
+	var s torch.Scope
+	defer s.Close()
+	var err error
+	step := func(t *ts.Tensor, e error) bool {
+		x, err = s.Own(t, e)
+		return err == nil
+	}
+	// (E · (xᵀ − means))ᵀ
+	if !step(x.T(false)) || !step(x.Sub(p.means, false)) || !step(p.vectors.Mm(x, false)) || !step(x.T(false)) {
+		return nil, err
+	}
+	if p.mode == PCAQuantize {
+		if !step(x.Clamp(p.lo, p.hi, false)) || !step(x.SubScalar(p.lo, false)) || !step(x.MulScalar(p.scale, false)) || !step(x.Round(false)) {
+			return nil, err
+		}
+	}
+	if !step(x.Contiguous(false)) {
+		return nil, err
+	}
+	return s.Release(x), nil
+}
+
+func (p *postprocessor) close() {
+	for _, t := range []*ts.Tensor{p.vectors, p.means} {
+		if t != nil {
+			t.Drop()
+		}
+	}
+}

@@ -1,0 +1,186 @@
+package vggish_test
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/vggish-go/vggish/internal/npyfile"
+	"github.com/vggish-go/vggish/internal/reftest"
+	"github.com/vggish-go/vggish/vggish"
+)
+
+func TestMain(m *testing.M) {
+	if reftest.Skipped() {
+		fmt.Println("VGGISH_SKIP_REFERENCE=1: every test here needs weights made by the Python reference; skipped")
+		os.Exit(0)
+	}
+	var err error
+	if exampleWeights, err = reftest.WeightsPath("zip"); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	reftest.Cleanup()
+	os.Exit(code)
+}
+
+// TestEmbeddingsMatchReference runs the reference network and vggish-go on the synthesised fixtures
+// with the same seeded He-initialised weights, in both torch formats, both variants, and with PCA.
+// Tolerance: max |diff| <= 1e-4 × max |reference|.
+func TestEmbeddingsMatchReference(t *testing.T) {
+	manifest, fx := reftest.Fixtures(t)
+	for _, c := range []struct {
+		format  string
+		variant vggish.Variant
+		post    vggish.Postprocess
+		pca     string
+		refArgs []string
+	}{
+		{format: "zip", variant: vggish.Towhee},
+		{format: "legacy", variant: vggish.TorchVGGish},
+		{format: "legacy", variant: vggish.Towhee, post: vggish.PCA, pca: "pth", refArgs: []string{"--no-quantize"}},
+		{format: "zip", variant: vggish.Towhee, post: vggish.PCAQuantize, pca: "npz"},
+	} {
+		name := fmt.Sprintf("%s_%s_post%d_%s", c.format, c.variant, c.post, c.pca)
+		t.Run(name, func(t *testing.T) {
+			w := reftest.Weights(t, c.format)
+			opts := vggish.Options{WeightsPath: w, Variant: c.variant, Postprocess: c.post, Device: "cpu"}
+			args := []string{"embed", "--weights", w, "--variant", string(c.variant), "--manifest", manifest}
+			if c.pca != "" {
+				opts.PCAPath = reftest.PCAParams(t, c.pca)
+				args = append(args, append([]string{"--pca", opts.PCAPath}, c.refArgs...)...)
+			}
+			out := filepath.Join(reftest.WorkDir(t), "embed-"+name)
+			reftest.Run(t, "reference.py", append(args, "--out", out)...)
+			m, err := vggish.New(opts)
+			require.NoError(t, err)
+			defer m.Close()
+
+			var maxDiff, maxRef float64
+			rows, differing := 0, 0
+			for _, f := range fx {
+				want, shape, err := npyfile.Read(filepath.Join(out, f.Stem()+".npy"))
+				require.NoError(t, err, f.Name)
+				got, err := m.EmbedFile(context.Background(), f.Path)
+				require.NoError(t, err, f.Name)
+				require.Equal(t, shape[0], got.Rows(), f.Name)
+				for i := range want {
+					d := math.Abs(float64(got.Data[i]) - float64(want[i]))
+					maxDiff, maxRef = math.Max(maxDiff, d), math.Max(maxRef, math.Abs(float64(want[i])))
+					if d > 0 {
+						differing++
+					}
+				}
+				rows += got.Rows()
+			}
+			require.Positive(t, rows)
+			if c.post == vggish.PCAQuantize {
+				// Quantised values are whole numbers: a float32 rounding difference before round()
+				// can move a value by one level, rarely.
+				t.Logf("%d rows: %d of %d quantised values differ, by at most %g", rows, differing, rows*vggish.EmbeddingSize, maxDiff)
+				assert.LessOrEqual(t, maxDiff, 1.0)
+				assert.LessOrEqual(t, float64(differing), 0.001*float64(rows*vggish.EmbeddingSize))
+				return
+			}
+			t.Logf("%d rows: max |go - reference| = %.3g, max |reference| = %.3g, ratio %.2g (tolerance 1e-4)", rows, maxDiff, maxRef, maxDiff/maxRef)
+			assert.LessOrEqual(t, maxDiff, 1e-4*maxRef)
+		})
+	}
+}
+
+func TestNewRejectsBadOptions(t *testing.T) {
+	w := reftest.Weights(t, "zip")
+	for _, c := range []struct {
+		name string
+		opts vggish.Options
+		want string
+	}{
+		{"framework", vggish.Options{WeightsPath: w, Framework: "tensorflow"}, `framework "tensorflow" is not supported`},
+		{"variant", vggish.Options{WeightsPath: w, Variant: "vgg16"}, `variant "vgg16"`},
+		{"device", vggish.Options{WeightsPath: w, Device: "tpu"}, `device "tpu"`},
+		{"missing weights", vggish.Options{WeightsPath: "/nonexistent.pth"}, "/nonexistent.pth"},
+		{"not weights", vggish.Options{WeightsPath: reftest.PCAParams(t, "pth")}, "missing key"},
+		{"pca missing", vggish.Options{WeightsPath: w, Postprocess: vggish.PCA, PCAPath: w}, `missing key "pca_eigen_vectors"`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			m, err := vggish.New(c.opts)
+			if err == nil {
+				m.Close()
+			}
+			assert.ErrorContains(t, err, c.want)
+		})
+	}
+}
+
+// Concurrent callers get their own rows while the loop batches them together.
+func TestConcurrentCallers(t *testing.T) {
+	m, err := vggish.New(vggish.Options{WeightsPath: reftest.Weights(t, "zip"), Device: "cpu", BatchSize: 5})
+	require.NoError(t, err)
+	defer m.Close()
+	signal := func(f float64) []float32 {
+		x := make([]float32, 16000*3)
+		for i := range x {
+			x[i] = float32(0.5 * math.Sin(2*math.Pi*f*float64(i)/16000))
+		}
+		return x
+	}
+	alone := map[int][]float32{}
+	for k := 0; k < 4; k++ {
+		e, err := m.Embed(context.Background(), signal(200+float64(k)*300), 16000)
+		require.NoError(t, err)
+		alone[k] = e.Data
+	}
+	var wg sync.WaitGroup
+	for k := 0; k < 4; k++ {
+		for rep := 0; rep < 3; rep++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				e, err := m.Embed(context.Background(), signal(200+float64(k)*300), 16000)
+				if assert.NoError(t, err) {
+					assert.InDeltaSlice(t, toF64(alone[k]), toF64(e.Data), 1e-5, "caller %d", k)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+}
+
+func toF64(x []float32) []float64 {
+	out := make([]float64, len(x))
+	for i, v := range x {
+		out[i] = float64(v)
+	}
+	return out
+}
+
+func TestClosedModel(t *testing.T) {
+	m, err := vggish.New(vggish.Options{WeightsPath: reftest.Weights(t, "zip"), Device: "cpu"})
+	require.NoError(t, err)
+	require.NoError(t, m.Close())
+	require.NoError(t, m.Close(), "Close is idempotent")
+	_, err = m.Embed(context.Background(), make([]float32, 16000), 16000)
+	assert.ErrorIs(t, err, vggish.ErrClosed)
+}
+
+func TestPooling(t *testing.T) {
+	e := &vggish.Embeddings{Data: make([]float32, 2*vggish.EmbeddingSize), Starts: []float64{0, 0.96}}
+	e.Data[0], e.Data[vggish.EmbeddingSize] = 1, 3
+	e.Data[1], e.Data[vggish.EmbeddingSize+1] = -2, -4
+	assert.Equal(t, float32(2), e.Mean()[0])
+	assert.Equal(t, float32(-3), e.Mean()[1])
+	assert.Equal(t, float32(3), e.Max()[0])
+	assert.Equal(t, float32(-2), e.Max()[1])
+	assert.Nil(t, (&vggish.Embeddings{}).Mean())
+	_, err := e.Uint8()
+	assert.ErrorContains(t, err, "not quantised")
+	assert.Equal(t, "[1, -2, ...] shape=(2, 128)", e.String())
+}
