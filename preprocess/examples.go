@@ -62,18 +62,23 @@ type Info struct {
 // index, so the result does not depend on how the source delivers its samples.
 const BlockExamples = 64
 
-// Stream reads src to the end and calls fn with each block of examples, in order. fn must not keep
-// the Examples it is given past the call; Stream reuses nothing, but callers that collect should copy
-// what they need (Read does).
+// Stream reads src to the end and calls fn with each block of examples, in order. Errors from src
+// and fn are returned as they are; Stream's own name the source ("preprocess NAME: ...", with the
+// name from a Name() string method when src has one).
 func Stream(ctx context.Context, src Source, opts Options, fn func(*Examples) error) (Info, error) {
 	info := Info{SampleRate: src.SampleRate()}
+	name := "audio"
+	if n, ok := src.(interface{ Name() string }); ok {
+		name = n.Name()
+	}
+	fail := func(err error) (Info, error) { return info, fmt.Errorf("preprocess %s: %w", name, err) }
 	hop, err := opts.hopFrames()
 	if err != nil {
-		return info, err
+		return fail(err)
 	}
 	rs, err := resample.New(src.SampleRate(), SampleRate)
 	if err != nil {
-		return info, err
+		return fail(err)
 	}
 	stride := hop * FrameHop // samples between example starts at 16 kHz
 	need := func(n int) int { return (n-1)*stride + ExampleSamples }
@@ -86,7 +91,7 @@ func Stream(ctx context.Context, src Source, opts Options, fn func(*Examples) er
 	emit := func(n int) error {
 		data, err := logMelExamples(wave[:need(n)], n, hop)
 		if err != nil {
-			return err
+			return fmt.Errorf("preprocess %s: %w", name, err)
 		}
 		ex := &Examples{Data: data, Starts: make([]float64, n)}
 		for i := range ex.Starts {
@@ -102,7 +107,7 @@ func Stream(ctx context.Context, src Source, opts Options, fn func(*Examples) er
 	}
 	for {
 		if err := ctx.Err(); err != nil {
-			return info, err
+			return fail(err)
 		}
 		n, rerr := src.Read(in)
 		samples += int64(n)
@@ -166,9 +171,5 @@ func File(ctx context.Context, path string, opts Options) (*Examples, Info, erro
 		return nil, Info{}, err
 	}
 	defer src.Close()
-	ex, info, err := Read(ctx, src, opts)
-	if err != nil {
-		return nil, info, fmt.Errorf("preprocess %s: %w", path, err)
-	}
-	return ex, info, nil
+	return Read(ctx, src, opts)
 }

@@ -69,7 +69,6 @@ func TestLogMelMatchesReference(t *testing.T) {
 	}
 }
 
-
 // chunky delivers a source's samples in awkward, varying chunk sizes.
 type chunky struct {
 	preprocess.Source

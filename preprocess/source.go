@@ -217,6 +217,9 @@ func newMemSource[T any](data []T, channels, rate int, name string, toFloat func
 
 func (s *memSource[T]) SampleRate() int { return s.rate }
 
+// Name is what errors call the source.
+func (s *memSource[T]) Name() string { return s.mixer.name }
+
 func (s *memSource[T]) Close() error { return nil }
 
 func (s *memSource[T]) Read(p []float64) (int, error) {

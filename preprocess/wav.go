@@ -231,6 +231,9 @@ func pcmDecoder(n int) func(dst []float64, src []byte) {
 
 func (s *wavSource) SampleRate() int { return s.rate }
 
+// Name is what errors call the source: the file name.
+func (s *wavSource) Name() string { return s.mixer.name }
+
 func (s *wavSource) Close() error {
 	if s.closer == nil {
 		return nil

@@ -10,6 +10,7 @@ in the page cache, as in the Go benchmarks, which write these files under testda
 (default 5) runs, and how much the load raised the process's peak resident memory.
 """
 import argparse
+import json
 import os
 import resource
 import statistics
@@ -35,6 +36,8 @@ def main():
         return load_once(sys.argv[2])
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--json", action="store_true", help="print one JSON object per file instead of a sentence")
+    ap.add_argument("--threads", type=int, help="ignored (torch.load is single-threaded); accepted for the Go benchmarks")
     ap.add_argument("files", nargs="+")
     args = ap.parse_args()
     for path in args.files:
@@ -46,6 +49,9 @@ def main():
             runs.append((float(out[0]), int(out[1])))
         median = statistics.median(t for t, _ in runs[1:])
         rss = max(r for _, r in runs[1:])
+        if args.json:
+            print(json.dumps({"file": path, "bytes": size, "seconds": median, "peak_rss_increase_bytes": rss}))
+            continue
         print(f"torch.load {os.path.basename(path)}: {median * 1e3:.0f} ms median of {args.runs} "
               f"({size / median / 1e6:.0f} MB/s), peak RSS +{rss / 1e6:.0f} MB for a {size / 1e6:.0f} MB file")
 

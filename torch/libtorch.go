@@ -7,17 +7,32 @@ int at_get_num_threads();
 const char *vggish_libtorch_version();
 char *get_and_reset_last_err();
 #include <stdlib.h>
+#include <malloc.h>
 */
 import "C"
 
 import (
 	"errors"
 	"fmt"
+	"os"
 	"runtime"
 	"unsafe"
 
 	_ "github.com/sugarme/gotch/libtch" // links the C functions declared above
 )
+
+// mmapThreshold is the allocation size from which glibc always maps memory afresh and unmaps it on
+// free. glibc otherwise raises that threshold to the size of each large block freed (up to 32 MB),
+// after which libtorch's many-megabyte temporaries come from per-thread arenas that fragment: an hour of
+// audio grew the process by 534 MB that way, and by 67 MB with a fixed threshold.
+const mmapThreshold = 128 << 10
+
+func init() {
+	// A user who tunes glibc malloc through the environment keeps their settings.
+	if os.Getenv("GLIBC_TUNABLES") == "" && os.Getenv("MALLOC_MMAP_THRESHOLD_") == "" {
+		C.mallopt(C.M_MMAP_THRESHOLD, C.int(mmapThreshold))
+	}
+}
 
 // Version is the libtorch version gotch was compiled against, from libtorch's own headers.
 func Version() string { return C.GoString(C.vggish_libtorch_version()) }

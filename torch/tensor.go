@@ -10,7 +10,9 @@ import (
 )
 
 // Element is a Go type with a libtorch dtype.
-type Element interface{ ~float32 | ~float64 | ~int64 | ~uint8 }
+type Element interface {
+	~float32 | ~float64 | ~int64 | ~uint8
+}
 
 func dtypeOf[T Element]() gotch.DType {
 	var zero T
@@ -95,4 +97,33 @@ func ToSlice[T Element](t *ts.Tensor) ([]T, error) {
 		err = ts.TorchErr()
 	})
 	return out, Err(err)
+}
+
+// Fill makes a contiguous CPU tensor of the given shape and dtype and lets fill write its bytes: data
+// can go straight from a file into libtorch's memory, in one copy, with nothing zero-filled first.
+// fill must not keep dst.
+func Fill(dtype gotch.DType, shape []int64, fill func(dst []byte) error) (*ts.Tensor, error) {
+	n := int64(dtype.Size())
+	for _, d := range shape {
+		n *= d
+	}
+	t, err := ts.Empty(shape, dtype, gotch.CPU)
+	if err != nil {
+		return nil, Err(err)
+	}
+	if n > 0 {
+		var p unsafe.Pointer
+		locked(func() {
+			p = lib.AtDataPtr(lib.Ctensor(t.Ctensor()))
+			err = ts.TorchErr()
+		})
+		if err == nil {
+			err = fill(unsafe.Slice((*byte)(p), n))
+		}
+	}
+	if err != nil {
+		t.Drop()
+		return nil, Err(err)
+	}
+	return t, nil
 }

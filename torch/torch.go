@@ -5,6 +5,9 @@
 // never leaves a tensor to a finalizer: every tensor has an owner (usually a Scope) that frees it on
 // every path. gotch's Must* helpers call log.Fatal and are not used.
 //
+// Importing the package fixes glibc's mmap threshold at 128 KiB (see mmapThreshold), which keeps long
+// jobs' memory flat; setting GLIBC_TUNABLES or MALLOC_MMAP_THRESHOLD_ leaves malloc as configured.
+//
 // gotch must first be adapted to the machine's libtorch: see the README and torch/adapt.
 package torch
 

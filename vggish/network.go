@@ -63,7 +63,7 @@ func loadNetwork(path string, device gotch.Device, finalReLU bool) (*network, er
 	n := &network{device: device, finalReLU: finalReLU}
 	for _, l := range layers {
 		for _, suffix := range []string{".weight", ".bias"} {
-			t, err := toDevice(f.Tensors[l.name+suffix], device)
+			t, err := toDevice(f, l.name+suffix, device)
 			if err != nil {
 				n.close()
 				return nil, fmt.Errorf("weights %s: %s%s: %w", path, l.name, suffix, err)
@@ -108,11 +108,12 @@ func checkStateDict(f *pth.File) error {
 	return nil
 }
 
-// toDevice copies a parameter into a float32 tensor on device: float32 data goes from the file's
-// mapping to libtorch in one copy.
-func toDevice(p *pth.Tensor, device gotch.Device) (*ts.Tensor, error) {
+// toDevice copies a parameter into a float32 tensor on device. float32 data is read from the file
+// straight into libtorch's memory: one copy, and peak memory near the size of the weights.
+func toDevice(f *pth.File, key string, device gotch.Device) (*ts.Tensor, error) {
+	p := f.Tensors[key]
 	if p.DType == pth.Float32 {
-		return moveTo(device)(torch.FromBytes(p.Data, gotch.Float, p.Shape...))
+		return moveTo(device)(torch.Fill(gotch.Float, p.Shape, func(dst []byte) error { return f.ReadInto(key, dst) }))
 	}
 	v, err := p.Float32()
 	if err != nil {

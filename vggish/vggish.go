@@ -151,16 +151,12 @@ func (m *Model) EmbedFile(ctx context.Context, path string) (*Embeddings, error)
 		return nil, err
 	}
 	defer src.Close()
-	e, err := m.embedSource(ctx, src)
-	if err != nil {
-		return nil, fmt.Errorf("embed %s: %w", path, err)
-	}
-	return e, nil
+	return m.embedSource(ctx, src, path)
 }
 
 // Embed embeds mono samples in [-1, 1] at sampleRate Hz.
 func (m *Model) Embed(ctx context.Context, samples []float32, sampleRate int) (*Embeddings, error) {
-	return m.embedSource(ctx, preprocess.FromFloat32(samples, sampleRate))
+	return m.embedSource(ctx, preprocess.FromFloat32(samples, sampleRate), "samples")
 }
 
 // EmbedBuffer embeds a go-audio buffer (audio.IntBuffer, audio.Float32Buffer or audio.FloatBuffer),
@@ -171,15 +167,17 @@ func (m *Model) EmbedBuffer(ctx context.Context, buf audio.Buffer) (*Embeddings,
 	if err != nil {
 		return nil, err
 	}
-	return m.embedSource(ctx, src)
+	return m.embedSource(ctx, src, "buffer")
 }
 
-func (m *Model) embedSource(ctx context.Context, src preprocess.Source) (*Embeddings, error) {
+// embedSource embeds src a block at a time. Decoding and preprocessing errors already name the
+// source; the model's are wrapped with name here.
+func (m *Model) embedSource(ctx context.Context, src preprocess.Source, name string) (*Embeddings, error) {
 	e := &Embeddings{}
 	info, err := preprocess.Stream(ctx, src, m.opts.Preprocess, func(ex *preprocess.Examples) error {
 		out, err := m.EmbedExamples(ctx, ex)
 		if err != nil {
-			return err
+			return fmt.Errorf("embed %s: %w", name, err)
 		}
 		e.Data = append(e.Data, out.Data...)
 		e.Starts = append(e.Starts, out.Starts...)

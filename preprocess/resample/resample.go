@@ -126,10 +126,10 @@ func (r *Resampler) Write(in []float64, out []float64) []float64 {
 	r.nIn += len(in)
 	out = r.produce(out, r.outLen(), r.nIn-r.wing)
 	// Drop input no later output can reach, once that is at least half the buffer (amortised copying).
-	keep := int(float64(r.t)*r.inc) - r.wing + 1 - r.base
-	if keep > len(r.buf)/2 {
-		r.buf = r.buf[:copy(r.buf, r.buf[keep:])]
-		r.base += keep
+	drop := int(float64(r.t)*r.inc) - r.wing + 1 - r.base
+	if drop > len(r.buf)/2 {
+		r.buf = r.buf[:copy(r.buf, r.buf[drop:])]
+		r.base += drop
 	}
 	return out
 }

@@ -1,0 +1,113 @@
+package vggish_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/vggish-go/vggish/internal/reftest"
+	"github.com/vggish-go/vggish/preprocess"
+	"github.com/vggish-go/vggish/vggish"
+)
+
+func benchModel(b *testing.B, batch int) *vggish.Model {
+	m, err := vggish.New(vggish.Options{WeightsPath: reftest.Weights(b, "zip"), Device: "cpu", BatchSize: batch, Threads: reftest.BenchThreads()})
+	require.NoError(b, err)
+	return m
+}
+
+// BenchmarkModel times the network alone on random examples, beside the reference's torch at the same
+// thread count (reference.py time-model).
+func BenchmarkModel(b *testing.B) {
+	for _, batch := range []int{1, 8, 64} {
+		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
+			m := benchModel(b, batch)
+			defer m.Close()
+			ex := &preprocess.Examples{Data: make([]float32, batch*preprocess.ExampleFrames*preprocess.MelBins), Starts: make([]float64, batch)}
+			rng := rand.New(rand.NewSource(1))
+			for i := range ex.Data {
+				ex.Data[i] = float32(rng.NormFloat64())
+			}
+			_, err := m.EmbedExamples(context.Background(), ex) // warm-up
+			require.NoError(b, err)
+			ref := reftest.Timing(b, "reference.py", "time-model", "--weights", reftest.Weights(b, "zip"),
+				"--batch", fmt.Sprint(batch), "--iters", fmt.Sprint(max(3, 64/batch)))
+			b.ResetTimer()
+			for range b.N {
+				if _, err := m.EmbedExamples(context.Background(), ex); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			reftest.ReportVsReference(b, ref["seconds_per_iter"].(float64))
+		})
+	}
+}
+
+// BenchmarkEndToEnd embeds a corpus of 44.1 kHz stereo files (decode, resample, log-mel, network) with
+// one worker per core feeding the batching model, beside the reference embedding the same files one
+// after another as the Towhee operator does (reference.py time-embed), at the same thread count.
+func BenchmarkEndToEnd(b *testing.B) {
+	paths := reftest.Corpus(b, 8, 44100, 2, 10)
+	m := benchModel(b, 64)
+	defer m.Close()
+	ref := reftest.Timing(b, "reference.py", append([]string{"time-embed", "--weights", reftest.Weights(b, "zip")}, paths...)...)
+	clips := 0
+	b.ResetTimer()
+	for range b.N {
+		clips = 0
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		work := make(chan string)
+		for range reftest.BenchThreads() {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for p := range work {
+					e, err := m.EmbedFile(context.Background(), p)
+					if err != nil {
+						b.Error(err)
+						continue
+					}
+					mu.Lock()
+					clips += e.Rows()
+					mu.Unlock()
+				}
+			}()
+		}
+		for _, p := range paths {
+			work <- p
+		}
+		close(work)
+		wg.Wait()
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(clips*b.N)/b.Elapsed().Seconds(), "clips/s")
+	b.ReportMetric(float64(clips)/ref["total_seconds"].(float64), "ref-clips/s")
+	reftest.ReportVsReference(b, ref["total_seconds"].(float64))
+}
+
+// BenchmarkNew is the cold start: loading the weights (both torch formats) into a ready model, beside
+// torch.load of the same file in a fresh Python process (testdata/bench_torch_load.py).
+func BenchmarkNew(b *testing.B) {
+	for _, format := range []string{"zip", "legacy"} {
+		b.Run(format, func(b *testing.B) {
+			w := reftest.Weights(b, format)
+			ref := reftest.Timing(b, "bench_torch_load.py", "--json", "--runs", "3", w)
+			b.ResetTimer()
+			for range b.N {
+				m, err := vggish.New(vggish.Options{WeightsPath: w, Device: "cpu"})
+				if err != nil {
+					b.Fatal(err)
+				}
+				m.Close()
+			}
+			b.StopTimer()
+			reftest.ReportVsReference(b, ref["seconds"].(float64))
+		})
+	}
+}
