@@ -39,6 +39,9 @@ func Fetch(ctx context.Context, f File, o Options) (string, error) {
 	if f.SHA256Prefix() == "" {
 		return "", fmt.Errorf("weights: cannot verify %q: name has no -SHA256PREFIX. part", f.Name)
 	}
+	if verifiedBefore(path, f) {
+		return path, nil
+	}
 	cacheErr := Verify(path, f)
 	if cacheErr == nil {
 		return path, nil
@@ -115,7 +118,8 @@ func download(ctx context.Context, url, path string, f File, client *http.Client
 	if err != nil {
 		return err
 	}
-	if err := checkSum(hex.EncodeToString(h.Sum(nil)), f); err != nil {
+	sum := hex.EncodeToString(h.Sum(nil))
+	if err := checkSum(sum, f); err != nil {
 		return err
 	}
 	// CreateTemp makes the file private; the weights are public data.
@@ -129,7 +133,11 @@ func download(ctx context.Context, url, path string, f File, client *http.Client
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	return os.Rename(tmp.Name(), path)
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	writeStamp(path, sum)
+	return nil
 }
 
 // removeTemps deletes partial downloads of path; failures are harmless.

@@ -142,14 +142,22 @@ func Verify(path string, f File) error {
 	if f.SHA256Prefix() == "" {
 		return fmt.Errorf("verify %s: name %q has no -SHA256PREFIX. part to check against", path, f.Name)
 	}
-	sum, err := SHA256(path)
+	sum, err := hashFile(path)
 	if err != nil {
 		return err
 	}
 	if err := checkSum(sum, f); err != nil {
 		return fmt.Errorf("verify %s: %w", path, err)
 	}
+	writeStamp(path, sum)
 	return nil
+}
+
+// verifiedBefore reports whether a stamp shows that path, unchanged since, passed Verify: it spares
+// every start of a program the hashing of a 275 MB file.
+func verifiedBefore(path string, f File) bool {
+	sum, ok := stampedSum(path)
+	return ok && checkSum(sum, f) == nil
 }
 
 func checkSum(sum string, f File) error {
@@ -159,8 +167,16 @@ func checkSum(sum string, f File) error {
 	return nil
 }
 
-// SHA256 returns the hex sha256 of the file at path.
+// SHA256 returns the hex sha256 of the file at path. For a file Verify has checked and that has not
+// changed since (same size and modification time), the recorded sum is returned without reading it.
 func SHA256(path string) (string, error) {
+	if sum, ok := stampedSum(path); ok {
+		return sum, nil
+	}
+	return hashFile(path)
+}
+
+func hashFile(path string) (string, error) {
 	r, err := os.Open(path)
 	if err != nil {
 		return "", fmt.Errorf("sha256: %w", err)
@@ -171,4 +187,31 @@ func SHA256(path string) (string, error) {
 		return "", fmt.Errorf("sha256 %s: %w", path, err)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// A stamp, path + ".sha256", records a verified file's sum with its size and modification time.
+func stampPath(path string) string { return path + ".sha256" }
+
+func stampLine(fi os.FileInfo, sum string) string {
+	return fmt.Sprintf("%s %d %d\n", sum, fi.Size(), fi.ModTime().UnixNano())
+}
+
+// writeStamp is best effort: without a stamp the next start hashes the file again.
+func writeStamp(path, sum string) {
+	if fi, err := os.Stat(path); err == nil {
+		_ = os.WriteFile(stampPath(path), []byte(stampLine(fi, sum)), 0o644)
+	}
+}
+
+func stampedSum(path string) (string, bool) {
+	b, err := os.ReadFile(stampPath(path))
+	if err != nil {
+		return "", false
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "", false
+	}
+	sum, _, _ := strings.Cut(string(b), " ")
+	return sum, len(sum) == 64 && string(b) == stampLine(fi, sum)
 }

@@ -57,13 +57,13 @@ func serve(content []byte) http.HandlerFunc {
 	}
 }
 
-// leftovers lists files in dir other than f itself and its lock file.
+// leftovers lists files in dir other than f itself, its lock file and its verification stamp.
 func leftovers(t *testing.T, dir string, f File) []string {
 	entries, err := os.ReadDir(dir)
 	require.NoError(t, err)
 	var extra []string
 	for _, e := range entries {
-		if n := e.Name(); n != f.Name && n != f.Name+".lock" {
+		if n := e.Name(); n != f.Name && n != f.Name+".lock" && n != f.Name+".sha256" {
 			extra = append(extra, n)
 		}
 	}
@@ -354,4 +354,26 @@ func TestPathInvalidName(t *testing.T) {
 	}
 	_, err := Fetch(context.Background(), File{Name: "nohash.pth"}, Options{CacheDir: t.TempDir()})
 	assert.ErrorContains(t, err, "no -SHA256PREFIX")
+}
+
+// A verified file is not hashed again until it changes; a changed file is.
+func TestStampSparesRehashing(t *testing.T) {
+	dir := t.TempDir()
+	content := []byte("weights v1")
+	sum := sha256.Sum256(content)
+	f := File{Name: "w-" + hex.EncodeToString(sum[:])[:8] + ".pth"}
+	path := filepath.Join(dir, f.Name)
+	require.NoError(t, os.WriteFile(path, content, 0o644))
+	assert.False(t, verifiedBefore(path, f), "no stamp yet")
+	require.NoError(t, Verify(path, f))
+	assert.True(t, verifiedBefore(path, f))
+	got, err := SHA256(path)
+	require.NoError(t, err)
+	assert.Equal(t, hex.EncodeToString(sum[:]), got)
+
+	// Same size, new content and time: the stamp no longer applies.
+	require.NoError(t, os.WriteFile(path, []byte("weights v2"), 0o644))
+	require.NoError(t, os.Chtimes(path, time.Now().Add(time.Hour), time.Now().Add(time.Hour)))
+	assert.False(t, verifiedBefore(path, f))
+	assert.ErrorIs(t, Verify(path, f), ErrMismatch)
 }
