@@ -36,6 +36,7 @@ test: setup
 	$(GO) mod verify
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 30m ./...
+	$(GO) test -race -count=1 -run 'Concurrent|Closed' ./vggish/
 
 # Benchmarks report the Python reference's time on the same input and thread count beside their own
 # (ref-ms/op) and the speed-up over it (x-reference). BenchmarkMemory embeds 10,000 clips once.
@@ -49,8 +50,24 @@ fuzz: setup
 		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
 			echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; done; done
 
+# The main job: embeddings of a folder of synthesised WAVs printed the way a Towhee pipeline's show()
+# does, then written to testdata/gen/out (one .npy per file, vggish-run.json). WEIGHTS=FILE uses that
+# state dict; otherwise the published weights are downloaded once, and where they cannot be (no
+# internet) seeded random demo weights are generated instead, with a warning.
+DEMO := testdata/gen
 run: build
-	./bin/vggish info
+	@set -e; python=$${VGGISH_PYTHON:-/usr/bin/python3}; weights="$(WEIGHTS)"; \
+	if [ -z "$$weights" ] && ! weights=$$(./bin/vggish weights download model); then \
+		weights=$(DEMO)/demo-weights.pth; \
+		echo "make run: *** the published weights could not be downloaded: using DEMO WEIGHTS, NOT THE PUBLISHED ONES ***" >&2; \
+		echo "make run: *** seeded random weights ($$weights, from testdata/make_weights.py): the numbers below mean nothing ***" >&2; \
+		[ -f "$$weights" ] || $$python testdata/make_weights.py --seed 1 --out "$$weights"; \
+	fi; \
+	[ -f $(DEMO)/audio/manifest.json ] || $$python testdata/reference.py synth --out $(DEMO)/audio >/dev/null; \
+	set -x; \
+	./bin/vggish embed --weights "$$weights" $(DEMO)/audio; \
+	./bin/vggish embed --weights "$$weights" --overwrite --out-dir $(DEMO)/out $(DEMO)/audio; \
+	ls -l $(DEMO)/out | head -8
 
 docker-cuda:
 	docker build -f Dockerfile.cuda -t vggish-go:cuda .

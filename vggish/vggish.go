@@ -303,8 +303,17 @@ func (m *Model) failAll(err error) {
 }
 
 // run embeds one batch of examples and returns the embeddings on the host.
+//
+// libtorch computes a one-row batch with other kernels (matrix-vector products) than a larger one,
+// so a clip's last bits would depend on what it was batched with. A single example is run twice, as
+// a batch of two, and every output is then the same however the calls were batched.
 func (m *Model) run(batch []float32) ([]float32, error) {
-	n := int64(len(batch) / (preprocess.ExampleFrames * preprocess.MelBins))
+	per := preprocess.ExampleFrames * preprocess.MelBins
+	rows := len(batch) / per
+	if rows == 1 {
+		batch = append(batch[:per:per], batch...)
+	}
+	n := int64(len(batch) / per)
 	var s torch.Scope
 	defer s.Close()
 	x, err := s.Own(moveTo(m.device)(torch.FromSlice(batch, n, 1, preprocess.ExampleFrames, preprocess.MelBins)))
@@ -319,7 +328,11 @@ func (m *Model) run(batch []float32) ([]float32, error) {
 			return nil, err
 		}
 	}
-	return torch.ToSlice[float32](x)
+	out, err := torch.ToSlice[float32](x)
+	if err != nil {
+		return nil, err
+	}
+	return out[:rows*EmbeddingSize], nil
 }
 
 // Embeddings are the vectors of one input, a row per example.

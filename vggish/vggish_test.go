@@ -14,6 +14,7 @@ import (
 
 	"github.com/vggish-go/vggish/internal/npyfile"
 	"github.com/vggish-go/vggish/internal/reftest"
+	"github.com/vggish-go/vggish/preprocess"
 	"github.com/vggish-go/vggish/vggish"
 )
 
@@ -183,4 +184,24 @@ func TestPooling(t *testing.T) {
 	_, err := e.Uint8()
 	assert.ErrorContains(t, err, "not quantised")
 	assert.Equal(t, "[1, -2, ...] shape=(2, 128)", e.String())
+}
+
+// A clip's embedding does not depend on the batch it ran in, to the bit.
+func TestBatchingDoesNotChangeResults(t *testing.T) {
+	m, err := vggish.New(vggish.Options{WeightsPath: reftest.Weights(t, "zip"), Device: "cpu", BatchSize: 8})
+	require.NoError(t, err)
+	defer m.Close()
+	per := preprocess.ExampleFrames * preprocess.MelBins
+	five := &preprocess.Examples{Data: make([]float32, 5*per), Starts: make([]float64, 5)}
+	for i := range five.Data {
+		five.Data[i] = float32(math.Sin(float64(i) * 0.001))
+	}
+	all, err := m.EmbedExamples(context.Background(), five)
+	require.NoError(t, err)
+	for _, k := range []int{0, 4} {
+		one := &preprocess.Examples{Data: five.Example(k), Starts: []float64{0}}
+		alone, err := m.EmbedExamples(context.Background(), one)
+		require.NoError(t, err)
+		assert.Equal(t, all.Row(k), alone.Row(0), "example %d alone vs in a batch of 5", k)
+	}
 }

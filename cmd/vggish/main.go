@@ -27,6 +27,9 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"info", "libtorch, gotch, CUDA and thread details", runInfo},
+		{"embed", "embeddings of files, folders, globs or a list", runEmbed},
+		{"logmel", "the log-mel examples the network sees", runLogmel},
+		{"weights", "download, locate or verify the published weights", runWeights},
 	}
 }
 

@@ -1,0 +1,266 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"codeberg.org/sbinet/npyio"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/vggish-go/vggish/internal/npyfile"
+	"github.com/vggish-go/vggish/internal/reftest"
+	"github.com/vggish-go/vggish/preprocess"
+	"github.com/vggish-go/vggish/vggish"
+	"github.com/vggish-go/vggish/weights"
+)
+
+// cli runs a command in-process and returns its exit code, stdout and stderr.
+func cli(args ...string) (int, string, string) {
+	var stdout, stderr bytes.Buffer
+	code := run(args, &stdout, &stderr)
+	return code, stdout.String(), stderr.String()
+}
+
+func TestParseInterspersed(t *testing.T) {
+	tests := []struct {
+		args []string
+		pos  []string
+		out  string
+	}{
+		{[]string{"a", "--out", "x", "b"}, []string{"a", "b"}, "x"},
+		{[]string{"--out=x", "a"}, []string{"a"}, "x"},
+		{[]string{"a", "--", "--out", "b"}, []string{"a", "--out", "b"}, ""},
+		{[]string{"-", "--out", "x"}, []string{"-"}, "x"},
+	}
+	for _, tt := range tests {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		out := fs.String("out", "", "")
+		pos, err := parse(fs, tt.args)
+		require.NoError(t, err, tt.args)
+		assert.Equal(t, tt.pos, pos, tt.args)
+		assert.Equal(t, tt.out, *out, tt.args)
+	}
+}
+
+func TestReadList(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "list.txt")
+	require.NoError(t, os.WriteFile(p, []byte("a.wav\r\n\n  \nsub dir/b c.mp3\n/abs/*.flac"), 0o644))
+	got, err := readList(p)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"a.wav", "sub dir/b c.mp3", "/abs/*.flac"}, got)
+	_, err = readList(filepath.Join(t.TempDir(), "missing"))
+	assert.ErrorContains(t, err, "--files-from")
+}
+
+func TestPostprocessMode(t *testing.T) {
+	tests := []struct {
+		name, pca string
+		quantize  bool
+		want      vggish.Postprocess
+		err       string
+	}{
+		{"", "", false, vggish.NoPostprocess, ""},
+		{"", "p.pth", false, vggish.PCAQuantize, ""},
+		{"", "", true, vggish.PCAQuantize, ""},
+		{"pca", "p.pth", false, vggish.PCA, ""},
+		{"pca", "", false, vggish.PCA, ""},
+		{"pca-quantize", "", true, vggish.PCAQuantize, ""},
+		{"pca", "", true, 0, "needs --postprocess pca-quantize"},
+		{"none", "p.pth", false, 0, "would not be used"},
+		{"whiten", "", false, 0, `--postprocess "whiten"`},
+	}
+	for _, tt := range tests {
+		got, err := postprocessMode(tt.name, tt.pca, tt.quantize)
+		if tt.err != "" {
+			assert.ErrorContains(t, err, tt.err, "%+v", tt)
+			continue
+		}
+		require.NoError(t, err, "%+v", tt)
+		assert.Equal(t, tt.want, got, "%+v", tt)
+	}
+}
+
+// Usage errors are reported before the model loads (these would take seconds otherwise).
+func TestEmbedUsageErrors(t *testing.T) {
+	dir := t.TempDir()
+	wavs := reftest.Corpus(t, 2, 16000, 1, 1.0)
+	wav := wavs[0]
+	list := filepath.Join(dir, "list.txt")
+	require.NoError(t, os.WriteFile(list, []byte(wav+"\n"+wav+"\n"), 0o644))
+	noWeights := filepath.Join(dir, "none.pth")
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"embed"}, "no inputs"},
+		{[]string{"embed", "--weights", noWeights, filepath.Join(dir, "missing.wav")}, "missing.wav: no such file or directory"},
+		{[]string{"embed", "--output", "a.npy", "--out-dir", dir, wav}, "not both"},
+		{[]string{"embed", "--weights", noWeights, "--out-dir", dir, "--format", "show", wav}, "show prints on standard output"},
+		{[]string{"embed", "--weights", noWeights, "--format", "npy", wav}, "npy needs an output"},
+		{[]string{"embed", "--weights", noWeights, "--output", filepath.Join(dir, "x.parquet"), wav}, `format "parquet"`},
+		{[]string{"embed", "--weights", noWeights, "--output", filepath.Join(dir, "x.npy"), wav, wavs[1]}, "an output file takes one input, not"},
+		{[]string{"embed", "--weights", noWeights, "--quantize", "--postprocess", "none", wav}, "needs --postprocess pca-quantize"},
+		{[]string{"embed", "--weights", noWeights, "--shard", "4/4", wav}, "index 4 of 4"},
+		{[]string{"embed", "--weights", noWeights, "--files-from", list, "--pool", "median", "--out-dir", dir}, `pool "median"`},
+		{[]string{"embed", "--weights", noWeights, wav}, "none.pth"}, // past the checks: the weights do not exist
+	}
+	for _, tt := range tests {
+		code, _, stderr := cli(tt.args...)
+		assert.NotEqual(t, 0, code, tt.args)
+		assert.Contains(t, stderr, tt.want, tt.args)
+	}
+}
+
+// The show() lines, the output formats and the quantised uint8 output, with seeded weights.
+func TestEmbedOutputs(t *testing.T) {
+	w := reftest.Weights(t, "zip")
+	wavs := reftest.Corpus(t, 2, 22050, 1, 3.0)
+	dir := t.TempDir()
+	ctx := context.Background()
+
+	m, err := vggish.New(vggish.Options{WeightsPath: w, Device: "cpu"})
+	require.NoError(t, err)
+	var want []*vggish.Embeddings
+	for _, p := range wavs {
+		e, err := m.EmbedFile(ctx, p)
+		require.NoError(t, err)
+		want = append(want, e)
+	}
+	m.Close()
+
+	// Without an output: Towhee's show() line per file, in order.
+	code, stdout, stderr := cli("embed", "--weights", w, wavs[1], wavs[0])
+	require.Equal(t, 0, code, stderr)
+	assert.Equal(t, wavs[0]+" "+want[0].String()+"\n"+wavs[1]+" "+want[1].String()+"\n", stdout)
+	assert.Regexp(t, `^\S+ \[-?[\d.e-]+, -?[\d.e-]+, \.\.\.\] shape=\(3, 128\)\n`, stdout)
+	t.Logf("show: %s", strings.SplitN(stdout, "\n", 2)[0])
+
+	// --output: the format follows the extension.
+	out := filepath.Join(dir, "one.npy")
+	code, _, stderr = cli("embed", "--weights", w, "--output", out, "--pool", "mean", wavs[0])
+	require.Equal(t, 0, code, stderr)
+	data, shape, err := npyfile.Read(out)
+	require.NoError(t, err)
+	assert.Equal(t, []int{3, 128}, shape)
+	assert.Equal(t, want[0].Data, data)
+	mean, _, err := npyfile.Read(filepath.Join(dir, "one.mean.npy"))
+	require.NoError(t, err)
+	assert.Equal(t, want[0].Mean(), mean)
+
+	out = filepath.Join(dir, "one.jsonl")
+	code, _, stderr = cli("embed", "--weights", w, "--output", out, wavs[0])
+	require.Equal(t, 0, code, stderr)
+	var rec struct {
+		Path       string
+		Embeddings [][]float32
+	}
+	b, err := os.ReadFile(out)
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(b, &rec))
+	assert.Equal(t, wavs[0], rec.Path)
+	assert.Equal(t, want[0].Row(2), rec.Embeddings[2])
+
+	// --pca with --quantize: torchvggish's uint8 embeddings; the same values as float32 without it.
+	pca := reftest.PCAParams(t, "pth")
+	q := filepath.Join(dir, "q.npy")
+	code, _, stderr = cli("embed", "--weights", w, "--pca", pca, "--quantize", "--output", q, wavs[0])
+	require.Equal(t, 0, code, stderr)
+	f, err := os.Open(q)
+	require.NoError(t, err)
+	defer f.Close()
+	r, err := npyio.NewReader(f)
+	require.NoError(t, err)
+	assert.Contains(t, r.Header.Descr.Type, "u1", "uint8")
+	var got []uint8
+	require.NoError(t, r.Read(&got))
+	asFloat := filepath.Join(dir, "qf.npy")
+	code, _, stderr = cli("embed", "--weights", w, "--pca", pca, "--output", asFloat, wavs[0])
+	require.Equal(t, 0, code, stderr)
+	values, _, err := npyfile.Read(asFloat)
+	require.NoError(t, err)
+	require.Len(t, got, len(values))
+	for i, v := range values {
+		require.Equal(t, v, float32(got[i]), "value %d", i)
+	}
+}
+
+func TestLogmel(t *testing.T) {
+	wav := reftest.Corpus(t, 1, 44100, 2, 2.5)[0]
+	out := filepath.Join(t.TempDir(), "x.npy")
+	code, stdout, stderr := cli("logmel", wav, "--output", out, "--hop", "0.5")
+	require.Equal(t, 0, code, stderr)
+	assert.Equal(t, out+" shape=(4, 96, 64)\n", stdout)
+	want, _, err := preprocess.File(context.Background(), wav, preprocess.Options{Hop: 0.5})
+	require.NoError(t, err)
+	got, shape, err := npyfile.Read(out)
+	require.NoError(t, err)
+	assert.Equal(t, []int{4, 96, 64}, shape)
+	assert.Equal(t, want.Data, got)
+
+	short := reftest.Corpus(t, 1, 16000, 1, 0.5)[0]
+	code, stdout, stderr = cli("logmel", "--output", out, short)
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, stderr, "no examples in 0.5 s")
+	assert.Equal(t, out+" shape=(0, 96, 64)\n", stdout)
+
+	code, _, stderr = cli("logmel", short)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "want --output FILE and one INPUT")
+}
+
+func TestWeightsCommand(t *testing.T) {
+	cache := t.TempDir()
+	code, stdout, stderr := cli("weights", "path", "--cache-dir", cache)
+	require.Equal(t, 0, code, stderr)
+	assert.Equal(t, filepath.Join(cache, weights.Model.Name)+"\n"+filepath.Join(cache, weights.PCA.Name)+"\n", stdout)
+	code, stdout, _ = cli("weights", "path", "pca", "--cache-dir", cache)
+	require.Equal(t, 0, code)
+	assert.Equal(t, filepath.Join(cache, weights.PCA.Name)+"\n", stdout)
+
+	// verify: a file is checked against the sha256 prefix in its name.
+	content := []byte("not really weights")
+	sum := fmt.Sprintf("%x", sha256.Sum256(content))
+	good := filepath.Join(t.TempDir(), "w-"+sum[:8]+".pth")
+	bad := filepath.Join(t.TempDir(), "w-00000000.pth")
+	for _, p := range []string{good, bad} {
+		require.NoError(t, os.WriteFile(p, content, 0o644))
+	}
+	code, stdout, stderr = cli("weights", "verify", good, bad)
+	assert.Equal(t, 1, code)
+	assert.Equal(t, "ok "+good+"\n", stdout)
+	assert.Contains(t, stderr, "sha256 mismatch")
+	code, _, stderr = cli("weights", "verify", "--cache-dir", cache)
+	assert.Equal(t, 1, code, "nothing cached")
+	assert.Contains(t, stderr, weights.Model.Name)
+
+	// download from --base-url: a mirror serving the wrong bytes is refused, and nothing is cached.
+	var requested []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requested = append(requested, r.URL.Path)
+		w.Write(content)
+	}))
+	defer srv.Close()
+	code, _, stderr = cli("weights", "download", "model", "--base-url", srv.URL+"/mirror", "--cache-dir", cache)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "sha256 mismatch")
+	assert.Equal(t, []string{"/mirror/" + weights.Model.Name}, requested)
+	assert.NoFileExists(t, filepath.Join(cache, weights.Model.Name))
+
+	code, _, stderr = cli("weights", "fetch")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, `unknown subcommand "fetch"`)
+	code, _, stderr = cli("weights", "download", "tokenizer", "--cache-dir", cache)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, `unknown weight file "tokenizer"`)
+}

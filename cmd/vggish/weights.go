@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+
+	"github.com/vggish-go/vggish/weights"
+)
+
+var published = map[string]weights.File{"model": weights.Model, "pca": weights.PCA}
+
+func runWeights(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("weights", stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), `usage: vggish weights download|path|verify [flags] [FILE...]
+
+  download [model|pca]  fetch the published files (both unless told which) into the cache; prints their paths
+  path [model|pca]      print where the published files are cached
+  verify [FILE...]      check files (default: the cached published ones) against the sha256 prefix in their
+                        torch.hub style names, NAME-HASH.EXT
+
+The published files are %s (model) and %s (pca).
+
+flags:
+`, weights.Model.Name, weights.PCA.Name)
+		fs.PrintDefaults()
+	}
+	var o weights.Options
+	fs.StringVar(&o.BaseURL, "base-url", "", "`URL` of the folder the files are fetched from (default $"+weights.EnvBaseURL+", else "+weights.DefaultBaseURL+")")
+	fs.StringVar(&o.CacheDir, "cache-dir", "", "cache `DIR` (default $"+weights.EnvCache+", else vggish in the user cache folder)")
+	if len(args) == 0 {
+		fs.Usage()
+		return errors.New("want a subcommand: download, path or verify")
+	}
+	sub := args[0]
+	rest, err := parse(fs, args[1:])
+	if err != nil {
+		return err
+	}
+	switch sub {
+	case "download", "path":
+		files, err := publishedFiles(rest)
+		if err != nil {
+			return err
+		}
+		for _, f := range files {
+			var p string
+			if sub == "download" {
+				p, err = weights.Fetch(context.Background(), f, o)
+			} else {
+				p, err = o.Path(f)
+			}
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(stdout, p)
+		}
+		return nil
+	case "verify":
+		paths := rest
+		if len(paths) == 0 {
+			for _, f := range []weights.File{weights.Model, weights.PCA} {
+				p, err := o.Path(f)
+				if err != nil {
+					return err
+				}
+				paths = append(paths, p)
+			}
+		}
+		var errs []error
+		for _, p := range paths {
+			if err := weights.Verify(p, weights.File{Name: filepath.Base(p)}); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			fmt.Fprintf(stdout, "ok %s\n", p)
+		}
+		return errors.Join(errs...)
+	}
+	fs.Usage()
+	return fmt.Errorf("unknown subcommand %q: want download, path or verify", sub)
+}
+
+// publishedFiles maps "model"/"pca" (or the files' names) to files; none means both.
+func publishedFiles(names []string) ([]weights.File, error) {
+	if len(names) == 0 {
+		return []weights.File{weights.Model, weights.PCA}, nil
+	}
+	var out []weights.File
+	for _, n := range names {
+		f, ok := published[n]
+		if !ok && (n == weights.Model.Name || n == weights.PCA.Name) {
+			f, ok = weights.File{Name: n}, true
+		}
+		if !ok {
+			return nil, fmt.Errorf("unknown weight file %q: want model or pca", n)
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}

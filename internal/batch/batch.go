@@ -1,0 +1,548 @@
+// Package batch embeds many audio files with one VGGish model: the engine of `vggish embed`.
+//
+// Run hands the files to a bounded pool of workers, each calling the model's EmbedFile: decoding and
+// log-mel preprocessing run in the workers while the model's inference loop packs their examples
+// into shared batches. Results are written as they complete, each output through a temporary file
+// and a rename, so a killed run leaves no partial file, and a rerun skips the files whose outputs
+// exist. A file that fails is reported and the run goes on. Shard splits a run across processes.
+package batch
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vggish-go/vggish/vggish"
+)
+
+// Embedder computes a file's embeddings; *vggish.Model is one. It must be safe for concurrent use.
+type Embedder interface {
+	EmbedFile(ctx context.Context, path string) (*vggish.Embeddings, error)
+}
+
+// Options configure Run. Exactly one of OutDir, Output and Stdout says where results go.
+type Options struct {
+	// OutDir receives one output per input, mirroring the inputs' tree: input Rel "a/b.wav" is
+	// written to OutDir/a/b.npy (or .jsonl, .csv), with a pool in NPY format also OutDir/a/b.mean.npy
+	// (or .max.npy). The run's Record and failure list go there too (RecordName, ErrorsName).
+	// Inputs whose outputs all exist are skipped unless Overwrite is set.
+	OutDir string
+	// Output is the file for a run of a single input (always written); a pool in NPY format goes to
+	// its name with ".mean.npy" (".max.npy") in place of its extension.
+	Output string
+	// Stdout receives every file's result in input order: Show lines, JSONL records, or CSV rows
+	// under one header.
+	Stdout io.Writer
+
+	// Format defaults to NPY for files and Show for Stdout.
+	Format Format
+	// Pool adds a per-file vector (NPY: a second file; JSONL: a "mean" or "max" field; CSV and Show:
+	// a row or line of its own).
+	Pool Pool
+	// Uint8 writes NPY arrays as uint8 (quantised embeddings only).
+	Uint8     bool
+	Overwrite bool
+	// Workers is the number of files in progress at once; 0 means runtime.NumCPU().
+	Workers int
+	// Shard selects the part of the inputs this process embeds.
+	Shard Shard
+	// Record, with OutDir, describes the run (see Record); nil means none is written.
+	Record *Record
+
+	// Progress receives the progress line, warnings, failures and the closing summary; nil
+	// discards them. Terminal redraws a single line in place; otherwise a line is written every
+	// Interval (default 10 s).
+	Progress io.Writer
+	Terminal bool
+	Interval time.Duration
+}
+
+// Summary is the outcome of a run.
+type Summary struct {
+	Inputs   int // in this shard
+	Embedded int
+	Skipped  int // outputs existed
+	Clips    int // vectors computed
+	Failures []Failure
+	Elapsed  time.Duration
+}
+
+// Failure is a file that could not be embedded or written; ErrorsName files hold one per line.
+type Failure struct {
+	Path  string `json:"path"`
+	Error string `json:"error"`
+}
+
+// ErrInterrupted is returned (wrapped) when ctx is cancelled before every input is done.
+var ErrInterrupted = errors.New("interrupted")
+
+// Run embeds the inputs of o.Shard with m and writes the results as o says. A file that fails does
+// not stop the run: it is listed in the Summary (and ErrorsName with OutDir). The error is for the
+// run as a whole: bad options, colliding outputs, an output folder made with other settings, a
+// failed write to Stdout, or cancellation.
+func Run(ctx context.Context, m Embedder, inputs []Input, o Options) (*Summary, error) {
+	r, err := newRun(inputs, o)
+	if err != nil {
+		return nil, err
+	}
+	return r.run(ctx, m)
+}
+
+// run is one Run's state.
+type run struct {
+	o       Options
+	todo    []Input
+	skipped int
+	sink    sink
+	prog    *progress
+
+	mu       sync.Mutex
+	sum      Summary
+	failures []Failure
+}
+
+// Check reports whether the options can write the results of n inputs, so that a caller can fail
+// before loading a model; Run checks them too.
+func (o Options) Check(n int) error {
+	_, err := o.withDefaults(n)
+	return err
+}
+
+func (o Options) withDefaults(n int) (Options, error) {
+	dests := 0
+	for _, set := range []bool{o.OutDir != "", o.Output != "", o.Stdout != nil} {
+		if set {
+			dests++
+		}
+	}
+	if dests != 1 {
+		return o, errors.New("batch: want exactly one of an output folder, an output file and standard output")
+	}
+	if o.Format == "" {
+		o.Format = NPY
+		if o.Stdout != nil {
+			o.Format = Show
+		}
+	}
+	switch {
+	case o.Format == Show && o.Stdout == nil:
+		return o, errors.New("format show prints on standard output: choose npy, jsonl or csv for files")
+	case o.Format == NPY && o.Stdout != nil:
+		return o, errors.New("format npy needs an output file or folder")
+	case o.Format != Show && !slices.Contains(Formats, o.Format):
+		return o, fmt.Errorf("format %q: want npy, jsonl or csv", o.Format)
+	case o.Pool != NoPool && o.Pool != Mean && o.Pool != Max:
+		return o, fmt.Errorf("pool %q: want mean or max", o.Pool)
+	case o.Output != "" && n != 1:
+		return o, fmt.Errorf("an output file takes one input, not %d: use an output folder", n)
+	}
+	if o.Workers <= 0 {
+		o.Workers = runtime.NumCPU()
+	}
+	if o.Progress == nil {
+		o.Progress = io.Discard
+	}
+	if o.Interval <= 0 {
+		o.Interval = 10 * time.Second
+		if o.Terminal {
+			o.Interval = 250 * time.Millisecond
+		}
+	}
+	return o, nil
+}
+
+func newRun(inputs []Input, o Options) (*run, error) {
+	o, err := o.withDefaults(len(inputs))
+	if err != nil {
+		return nil, err
+	}
+	r := &run{o: o}
+	selected := o.Shard.Select(inputs)
+	r.sum.Inputs = len(selected)
+	switch {
+	case o.Stdout != nil:
+		r.todo = selected
+		r.sink = &stream{w: o.Stdout, format: o.Format, pool: o.Pool, pending: map[int]result{}}
+	case o.Output != "":
+		r.todo = selected
+		r.sink = &files{o: o, targets: func(Input) []string { return targets(o.Output, o.Format, o.Pool) }}
+	default:
+		if err := r.prepareOutDir(inputs, selected); err != nil {
+			return nil, err
+		}
+	}
+	r.prog = &progress{w: o.Progress, terminal: o.Terminal, total: len(r.todo), skipped: r.skipped}
+	return r, nil
+}
+
+// targets lists the files written for an output named main: main, then with a pool in NPY format
+// the pooled vector's file.
+func targets(main string, format Format, pool Pool) []string {
+	t := []string{main}
+	if format == NPY && pool != NoPool {
+		t = append(t, strings.TrimSuffix(main, filepath.Ext(main))+"."+string(pool)+".npy")
+	}
+	return t
+}
+
+// prepareOutDir checks that no two inputs (of any shard) share an output, that earlier runs in the
+// folder had the same settings, removes temporary files left by a killed run of this shard, and
+// skips the inputs that are done.
+func (r *run) prepareOutDir(all, selected []Input) error {
+	o := r.o
+	outTargets := func(in Input) []string {
+		stem := strings.TrimSuffix(in.Rel, path.Ext(in.Rel))
+		return targets(filepath.Join(o.OutDir, filepath.FromSlash(stem))+"."+string(o.Format), o.Format, o.Pool)
+	}
+	owner := map[string]string{
+		filepath.Join(o.OutDir, RecordName(o.Shard)): "the run record",
+		filepath.Join(o.OutDir, ErrorsName(o.Shard)): "the failure list",
+	}
+	for _, in := range all {
+		for _, t := range outTargets(in) {
+			if prev, ok := owner[t]; ok {
+				return fmt.Errorf("inputs %s and %s would both be written to %s: rename one, or embed them in separate runs", prev, in.Path, t)
+			}
+			owner[t] = in.Path
+		}
+	}
+	if o.Record != nil && !o.Overwrite {
+		if err := checkSettings(o.OutDir, r.settings()); err != nil {
+			return err
+		}
+	}
+	mine := map[string]bool{filepath.Join(o.OutDir, RecordName(o.Shard)): true, filepath.Join(o.OutDir, ErrorsName(o.Shard)): true}
+	for _, in := range selected {
+		for _, t := range outTargets(in) {
+			mine[t] = true
+		}
+	}
+	if err := removeTemps(o.OutDir, mine); err != nil {
+		return err
+	}
+	for _, in := range selected {
+		if !o.Overwrite && allExist(outTargets(in)) {
+			r.skipped++
+			continue
+		}
+		r.todo = append(r.todo, in)
+	}
+	r.sum.Skipped = r.skipped
+	r.sink = &files{o: o, targets: outTargets}
+	return nil
+}
+
+func (r *run) settings() Settings {
+	s := r.o.Record.Settings
+	s.Format, s.Pool, s.DType = r.o.Format, r.o.Pool, "float32"
+	if r.o.Uint8 && r.o.Format == NPY {
+		s.DType = "uint8"
+	}
+	return s
+}
+
+func allExist(paths []string) bool {
+	for _, p := range paths {
+		if _, err := os.Stat(p); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// removeTemps deletes the temporary files under dir that were to become one of the files in mine:
+// a run killed mid-write leaves them behind. Other shards' files are left alone, as they may be
+// being written right now.
+func removeTemps(dir string, mine map[string]bool) error {
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) && p == dir {
+				return filepath.SkipAll
+			}
+			return err
+		}
+		if t := tempTarget(d.Name()); t != "" && !d.IsDir() && mine[filepath.Join(filepath.Dir(p), t)] {
+			return removeIfExists(p)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("output folder %s: %w", dir, err)
+	}
+	return nil
+}
+
+func (r *run) run(ctx context.Context, m Embedder) (*Summary, error) {
+	start := time.Now()
+	r.prog.start = start
+	o := r.o
+	var rec *Record
+	if o.OutDir != "" && o.Record != nil {
+		rec = r.newRecord(start)
+		if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
+			return nil, fmt.Errorf("output folder: %w", err)
+		}
+		if err := writeRecord(filepath.Join(o.OutDir, RecordName(o.Shard)), rec); err != nil {
+			return nil, err
+		}
+	}
+	if r.skipped > 0 {
+		r.prog.logf("skipping %d of %d files whose outputs exist in %s (--overwrite to redo them)", r.skipped, r.sum.Inputs, o.OutDir)
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// Slots bound the files between being handed out and being written: with Stdout, results wait
+	// for their predecessors, so a slow file holds at most a few per worker behind it.
+	slots := make(chan struct{}, 4*o.Workers)
+	release := func() { <-slots }
+	r.sink.init(release, cancel)
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for range o.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				r.embed(ctx, m, i)
+			}
+		}()
+	}
+	stop := make(chan struct{})
+	go r.prog.every(o.Interval, stop)
+feed:
+	for i := range r.todo {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			break feed
+		}
+		select {
+		case work <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(work)
+	wg.Wait()
+	close(stop)
+	r.prog.finish()
+	r.sum.Elapsed = time.Since(start)
+	slices.SortFunc(r.failures, func(a, b Failure) int { return strings.Compare(a.Path, b.Path) })
+	r.sum.Failures = r.failures
+
+	var errs []error
+	if err := r.sink.err(); err != nil {
+		errs = append(errs, err)
+	} else if err := ctx.Err(); err != nil {
+		done := r.sum.Embedded + len(r.failures)
+		errs = append(errs, fmt.Errorf("%w after %d of %d files", ErrInterrupted, done, len(r.todo)))
+	}
+	if o.OutDir != "" {
+		errs = append(errs, r.writeFailures())
+		if rec != nil {
+			end := time.Now()
+			rec.Finished = &end
+			rec.Embedded, rec.Skipped, rec.Failed, rec.Clips = r.sum.Embedded, r.sum.Skipped, len(r.failures), r.sum.Clips
+			errs = append(errs, writeRecord(filepath.Join(o.OutDir, RecordName(o.Shard)), rec))
+		}
+	}
+	r.summarize()
+	return &r.sum, errors.Join(errs...)
+}
+
+func (r *run) newRecord(start time.Time) *Record {
+	rec := *r.o.Record
+	rec.Settings = r.settings()
+	rec.Host, _ = os.Hostname()
+	rec.Workers, rec.Shard, rec.Started, rec.Inputs = r.o.Workers, r.o.Shard.String(), start, r.sum.Inputs
+	return &rec
+}
+
+// embed embeds and writes input i.
+func (r *run) embed(ctx context.Context, m Embedder, i int) {
+	in := r.todo[i]
+	e, err := m.EmbedFile(ctx, in.Path)
+	if ctx.Err() != nil { // interrupted: neither done nor failed
+		r.sink.put(i, in, nil)
+		return
+	}
+	if err == nil {
+		if e.Rows() == 0 {
+			r.prog.logf("warning: %s: %.3g s of audio is shorter than one clip (0.975 s): empty output, shape (0, 128); --pad-tail keeps a padded clip", in.Path, e.Duration)
+		}
+		err = r.sink.put(i, in, e)
+	} else {
+		r.sink.put(i, in, nil)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err != nil {
+		r.failures = append(r.failures, Failure{Path: in.Path, Error: err.Error()})
+		msg := err.Error()
+		if !strings.Contains(msg, in.Path) {
+			msg = in.Path + ": " + msg
+		}
+		r.prog.logf("FAILED %s", msg)
+		r.prog.add(0, true)
+		return
+	}
+	r.sum.Embedded++
+	r.sum.Clips += e.Rows()
+	r.prog.add(e.Rows(), false)
+}
+
+// writeFailures writes the failure list, or removes an earlier run's when nothing failed.
+func (r *run) writeFailures() error {
+	p := filepath.Join(r.o.OutDir, ErrorsName(r.o.Shard))
+	if len(r.failures) == 0 {
+		return removeIfExists(p)
+	}
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	for _, f := range r.failures {
+		if err := enc.Encode(f); err != nil {
+			return err
+		}
+	}
+	return writeAtomic(p, []byte(b.String()))
+}
+
+// summarize ends the progress output with the totals and the failures.
+func (r *run) summarize() {
+	s := &r.sum
+	r.prog.logf("%d files: %d embedded (%d clips, %.1f clips/s), %d skipped, %d failed in %s",
+		s.Inputs, s.Embedded, s.Clips, float64(s.Clips)/max(s.Elapsed.Seconds(), 1e-3), s.Skipped, len(s.Failures), s.Elapsed.Round(time.Millisecond))
+	const shown = 20
+	for i, f := range s.Failures {
+		if i == shown {
+			r.prog.logf("  ... and %d more", len(s.Failures)-shown)
+			break
+		}
+		r.prog.logf("  failed: %s: %s", f.Path, f.Error)
+	}
+	if len(s.Failures) > 0 && r.o.OutDir != "" {
+		r.prog.logf("failures listed in %s", filepath.Join(r.o.OutDir, ErrorsName(r.o.Shard)))
+	}
+}
+
+// A sink takes the results of the workers. put frees the result's slot once it is written.
+type sink interface {
+	init(release func(), cancel context.CancelFunc)
+	// put writes input i's embeddings (e is nil if it failed); an error is the input's failure.
+	put(i int, in Input, e *vggish.Embeddings) error
+	// err is a failure of the sink itself, which stopped the run.
+	err() error
+}
+
+// files writes each result to its own files as soon as it arrives.
+type files struct {
+	o       Options
+	targets func(Input) []string
+	release func()
+}
+
+func (f *files) init(release func(), _ context.CancelFunc) { f.release = release }
+func (f *files) err() error                                { return nil }
+
+func (f *files) put(_ int, in Input, e *vggish.Embeddings) error {
+	defer f.release()
+	if e == nil {
+		return nil
+	}
+	t := f.targets(in)
+	pool := ""
+	if len(t) > 1 {
+		pool = t[1]
+	}
+	return writeFiles(t[0], pool, f.o.Format, f.o.Pool, f.o.Uint8, in, e)
+}
+
+// stream writes results to one writer in input order, holding early ones until their predecessors
+// arrive.
+type stream struct {
+	w       io.Writer
+	format  Format
+	pool    Pool
+	release func()
+	cancel  context.CancelFunc
+
+	mu      sync.Mutex
+	next    int
+	pending map[int]result
+	header  bool
+	failed  error
+}
+
+type result struct {
+	in Input
+	e  *vggish.Embeddings
+}
+
+func (s *stream) init(release func(), cancel context.CancelFunc) {
+	s.release, s.cancel = release, cancel
+}
+
+func (s *stream) err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.failed
+}
+
+func (s *stream) put(i int, in Input, e *vggish.Embeddings) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pending[i] = result{in, e}
+	for {
+		r, ok := s.pending[s.next]
+		if !ok {
+			return nil
+		}
+		delete(s.pending, s.next)
+		s.next++
+		if r.e != nil && s.failed == nil {
+			if err := s.write(r); err != nil {
+				s.failed = fmt.Errorf("writing results: %w", err)
+				s.cancel()
+			}
+		}
+		s.release()
+	}
+}
+
+func (s *stream) write(r result) error {
+	var b strings.Builder
+	switch s.format {
+	case Show:
+		b.WriteString(showLine(r.in.Path, r.e, s.pool))
+	case JSONL:
+		if err := encodeJSONL(&b, r.in.Path, r.e, s.pool); err != nil {
+			return err
+		}
+	case CSV:
+		w := csv.NewWriter(&b)
+		if !s.header {
+			if err := w.Write(csvHeader()); err != nil {
+				return err
+			}
+			s.header = true
+		}
+		if err := writeCSV(w, r.in.Path, r.e, s.pool); err != nil {
+			return err
+		}
+	}
+	_, err := io.WriteString(s.w, b.String())
+	return err
+}

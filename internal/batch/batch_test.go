@@ -1,0 +1,414 @@
+package batch
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"io/fs"
+	"math/rand"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"codeberg.org/sbinet/npyio"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/vggish-go/vggish/internal/npyfile"
+	"github.com/vggish-go/vggish/vggish"
+)
+
+// fake embeds a path into rows (0 to 3, from the name's length) of integer values in 0..255 derived
+// from the path, so that any format, uint8 included, can hold them exactly. Names holding "bad" fail.
+type fake struct {
+	calls  atomic.Int32
+	jitter bool          // sleep a random few ms, to scramble the order results complete in
+	block  chan struct{} // if set, calls wait for it (or ctx)
+	failOn func(string) bool
+}
+
+func (f *fake) EmbedFile(ctx context.Context, path string) (*vggish.Embeddings, error) {
+	f.calls.Add(1)
+	if f.jitter {
+		time.Sleep(time.Duration(rand.Intn(5)) * time.Millisecond)
+	}
+	if f.block != nil {
+		select {
+		case <-f.block:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	if (f.failOn == nil && strings.Contains(path, "bad")) || (f.failOn != nil && f.failOn(path)) {
+		return nil, fmt.Errorf("preprocess %s: not audio", path)
+	}
+	return fakeEmbeddings(path), nil
+}
+
+func fakeEmbeddings(path string) *vggish.Embeddings {
+	rows := len(filepath.Base(path)) % 4
+	h := fnv.New32a()
+	h.Write([]byte(path))
+	seed := int(h.Sum32() % 256)
+	e := &vggish.Embeddings{SampleRate: 16000, Duration: 0.5 + 0.96*float64(rows)}
+	for r := range rows {
+		e.Starts = append(e.Starts, 0.96*float64(r))
+		for j := range vggish.EmbeddingSize {
+			e.Data = append(e.Data, float32((seed+7*r+j)%256))
+		}
+	}
+	return e
+}
+
+// corpus makes empty files (the fake does not read them) and returns their expansion.
+func corpus(t *testing.T, rels ...string) (string, []Input) {
+	t.Helper()
+	root := t.TempDir()
+	touch(t, root, rels...)
+	inputs, err := Expand([]string{root})
+	require.NoError(t, err)
+	return root, inputs
+}
+
+var names = []string{"a.wav", "bb.wav", "ccc.mp3", "sub/d.flac", "sub/ee.wav", "sub/deep/fff.ogg", "sub/deep/gggg.wav", "bad.wav"}
+
+func testRecord() *Record {
+	return &Record{Settings: Settings{WeightsSHA256: "abc", Variant: "towhee", Postprocess: "none", Hop: 0.96}}
+}
+
+// tempFiles lists files left by an unfinished atomic write under dir.
+func tempFiles(t *testing.T, dir string) []string {
+	var out []string
+	require.NoError(t, filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && tempTarget(d.Name()) != "" {
+			out = append(out, p)
+		}
+		return err
+	}))
+	return out
+}
+
+func readNPY(t *testing.T, path string) ([]float32, []int) {
+	t.Helper()
+	data, shape, err := npyfile.Read(path)
+	require.NoError(t, err)
+	return data, shape
+}
+
+func TestRunOutDirFormats(t *testing.T) {
+	_, inputs := corpus(t, names...)
+	tests := []struct {
+		format Format
+		pool   Pool
+		uint8  bool
+		files  []string // outputs of input sub/ee.wav (2 rows)
+	}{
+		{NPY, NoPool, false, []string{"sub/ee.npy"}},
+		{NPY, Mean, false, []string{"sub/ee.npy", "sub/ee.mean.npy"}},
+		{NPY, Max, true, []string{"sub/ee.npy", "sub/ee.max.npy"}},
+		{JSONL, Mean, false, []string{"sub/ee.jsonl"}},
+		{CSV, Max, false, []string{"sub/ee.csv"}},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%s-%s-uint8=%v", tt.format, tt.pool, tt.uint8), func(t *testing.T) {
+			out := t.TempDir()
+			sum, err := Run(context.Background(), &fake{jitter: true}, inputs, Options{OutDir: out, Format: tt.format, Pool: tt.pool, Uint8: tt.uint8, Workers: 3, Record: testRecord()})
+			require.NoError(t, err)
+			assert.Equal(t, len(names)-1, sum.Embedded)
+			require.Len(t, sum.Failures, 1)
+			for _, f := range tt.files {
+				assert.FileExists(t, filepath.Join(out, f))
+			}
+			assert.Empty(t, tempFiles(t, out))
+			var ee *Input
+			for i := range inputs {
+				if inputs[i].Rel == "sub/ee.wav" {
+					ee = &inputs[i]
+				}
+			}
+			want := fakeEmbeddings(ee.Path)
+			main := filepath.Join(out, tt.files[0])
+			switch tt.format {
+			case NPY:
+				if tt.uint8 {
+					f, err := os.Open(main)
+					require.NoError(t, err)
+					defer f.Close()
+					var got []uint8
+					require.NoError(t, npyio.Read(f, &got))
+					q, err := want.Uint8()
+					require.NoError(t, err)
+					assert.Equal(t, q, got)
+				} else {
+					data, shape := readNPY(t, main)
+					assert.Equal(t, []int{2, 128}, shape)
+					assert.Equal(t, want.Data, data)
+				}
+				if tt.pool != NoPool {
+					data, shape := readNPY(t, filepath.Join(out, tt.files[1]))
+					assert.Equal(t, []int{128}, shape)
+					assert.Equal(t, tt.pool.of(want), data)
+				}
+			case JSONL:
+				b, err := os.ReadFile(main)
+				require.NoError(t, err)
+				var rec jsonRecord
+				require.NoError(t, json.Unmarshal(b, &rec))
+				assert.Equal(t, ee.Path, rec.Path)
+				assert.Equal(t, [2]int{2, 128}, rec.Shape)
+				assert.Equal(t, want.Starts, rec.Starts)
+				assert.Equal(t, [][]float32{want.Row(0), want.Row(1)}, rec.Embeddings)
+				require.NotNil(t, rec.Mean)
+				assert.Equal(t, want.Mean(), *rec.Mean)
+			case CSV:
+				f, err := os.Open(main)
+				require.NoError(t, err)
+				defer f.Close()
+				rows, err := csv.NewReader(f).ReadAll()
+				require.NoError(t, err)
+				require.Len(t, rows, 4) // header, 2 clips, max
+				assert.Equal(t, csvHeader(), rows[0])
+				assert.Equal(t, []string{ee.Path, "0.96"}, rows[2][:2])
+				assert.Equal(t, fmt.Sprint(want.Row(1)[5]), rows[2][7])
+				assert.Equal(t, "max", rows[3][1])
+			}
+			// An input without clips (gggg.wav: the fake gives none to 8-byte names) gets an empty
+			// output.
+			if tt.format == NPY && !tt.uint8 {
+				_, shape := readNPY(t, filepath.Join(out, "sub/deep/gggg.npy"))
+				assert.Equal(t, []int{0, 128}, shape)
+				if tt.pool != NoPool {
+					_, shape := readNPY(t, filepath.Join(out, "sub/deep/gggg."+string(tt.pool)+".npy"))
+					assert.Equal(t, []int{0}, shape)
+				}
+			}
+		})
+	}
+}
+
+func TestRunFailuresRerunAndRecord(t *testing.T) {
+	_, inputs := corpus(t, names...)
+	out := t.TempDir()
+	var log bytes.Buffer
+	f := &fake{}
+	sum, err := Run(context.Background(), f, inputs, Options{OutDir: out, Workers: 2, Record: testRecord(), Progress: &log})
+	require.NoError(t, err)
+	assert.Equal(t, []int{8, 7, 0, 1 + 2 + 3 + 2 + 2 + 3 + 0}, []int{sum.Inputs, sum.Embedded, sum.Skipped, sum.Clips})
+	bad := inputs[1].Path
+	require.Equal(t, "bad.wav", filepath.Base(bad))
+	require.Len(t, sum.Failures, 1)
+	assert.Equal(t, bad, sum.Failures[0].Path)
+	assert.Contains(t, log.String(), "FAILED preprocess "+bad+": not audio")
+	assert.Contains(t, log.String(), "warning: "+filepath.Join(filepath.Dir(bad), "sub/deep/gggg.wav")+": 0.5 s of audio is shorter than one clip")
+	assert.Contains(t, log.String(), "8 files: 7 embedded")
+
+	b, err := os.ReadFile(filepath.Join(out, "vggish-errors.jsonl"))
+	require.NoError(t, err)
+	assert.Equal(t, fmt.Sprintf(`{"path":%q,"error":"preprocess %s: not audio"}`+"\n", bad, bad), string(b))
+	var rec Record
+	b, err = os.ReadFile(filepath.Join(out, "vggish-run.json"))
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(b, &rec))
+	assert.Equal(t, Settings{WeightsSHA256: "abc", Variant: "towhee", Postprocess: "none", Hop: 0.96, Format: NPY, DType: "float32"}, rec.Settings)
+	assert.Equal(t, []int{8, 7, 0, 1, sum.Clips, 2}, []int{rec.Inputs, rec.Embedded, rec.Skipped, rec.Failed, rec.Clips, rec.Workers})
+	require.NotNil(t, rec.Finished)
+
+	// A rerun embeds only the failed file; once it works, the failure list goes.
+	f.calls.Store(0)
+	sum, err = Run(context.Background(), f, inputs, Options{OutDir: out, Record: testRecord()})
+	require.NoError(t, err)
+	assert.Equal(t, int32(1), f.calls.Load())
+	assert.Equal(t, 7, sum.Skipped)
+	assert.Len(t, sum.Failures, 1)
+	fixed := &fake{failOn: func(string) bool { return false }}
+	sum, err = Run(context.Background(), fixed, inputs, Options{OutDir: out, Record: testRecord()})
+	require.NoError(t, err)
+	assert.Equal(t, []int{1, 7, 0}, []int{sum.Embedded, sum.Skipped, len(sum.Failures)})
+	assert.NoFileExists(t, filepath.Join(out, "vggish-errors.jsonl"))
+
+	// --overwrite redoes everything.
+	fixed.calls.Store(0)
+	_, err = Run(context.Background(), fixed, inputs, Options{OutDir: out, Overwrite: true, Record: testRecord()})
+	require.NoError(t, err)
+	assert.Equal(t, int32(8), fixed.calls.Load())
+}
+
+func TestRunRefusesOtherSettings(t *testing.T) {
+	_, inputs := corpus(t, "a.wav")
+	out := t.TempDir()
+	_, err := Run(context.Background(), &fake{}, inputs, Options{OutDir: out, Record: testRecord()})
+	require.NoError(t, err)
+	other := testRecord()
+	other.Settings.Variant = "torchvggish"
+	_, err = Run(context.Background(), &fake{}, inputs, Options{OutDir: out, Record: other})
+	assert.ErrorContains(t, err, "other settings (vggish-run.json: variant towhee, now torchvggish)")
+	_, err = Run(context.Background(), &fake{}, inputs, Options{OutDir: out, Record: other, Overwrite: true})
+	assert.NoError(t, err)
+	// Format and pool choose files, not numbers.
+	_, err = Run(context.Background(), &fake{}, inputs, Options{OutDir: out, Record: other, Format: JSONL, Pool: Mean})
+	assert.NoError(t, err)
+}
+
+func TestRunStdoutInInputOrder(t *testing.T) {
+	_, inputs := corpus(t, names...)
+	var good []Input
+	for _, in := range inputs {
+		if !strings.Contains(in.Path, "bad") {
+			good = append(good, in)
+		}
+	}
+	t.Run("show", func(t *testing.T) {
+		var out bytes.Buffer
+		_, err := Run(context.Background(), &fake{jitter: true}, inputs, Options{Stdout: &out, Workers: 4})
+		require.NoError(t, err)
+		var want strings.Builder
+		for _, in := range good {
+			want.WriteString(in.Path + " " + fakeEmbeddings(in.Path).String() + "\n")
+		}
+		assert.Equal(t, want.String(), out.String())
+	})
+	t.Run("jsonl", func(t *testing.T) {
+		var out bytes.Buffer
+		_, err := Run(context.Background(), &fake{jitter: true}, inputs, Options{Stdout: &out, Format: JSONL, Pool: Max, Workers: 4})
+		require.NoError(t, err)
+		sc := bufio.NewScanner(&out)
+		sc.Buffer(nil, 1<<20)
+		var paths []string
+		for sc.Scan() {
+			var rec jsonRecord
+			require.NoError(t, json.Unmarshal(sc.Bytes(), &rec))
+			paths = append(paths, rec.Path)
+			if rec.Shape[0] == 0 {
+				assert.Nil(t, rec.Max, "no clips: null pool")
+				assert.Equal(t, []float64{}, rec.Starts)
+			}
+		}
+		require.Len(t, paths, len(good))
+		for i, in := range good {
+			assert.Equal(t, in.Path, paths[i])
+		}
+	})
+	t.Run("csv has one header", func(t *testing.T) {
+		var out bytes.Buffer
+		_, err := Run(context.Background(), &fake{}, inputs, Options{Stdout: &out, Format: CSV, Workers: 2})
+		require.NoError(t, err)
+		rows, err := csv.NewReader(&out).ReadAll()
+		require.NoError(t, err)
+		clips := 0
+		for _, in := range good {
+			clips += fakeEmbeddings(in.Path).Rows()
+		}
+		assert.Len(t, rows, 1+clips)
+		assert.Equal(t, "path", rows[0][0])
+	})
+}
+
+func TestRunRejects(t *testing.T) {
+	root, inputs := corpus(t, "x/a.wav", "x/a.mp3", "b.wav")
+	tests := []struct {
+		name string
+		o    Options
+		in   []Input
+		want string
+	}{
+		{"two outputs", Options{OutDir: root, Output: "x.npy"}, inputs, "exactly one of"},
+		{"no output", Options{}, inputs, "exactly one of"},
+		{"npy on stdout", Options{Stdout: &bytes.Buffer{}, Format: NPY}, inputs, "npy needs an output"},
+		{"show to files", Options{OutDir: root, Format: Show}, inputs, "show prints on standard output"},
+		{"unknown format", Options{OutDir: root, Format: "parquet"}, inputs, `format "parquet"`},
+		{"unknown pool", Options{OutDir: root, Pool: "median"}, inputs, `pool "median"`},
+		{"one output for many", Options{Output: "x.npy"}, inputs, "an output file takes one input, not 3"},
+		{"colliding outputs", Options{OutDir: t.TempDir()}, inputs, "would both be written to"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Run(context.Background(), &fake{}, tt.in, tt.o)
+			assert.ErrorContains(t, err, tt.want)
+		})
+	}
+}
+
+// A shard removes the temporary files a killed run of its own left, and leaves other shards' alone:
+// they may be being written.
+func TestRunRemovesItsStaleTemps(t *testing.T) {
+	_, inputs := corpus(t, names...)
+	out := t.TempDir()
+	shard := Shard{Index: 0, Count: 2}
+	var mine, theirs []string
+	for _, in := range inputs {
+		tmp := filepath.Join(out, filepath.Dir(in.Rel), "."+strings.TrimSuffix(filepath.Base(in.Rel), filepath.Ext(in.Rel))+".npy.123456.tmp")
+		touch(t, out, must(filepath.Rel(out, tmp)))
+		if shard.Contains(in) {
+			mine = append(mine, tmp)
+		} else {
+			theirs = append(theirs, tmp)
+		}
+	}
+	require.NotEmpty(t, mine)
+	require.NotEmpty(t, theirs)
+	_, err := Run(context.Background(), &fake{}, inputs, Options{OutDir: out, Shard: shard, Record: testRecord()})
+	require.NoError(t, err)
+	assert.ElementsMatch(t, theirs, tempFiles(t, out))
+	assert.FileExists(t, filepath.Join(out, "vggish-run.0-of-2.json"))
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+func TestRunInterrupted(t *testing.T) {
+	_, inputs := corpus(t, names...)
+	out := t.TempDir()
+	f := &fake{block: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	sum, err := Run(ctx, f, inputs, Options{OutDir: out, Workers: 2, Record: testRecord()})
+	require.ErrorIs(t, err, ErrInterrupted)
+	assert.Equal(t, 0, sum.Embedded)
+	assert.Empty(t, sum.Failures, "interrupted files are not failures")
+	entries, err := os.ReadDir(out)
+	require.NoError(t, err)
+	require.Len(t, entries, 1)
+	assert.Equal(t, "vggish-run.json", entries[0].Name())
+}
+
+func TestProgress(t *testing.T) {
+	_, inputs := corpus(t, names...)
+	for _, terminal := range []bool{false, true} {
+		var log bytes.Buffer
+		f := &fake{block: make(chan struct{})}
+		time.AfterFunc(30*time.Millisecond, func() { close(f.block) })
+		_, err := Run(context.Background(), f, inputs, Options{Stdout: &bytes.Buffer{}, Progress: &log, Terminal: terminal, Interval: 5 * time.Millisecond})
+		require.NoError(t, err)
+		if terminal {
+			assert.Contains(t, log.String(), clearLine+"0/8 files, 0 clips")
+			assert.NotContains(t, log.String(), "0/8 files, 0 clips, 0.0 clips/s\n")
+		} else {
+			assert.Contains(t, log.String(), "0/8 files, 0 clips, 0.0 clips/s\n")
+			assert.NotContains(t, log.String(), clearLine)
+		}
+	}
+}
+
+func TestTempTarget(t *testing.T) {
+	for name, want := range map[string]string{
+		".a.npy.123.tmp":         "a.npy",
+		".a.b.jsonl.9.tmp":       "a.b.jsonl",
+		"a.npy.123.tmp":          "",
+		".a.npy":                 "",
+		".x.tmp":                 "",
+		".vggish-run.json.1.tmp": "vggish-run.json",
+	} {
+		assert.Equal(t, want, tempTarget(name), name)
+	}
+}
