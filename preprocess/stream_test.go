@@ -1,20 +1,19 @@
 package preprocess_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"errors"
 	"io"
 	"math"
 	"os"
-	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/vggish-go/vggish/internal/reftest"
 	"github.com/vggish-go/vggish/preprocess"
 )
 
@@ -92,22 +91,6 @@ func (v *virtualWAV) Seek(offset int64, whence int) (int64, error) {
 	return offset, nil
 }
 
-func rssMB(t *testing.T) float64 {
-	f, err := os.Open("/proc/self/status")
-	require.NoError(t, err)
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
-			require.NoError(t, err)
-			return kb / 1024
-		}
-	}
-	t.Fatal("no VmRSS")
-	return 0
-}
-
 // An hour of 48 kHz stereo streams through decode, resampling and log-mel with flat memory.
 func TestHourLongInputStreamsInFlatMemory(t *testing.T) {
 	if testing.Short() {
@@ -117,12 +100,12 @@ func TestHourLongInputStreamsInFlatMemory(t *testing.T) {
 	src, err := preprocess.NewWAV(wav, "hour.wav")
 	require.NoError(t, err)
 	defer src.Close()
-	before := rssMB(t)
+	before := reftest.RSSMB(t)
 	peak := before
 	examples := 0
 	info, err := preprocess.Stream(context.Background(), src, preprocess.Options{}, func(e *preprocess.Examples) error {
 		examples += e.Len()
-		peak = math.Max(peak, rssMB(t))
+		peak = math.Max(peak, reftest.RSSMB(t))
 		return nil
 	})
 	require.NoError(t, err)

@@ -1,11 +1,7 @@
 package vggish_test
 
 import (
-	"bufio"
 	"context"
-	"os"
-	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -16,23 +12,6 @@ import (
 	"github.com/vggish-go/vggish/preprocess"
 	"github.com/vggish-go/vggish/vggish"
 )
-
-// rssMB reads the process's resident set size.
-func rssMB(tb testing.TB) float64 {
-	f, err := os.Open("/proc/self/status")
-	require.NoError(tb, err)
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
-			require.NoError(tb, err)
-			return kb / 1024
-		}
-	}
-	tb.Fatal("no VmRSS in /proc/self/status")
-	return 0
-}
 
 // embedClips embeds n clips of one example each, the way a long job calls the model.
 func embedClips(tb testing.TB, m *vggish.Model, n int) {
@@ -53,10 +32,10 @@ func TestMemoryIsFlat(t *testing.T) {
 	require.NoError(t, err)
 	defer m.Close()
 	embedClips(t, m, 200) // warm-up: allocator pools, Go heap
-	tensors, before := len(ts.ExistingTensors), rssMB(t)
-	embedClips(t, m, 800)
-	after := rssMB(t)
-	t.Logf("800 clips after warm-up: RSS %.0f -> %.0f MB (growth %.1f MB), live tensors %d -> %d", before, after, after-before, tensors, len(ts.ExistingTensors))
+	tensors, before := len(ts.ExistingTensors), reftest.RSSMB(t)
+	embedClips(t, m, 400)
+	after := reftest.RSSMB(t)
+	t.Logf("400 clips after warm-up: RSS %.0f -> %.0f MB (growth %.1f MB), live tensors %d -> %d", before, after, after-before, tensors, len(ts.ExistingTensors))
 	assert.Equal(t, tensors, len(ts.ExistingTensors), "tensors made per call must be freed")
 	assert.Less(t, after-before, 50.0, "RSS growth")
 }
@@ -66,11 +45,11 @@ func BenchmarkMemory(b *testing.B) {
 	require.NoError(b, err)
 	defer m.Close()
 	embedClips(b, m, 500)
-	before := rssMB(b)
+	before := reftest.RSSMB(b)
 	b.ResetTimer()
 	for range b.N {
 		embedClips(b, m, 10000)
 	}
 	b.StopTimer()
-	b.ReportMetric(rssMB(b)-before, "MB-RSS-growth")
+	b.ReportMetric(reftest.RSSMB(b)-before, "MB-RSS-growth")
 }

@@ -24,6 +24,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vggish-go/vggish/internal/atomicfile"
 	"github.com/vggish-go/vggish/vggish"
 )
 
@@ -273,7 +274,7 @@ func removeTemps(dir string, mine map[string]bool) error {
 			}
 			return err
 		}
-		if t := tempTarget(d.Name()); t != "" && !d.IsDir() && mine[filepath.Join(filepath.Dir(p), t)] {
+		if t := atomicfile.Target(d.Name()); t != "" && !d.IsDir() && mine[filepath.Join(filepath.Dir(p), t)] {
 			return removeIfExists(p)
 		}
 		return nil

@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/vggish-go/vggish/internal/atomicfile"
 	"github.com/vggish-go/vggish/internal/npyfile"
 	"github.com/vggish-go/vggish/vggish"
 )
@@ -87,7 +88,7 @@ func testRecord() *Record {
 func tempFiles(t *testing.T, dir string) []string {
 	var out []string
 	require.NoError(t, filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && tempTarget(d.Name()) != "" {
+		if err == nil && atomicfile.Target(d.Name()) != "" {
 			out = append(out, p)
 		}
 		return err
@@ -397,18 +398,5 @@ func TestProgress(t *testing.T) {
 			assert.Contains(t, log.String(), "0/8 files, 0 clips, 0.0 clips/s\n")
 			assert.NotContains(t, log.String(), clearLine)
 		}
-	}
-}
-
-func TestTempTarget(t *testing.T) {
-	for name, want := range map[string]string{
-		".a.npy.123.tmp":         "a.npy",
-		".a.b.jsonl.9.tmp":       "a.b.jsonl",
-		"a.npy.123.tmp":          "",
-		".a.npy":                 "",
-		".x.tmp":                 "",
-		".vggish-run.json.1.tmp": "vggish-run.json",
-	} {
-		assert.Equal(t, want, tempTarget(name), name)
 	}
 }

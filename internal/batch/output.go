@@ -9,8 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 
+	"github.com/vggish-go/vggish/internal/atomicfile"
 	"github.com/vggish-go/vggish/internal/npyfile"
 	"github.com/vggish-go/vggish/vggish"
 )
@@ -172,45 +172,10 @@ func writeFiles(main, poolPath string, format Format, pool Pool, asUint8 bool, i
 	return fmt.Errorf("output %s: format %q", main, format)
 }
 
-// writeAtomic writes data to path through a temporary file in the same folder, named like
-// npyfile's (".NAME.RANDOM.tmp"), and a rename: the file appears whole or not at all.
+// writeAtomic writes an output whole or not at all.
 func writeAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*"+tmpSuffix)
-	if err != nil {
-		return fmt.Errorf("output %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name()) // a no-op after the rename
-	_, err = tmp.Write(data)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp.Name(), 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
+	if err := atomicfile.Write(path, data, 0o644); err != nil {
 		return fmt.Errorf("output %s: %w", path, err)
 	}
 	return nil
-}
-
-const tmpSuffix = ".tmp"
-
-// tempTarget returns the file a temporary file of writeAtomic or npyfile.Write was meant to become,
-// or "" if name is not such a temporary file.
-func tempTarget(name string) string {
-	if !strings.HasPrefix(name, ".") || !strings.HasSuffix(name, tmpSuffix) {
-		return ""
-	}
-	stem := strings.TrimSuffix(name[1:], tmpSuffix)
-	i := strings.LastIndex(stem, ".")
-	if i <= 0 {
-		return ""
-	}
-	return stem[:i]
 }

@@ -9,6 +9,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/vggish-go/vggish/internal/atomicfile"
 )
 
 const gotchPath = "github.com/sugarme/gotch"
@@ -81,24 +83,5 @@ func writeWorkspace(m module, dst string) error {
 	if b, err := os.ReadFile(work); err == nil && string(b) == text {
 		return nil
 	}
-	return writeFileAtomic(work, []byte(text), 0o644)
-}
-
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), perm); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return atomicfile.Write(work, []byte(text), 0o644)
 }
