@@ -3,21 +3,26 @@ module github.com/vggish-go/vggish
 go 1.25
 
 require (
-	codeberg.org/sbinet/npyio v0.14.0 // indirect
+	codeberg.org/sbinet/npyio v0.14.0
+	github.com/go-audio/audio v1.0.0
+	github.com/go-audio/riff v1.0.0
+	github.com/go-audio/wav v1.1.0
+	github.com/gofrs/flock v0.12.1
+	github.com/nlpodyssey/gopickle v0.3.0
+	github.com/stretchr/testify v1.11.1
+	github.com/sugarme/gotch v0.9.1
+	github.com/x448/float16 v0.8.4
+	golang.org/x/sys v0.35.0
+	golang.org/x/term v0.34.0
+	gopkg.in/yaml.v3 v3.0.1
+)
+
+require (
 	github.com/campoy/embedmd v1.0.0 // indirect
 	github.com/davecgh/go-spew v1.1.1 // indirect
-	github.com/go-audio/audio v1.0.0 // indirect
-	github.com/go-audio/riff v1.0.0 // indirect
-	github.com/go-audio/wav v1.1.0 // indirect
-	github.com/gofrs/flock v0.12.1 // indirect
-	github.com/nlpodyssey/gopickle v0.3.0 // indirect
+	github.com/kr/text v0.2.0 // indirect
 	github.com/pmezard/go-difflib v1.0.0 // indirect
-	github.com/stretchr/testify v1.11.1 // indirect
-	github.com/sugarme/gotch v0.9.1 // indirect
-	github.com/x448/float16 v0.8.4 // indirect
-	golang.org/x/sys v0.35.0 // indirect
-	golang.org/x/term v0.34.0 // indirect
+	github.com/rogpeppe/go-internal v1.16.0 // indirect
 	golang.org/x/text v0.34.0 // indirect
 	gonum.org/v1/gonum v0.17.0 // indirect
-	gopkg.in/yaml.v3 v3.0.1 // indirect
 )
