@@ -30,20 +30,9 @@ func dtypeOf[T Element]() gotch.DType {
 
 // FromSlice copies data into a new CPU tensor of the given shape (one copy, no intermediate buffer).
 func FromSlice[T Element](data []T, shape ...int64) (*ts.Tensor, error) {
-	dtype := dtypeOf[T]()
-	return fromPointer(unsafe.Pointer(unsafe.SliceData(data)), len(data), dtype, shape)
-}
-
-// FromBytes copies little-endian raw element bytes into a new CPU tensor.
-func FromBytes(data []byte, dtype gotch.DType, shape ...int64) (*ts.Tensor, error) {
-	size := int(dtype.Size())
-	if size == 0 || len(data)%size != 0 {
-		return nil, fmt.Errorf("torch: %d bytes is not a whole number of %v elements", len(data), dtype)
+	if len(shape) == 0 {
+		return nil, fmt.Errorf("torch: no shape for %d elements", len(data)) // gotch reads shape[0]
 	}
-	return fromPointer(unsafe.Pointer(unsafe.SliceData(data)), len(data)/size, dtype, shape)
-}
-
-func fromPointer(p unsafe.Pointer, n int, dtype gotch.DType, shape []int64) (*ts.Tensor, error) {
 	numel := int64(1)
 	for _, d := range shape {
 		if d < 0 {
@@ -51,17 +40,14 @@ func fromPointer(p unsafe.Pointer, n int, dtype gotch.DType, shape []int64) (*ts
 		}
 		numel *= d
 	}
-	if numel != int64(n) {
-		return nil, fmt.Errorf("torch: %d elements do not fill shape %v", n, shape)
+	if numel != int64(len(data)) {
+		return nil, fmt.Errorf("torch: %d elements do not fill shape %v", len(data), shape)
 	}
-	if len(shape) == 0 {
-		shape = []int64{} // a scalar
-	}
-	dims := append([]int64{0}, shape...) // at_tensor_of_data reads dims[0] even for a scalar
+	dtype := dtypeOf[T]()
 	var t *ts.Tensor
 	var err error
 	locked(func() {
-		c := lib.AtTensorOfData(p, dims[1:len(dims):len(dims)], uint(len(shape)), uint(dtype.Size()), int(dtype.CKind()))
+		c := lib.AtTensorOfData(unsafe.Pointer(unsafe.SliceData(data)), shape, uint(len(shape)), uint(dtype.Size()), int(dtype.CKind()))
 		if err = ts.TorchErr(); err == nil {
 			t = ts.New(c)
 		}

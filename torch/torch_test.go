@@ -132,6 +132,8 @@ func TestSliceRoundTrip(t *testing.T) {
 
 	_, err = torch.FromSlice([]float32{1, 2, 3}, 2, 2)
 	assert.ErrorContains(t, err, "3 elements do not fill shape [2 2]")
+	_, err = torch.FromSlice([]float32{1})
+	assert.ErrorContains(t, err, "no shape")
 }
 
 func TestScopeFreesWhatItOwns(t *testing.T) {
