@@ -106,7 +106,7 @@ func logMelExamples(wave []float64, n, hop int) ([]float32, error) {
 	if err != nil {
 		return nil, err
 	}
-	steps := []func(*ts.Tensor) (*ts.Tensor, error){
+	x, err = s.Apply(x,
 		func(t *ts.Tensor) (*ts.Tensor, error) { return t.Unfold(0, FrameLength, FrameHop, false) },            // (F, 400)
 		func(t *ts.Tensor) (*ts.Tensor, error) { return t.Mul(f.window, false) },                               // windowed
 		func(t *ts.Tensor) (*ts.Tensor, error) { return t.FftRfft([]int64{FFTLength}, -1, "backward", false) }, // (F, 257) complex
@@ -116,11 +116,9 @@ func logMelExamples(wave []float64, n, hop int) ([]float32, error) {
 		func(t *ts.Tensor) (*ts.Tensor, error) { return t.Log(false) },
 		func(t *ts.Tensor) (*ts.Tensor, error) { return t.Unfold(0, ExampleFrames, int64(hop), false) }, // (N, 64, 96)
 		func(t *ts.Tensor) (*ts.Tensor, error) { return t.Transpose(1, 2, false) },                      // (N, 96, 64)
-	}
-	for _, step := range steps {
-		if x, err = s.Own(step(x)); err != nil {
-			return nil, err
-		}
+	)
+	if err != nil {
+		return nil, err
 	}
 	out, err := torch.ToSlice[float32](x)
 	if err != nil {

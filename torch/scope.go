@@ -28,6 +28,21 @@ func (s *Scope) Own(t *ts.Tensor, err error) (*ts.Tensor, error) {
 	return t, nil
 }
 
+// Step is one gotch call on the running result of a computation.
+type Step func(*ts.Tensor) (*ts.Tensor, error)
+
+// Apply runs steps in order, the first on x and each on the previous one's result, and returns the
+// last result. The scope owns every result; the first error stops the chain.
+func (s *Scope) Apply(x *ts.Tensor, steps ...Step) (*ts.Tensor, error) {
+	for _, step := range steps {
+		var err error
+		if x, err = s.Own(step(x)); err != nil {
+			return nil, err
+		}
+	}
+	return x, nil
+}
+
 // Release hands t back to the caller: Close will not free it.
 func (s *Scope) Release(t *ts.Tensor) *ts.Tensor {
 	for i, o := range s.owned {

