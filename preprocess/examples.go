@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 
+	"github.com/vggish-go/vggish/decode"
 	"github.com/vggish-go/vggish/preprocess/resample"
 )
 
@@ -65,7 +66,7 @@ const BlockExamples = 64
 // Stream reads src to the end and calls fn with each block of examples, in order. Errors from src
 // and fn are returned as they are; Stream's own name the source ("preprocess NAME: ...", with the
 // name from a Name() string method when src has one).
-func Stream(ctx context.Context, src Source, opts Options, fn func(*Examples) error) (Info, error) {
+func Stream(ctx context.Context, src decode.Source, opts Options, fn func(*Examples) error) (Info, error) {
 	info := Info{SampleRate: src.SampleRate()}
 	name := "audio"
 	if n, ok := src.(interface{ Name() string }); ok {
@@ -151,7 +152,7 @@ func Stream(ctx context.Context, src Source, opts Options, fn func(*Examples) er
 }
 
 // Read returns all the examples of src.
-func Read(ctx context.Context, src Source, opts Options) (*Examples, Info, error) {
+func Read(ctx context.Context, src decode.Source, opts Options) (*Examples, Info, error) {
 	all := &Examples{}
 	info, err := Stream(ctx, src, opts, func(e *Examples) error {
 		all.Data = append(all.Data, e.Data...)
@@ -166,7 +167,7 @@ func Read(ctx context.Context, src Source, opts Options) (*Examples, Info, error
 
 // File returns the examples of an audio file: WAV natively, other formats through ffmpeg.
 func File(ctx context.Context, path string, opts Options) (*Examples, Info, error) {
-	src, err := Open(path)
+	src, err := decode.Open(path)
 	if err != nil {
 		return nil, Info{}, err
 	}

@@ -7,7 +7,7 @@ import (
 
 	"github.com/sugarme/gotch/ts"
 
-	"github.com/vggish-go/vggish/torch"
+	"github.com/vggish-go/vggish/internal/tensor"
 )
 
 // The VGGish front end (torchvggish vggish_params and mel_features).
@@ -45,10 +45,10 @@ var (
 func getFrontend() (*frontend, error) {
 	frontendOnce.Do(func() {
 		f := &frontend{offset: ts.FloatScalar(logOffset)}
-		if f.window, frontendErr = torch.FromSlice(periodicHann(FrameLength), FrameLength); frontendErr != nil {
+		if f.window, frontendErr = tensor.FromSlice(periodicHann(FrameLength), FrameLength); frontendErr != nil {
 			return
 		}
-		if f.mel, frontendErr = torch.FromSlice(melMatrix(), specBins, MelBins); frontendErr != nil {
+		if f.mel, frontendErr = tensor.FromSlice(melMatrix(), specBins, MelBins); frontendErr != nil {
 			return
 		}
 		sharedFront = f
@@ -100,9 +100,9 @@ func logMelExamples(wave []float64, n, hop int) ([]float32, error) {
 	if err != nil {
 		return nil, err
 	}
-	var s torch.Scope
+	var s tensor.Scope
 	defer s.Close()
-	x, err := s.Own(torch.FromSlice(wave, int64(len(wave))))
+	x, err := s.Own(tensor.FromSlice(wave, int64(len(wave))))
 	if err != nil {
 		return nil, err
 	}
@@ -120,7 +120,7 @@ func logMelExamples(wave []float64, n, hop int) ([]float32, error) {
 	if err != nil {
 		return nil, err
 	}
-	out, err := torch.ToSlice[float32](x)
+	out, err := tensor.ToSlice[float32](x)
 	if err != nil {
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/vggish-go/vggish/decode"
 	"github.com/vggish-go/vggish/internal/npyfile"
 	"github.com/vggish-go/vggish/internal/reftest"
 	"github.com/vggish-go/vggish/preprocess"
@@ -71,7 +72,7 @@ func TestLogMelMatchesReference(t *testing.T) {
 
 // chunky delivers a source's samples in awkward, varying chunk sizes.
 type chunky struct {
-	preprocess.Source
+	decode.Source
 	sizes []int
 	i     int
 }
@@ -104,9 +105,9 @@ func TestChunkedEqualsWhole(t *testing.T) {
 	} {
 		t.Run(fmt.Sprintf("%dHz_%gs", c.rate, c.seconds), func(t *testing.T) {
 			x := tone(int(c.seconds*float64(c.rate)), c.rate)
-			whole, _, err := preprocess.Read(context.Background(), preprocess.FromFloat64(x, c.rate), c.opts)
+			whole, _, err := preprocess.Read(context.Background(), decode.FromFloat64(x, c.rate), c.opts)
 			require.NoError(t, err)
-			src := &chunky{Source: preprocess.FromFloat64(x, c.rate), sizes: []int{1, 7, 4096, 333, 65536, 160, 12345}}
+			src := &chunky{Source: decode.FromFloat64(x, c.rate), sizes: []int{1, 7, 4096, 333, 65536, 160, 12345}}
 			chunked, _, err := preprocess.Read(context.Background(), src, c.opts)
 			require.NoError(t, err)
 			require.Equal(t, whole.Len(), chunked.Len())
@@ -130,15 +131,15 @@ func equalBits(a, b []float32) bool {
 
 func TestShortInputGivesNoExamples(t *testing.T) {
 	for _, n := range []int{0, 1, 239, 399, 400, 15599} {
-		ex, info, err := preprocess.Read(context.Background(), preprocess.FromFloat64(tone(n, 16000), 16000), preprocess.Options{})
+		ex, info, err := preprocess.Read(context.Background(), decode.FromFloat64(tone(n, 16000), 16000), preprocess.Options{})
 		require.NoError(t, err, n)
 		assert.Equal(t, 0, ex.Len(), n)
 		assert.Equal(t, 0, info.Examples, n)
 	}
-	ex, _, err := preprocess.Read(context.Background(), preprocess.FromFloat64(tone(15600, 16000), 16000), preprocess.Options{})
+	ex, _, err := preprocess.Read(context.Background(), decode.FromFloat64(tone(15600, 16000), 16000), preprocess.Options{})
 	require.NoError(t, err)
 	assert.Equal(t, 1, ex.Len(), "15600 samples make one example")
-	ex, _, err = preprocess.Read(context.Background(), preprocess.FromFloat64(tone(100, 16000), 16000), preprocess.Options{PadTail: true})
+	ex, _, err = preprocess.Read(context.Background(), decode.FromFloat64(tone(100, 16000), 16000), preprocess.Options{PadTail: true})
 	require.NoError(t, err)
 	assert.Equal(t, 1, ex.Len(), "padded")
 }
@@ -150,7 +151,7 @@ func TestHopOption(t *testing.T) {
 		want    int
 		wantErr bool
 	}{{0, 5, false}, {0.96, 5, false}, {0.5, 9, false}, {0.25, 17, false}, {0.001, 0, true}, {-1, 0, true}} {
-		ex, _, err := preprocess.Read(context.Background(), preprocess.FromFloat64(x, 16000), preprocess.Options{Hop: c.hop})
+		ex, _, err := preprocess.Read(context.Background(), decode.FromFloat64(x, 16000), preprocess.Options{Hop: c.hop})
 		if c.wantErr {
 			assert.ErrorContains(t, err, "example hop", c.hop)
 			continue

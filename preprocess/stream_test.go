@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/vggish-go/vggish/decode"
 	"github.com/vggish-go/vggish/internal/reftest"
 	"github.com/vggish-go/vggish/preprocess"
 )
@@ -97,7 +98,7 @@ func TestHourLongInputStreamsInFlatMemory(t *testing.T) {
 		t.Skip("an hour of audio: skipped with -short")
 	}
 	wav := &virtualWAV{rate: 48000, channels: 2, frames: 3600 * 48000}
-	src, err := preprocess.NewWAV(wav, "hour.wav")
+	src, err := decode.NewWAV(wav, "hour.wav")
 	require.NoError(t, err)
 	defer src.Close()
 	before := reftest.RSSMB(t)

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Time torch.load of torch.save files, to set beside torch/pth's BenchmarkOpen and BenchmarkReadInto.
+"""Time torch.load of torch.save files, to set beside internal/pth's BenchmarkOpen and BenchmarkReadInto.
 
 Usage: bench_torch_load.py [--runs N] FILE...
 

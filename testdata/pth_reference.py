@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Reference for torch/pth: what torch.load (or np.load) reads from torch.save files.
+"""Reference for internal/pth: what torch.load (or np.load) reads from torch.save files.
 
   pth_reference.py fixtures DIR   writes small torch.save files covering both formats, pickle
                                   protocols, dtypes, views and numpy arrays into DIR, and prints

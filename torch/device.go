@@ -4,43 +4,59 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-
-	"github.com/sugarme/gotch"
 )
+
+// Device is where tensors live: the CPU or one CUDA device. The zero value is the CPU.
+type Device struct {
+	cuda  bool
+	index int
+}
+
+// CPU is the host.
+var CPU = Device{}
+
+// CUDA is CUDA device i.
+func CUDA(i int) Device { return Device{cuda: true, index: i} }
+
+// IsCUDA reports whether d is a CUDA device.
+func (d Device) IsCUDA() bool { return d.cuda }
+
+// Index is the CUDA device's index (0 for the CPU).
+func (d Device) Index() int { return d.index }
+
+// String is the device's name as ParseDevice reads it: "cpu" or "cuda:N".
+func (d Device) String() string {
+	if d.cuda {
+		return fmt.Sprintf("cuda:%d", d.index)
+	}
+	return "cpu"
+}
 
 // ParseDevice resolves a device name: "auto" (or "") is the first CUDA device when libtorch has one and
 // the CPU otherwise; "cpu"; "cuda" (device 0); "cuda:N".
-func ParseDevice(name string) (gotch.Device, error) {
+func ParseDevice(name string) (Device, error) {
 	switch s := strings.ToLower(strings.TrimSpace(name)); {
 	case s == "" || s == "auto":
 		if CUDAAvailable() {
-			return gotch.CudaBuilder(0), nil
+			return CUDA(0), nil
 		}
-		return gotch.CPU, nil
+		return CPU, nil
 	case s == "cpu":
-		return gotch.CPU, nil
+		return CPU, nil
 	case s == "cuda" || strings.HasPrefix(s, "cuda:"):
 		idx := 0
 		if s != "cuda" {
 			n, err := strconv.Atoi(strings.TrimPrefix(s, "cuda:"))
 			if err != nil || n < 0 {
-				return gotch.CPU, fmt.Errorf("device %q: want cuda:N with N a device index", name)
+				return CPU, fmt.Errorf("device %q: want cuda:N with N a device index", name)
 			}
 			idx = n
 		}
 		if n := DeviceCount(); idx >= n {
-			return gotch.CPU, fmt.Errorf("device %q: libtorch %s sees %d CUDA device(s)", name, Version(), n)
+			return CPU, fmt.Errorf("device %q: libtorch %s sees %d CUDA device(s)", name, Version(), n)
 		}
-		return gotch.CudaBuilder(uint(idx)), nil
+		return CUDA(idx), nil
 	default:
-		return gotch.CPU, fmt.Errorf("device %q: want auto, cpu, cuda or cuda:N", name)
+		return CPU, fmt.Errorf("device %q: want auto, cpu, cuda or cuda:N", name)
 	}
-}
-
-// DeviceName is the inverse of ParseDevice for a resolved device.
-func DeviceName(d gotch.Device) string {
-	if d.IsCuda() {
-		return fmt.Sprintf("cuda:%d", d.Value)
-	}
-	return "cpu"
 }

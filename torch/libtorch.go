@@ -52,6 +52,17 @@ func SetThreads(n int) error {
 // Threads is libtorch's intra-op thread count.
 func Threads() int { return int(C.at_get_num_threads()) }
 
+// UsableCPUs is the number of CPUs this process may use, and where that number comes from. It is Go's
+// GOMAXPROCS, which follows the CPU affinity mask and the cgroup CPU quota (a container's CPU limit)
+// unless the GOMAXPROCS environment variable sets it. libtorch's own default is one thread per core of
+// the machine (Debian's build: one thread), blind to both.
+func UsableCPUs() (n int, source string) {
+	if v := os.Getenv("GOMAXPROCS"); v != "" {
+		return runtime.GOMAXPROCS(0), "GOMAXPROCS=" + v
+	}
+	return runtime.GOMAXPROCS(0), "CPU affinity and cgroup quota"
+}
+
 func lastError() error {
 	p := C.get_and_reset_last_err()
 	if p == nil {

@@ -10,8 +10,8 @@ import (
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
 
-	"github.com/vggish-go/vggish/torch"
-	"github.com/vggish-go/vggish/torch/pth"
+	"github.com/vggish-go/vggish/internal/tensor"
+	"github.com/vggish-go/vggish/internal/pth"
 )
 
 // EmbeddingSize is the length of one VGGish embedding.
@@ -113,13 +113,13 @@ func checkStateDict(f *pth.File) error {
 func toDevice(f *pth.File, key string, device gotch.Device) (*ts.Tensor, error) {
 	p := f.Tensors[key]
 	if p.DType == pth.Float32 {
-		return moveTo(device)(torch.Fill(gotch.Float, p.Shape, func(dst []byte) error { return f.ReadInto(key, dst) }))
+		return moveTo(device)(tensor.Fill(gotch.Float, p.Shape, func(dst []byte) error { return f.ReadInto(key, dst) }))
 	}
 	v, err := p.Float32()
 	if err != nil {
 		return nil, err
 	}
-	return moveTo(device)(torch.FromSlice(v, p.Shape...))
+	return moveTo(device)(tensor.FromSlice(v, p.Shape...))
 }
 
 // moveTo wraps a call that makes a CPU tensor, and moves its result to device.
@@ -129,17 +129,17 @@ func moveTo(device gotch.Device) func(*ts.Tensor, error) (*ts.Tensor, error) {
 			return t, err
 		}
 		moved, err := t.To(device, true)
-		return moved, torch.Err(err)
+		return moved, tensor.Err(err)
 	}
 }
 
 // forward maps examples (B, 1, 96, 64) on the network's device to embeddings (B, 128).
 func (n *network) forward(x *ts.Tensor) (*ts.Tensor, error) {
-	var s torch.Scope
+	var s tensor.Scope
 	defer s.Close()
 	one, two, zero := []int64{1, 1}, []int64{2, 2}, []int64{0, 0}
 	relu := func(t *ts.Tensor) (*ts.Tensor, error) { return t.Relu(false) }
-	var steps []torch.Step
+	var steps []tensor.Step
 	for i, l := range layers[:convLayers] {
 		w, b := n.params[2*i], n.params[2*i+1]
 		steps = append(steps, func(t *ts.Tensor) (*ts.Tensor, error) { return ts.Conv2d(t, w, b, one, one, one, 1) }, relu)

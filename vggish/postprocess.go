@@ -10,8 +10,8 @@ import (
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
 
-	"github.com/vggish-go/vggish/torch"
-	"github.com/vggish-go/vggish/torch/pth"
+	"github.com/vggish-go/vggish/internal/tensor"
+	"github.com/vggish-go/vggish/internal/pth"
 )
 
 // Postprocess selects torchvggish's post-processing of the raw embeddings.
@@ -53,10 +53,10 @@ func loadPostprocessor(path string, mode Postprocess, device gotch.Device) (*pos
 	}
 	p := &postprocessor{mode: mode, lo: ts.FloatScalar(quantizeMin), hi: ts.FloatScalar(quantizeMax),
 		scale: ts.FloatScalar(255.0 / (quantizeMax - quantizeMin))}
-	if p.vectors, err = moveTo(device)(torch.FromSlice(vectors, EmbeddingSize, EmbeddingSize)); err != nil {
+	if p.vectors, err = moveTo(device)(tensor.FromSlice(vectors, EmbeddingSize, EmbeddingSize)); err != nil {
 		return nil, fmt.Errorf("pca %s: %w", path, err)
 	}
-	if p.means, err = moveTo(device)(torch.FromSlice(means, EmbeddingSize, 1)); err != nil {
+	if p.means, err = moveTo(device)(tensor.FromSlice(means, EmbeddingSize, 1)); err != nil {
 		p.close()
 		return nil, fmt.Errorf("pca %s: %w", path, err)
 	}
@@ -123,11 +123,11 @@ func readPCANpz(path string) (vectors, means []float32, err error) {
 // apply runs torchvggish's Postprocessor.postprocess on (B, 128) embeddings, with the same operations
 // in the same order so that the float32 results agree.
 func (p *postprocessor) apply(x *ts.Tensor) (*ts.Tensor, error) {
-	var s torch.Scope
+	var s tensor.Scope
 	defer s.Close()
 	transpose := func(t *ts.Tensor) (*ts.Tensor, error) { return t.T(false) }
 	// (E · (xᵀ − means))ᵀ
-	steps := []torch.Step{
+	steps := []tensor.Step{
 		transpose,
 		func(t *ts.Tensor) (*ts.Tensor, error) { return t.Sub(p.means, false) },
 		func(t *ts.Tensor) (*ts.Tensor, error) { return p.vectors.Mm(t, false) },

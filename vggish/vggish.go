@@ -18,6 +18,8 @@ import (
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
 
+	"github.com/vggish-go/vggish/internal/tensor"
+	"github.com/vggish-go/vggish/decode"
 	"github.com/vggish-go/vggish/preprocess"
 	"github.com/vggish-go/vggish/torch"
 	"github.com/vggish-go/vggish/weights"
@@ -92,10 +94,12 @@ func New(opts Options) (*Model, error) {
 			return nil, err
 		}
 	}
-	device, err := torch.ParseDevice(opts.Device)
+	dev, err := torch.ParseDevice(opts.Device)
 	if err != nil {
 		return nil, err
 	}
+	device := tensor.Device(dev)
+	opts.Device = dev.String()
 	if opts.WeightsPath == "" {
 		if opts.WeightsPath, err = weights.Fetch(context.Background(), weights.Model, weights.Options{}); err != nil {
 			return nil, err
@@ -125,7 +129,7 @@ func New(opts Options) (*Model, error) {
 func (m *Model) Options() Options { return m.opts }
 
 // Device is the device the network runs on ("cpu", "cuda:0", ...).
-func (m *Model) Device() string { return torch.DeviceName(m.device) }
+func (m *Model) Device() string { return m.opts.Device }
 
 // Close stops the inference loop and frees the network. Calls after Close return an error.
 func (m *Model) Close() error {
@@ -146,7 +150,7 @@ var ErrClosed = errors.New("vggish: model is closed")
 // EmbedFile embeds an audio file: WAV natively, other formats through ffmpeg. Long files are read
 // and embedded a block at a time, so memory does not grow with their length.
 func (m *Model) EmbedFile(ctx context.Context, path string) (*Embeddings, error) {
-	src, err := preprocess.Open(path)
+	src, err := decode.Open(path)
 	if err != nil {
 		return nil, err
 	}
@@ -156,14 +160,14 @@ func (m *Model) EmbedFile(ctx context.Context, path string) (*Embeddings, error)
 
 // Embed embeds mono samples in [-1, 1] at sampleRate Hz.
 func (m *Model) Embed(ctx context.Context, samples []float32, sampleRate int) (*Embeddings, error) {
-	return m.embedSource(ctx, preprocess.FromFloat32(samples, sampleRate), "samples")
+	return m.embedSource(ctx, decode.FromFloat32(samples, sampleRate), "samples")
 }
 
 // EmbedBuffer embeds a go-audio buffer (audio.IntBuffer, audio.Float32Buffer or audio.FloatBuffer),
 // the Go analogue of the Towhee operator's list of AudioFrame: integer samples are scaled by their
 // SourceBitDepth and channels averaged, as the operator does.
 func (m *Model) EmbedBuffer(ctx context.Context, buf audio.Buffer) (*Embeddings, error) {
-	src, err := preprocess.FromBuffer(buf)
+	src, err := decode.FromBuffer(buf)
 	if err != nil {
 		return nil, err
 	}
@@ -172,7 +176,7 @@ func (m *Model) EmbedBuffer(ctx context.Context, buf audio.Buffer) (*Embeddings,
 
 // embedSource embeds src a block at a time. Decoding and preprocessing errors already name the
 // source; the model's are wrapped with name here.
-func (m *Model) embedSource(ctx context.Context, src preprocess.Source, name string) (*Embeddings, error) {
+func (m *Model) embedSource(ctx context.Context, src decode.Source, name string) (*Embeddings, error) {
 	e := &Embeddings{}
 	info, err := preprocess.Stream(ctx, src, m.opts.Preprocess, func(ex *preprocess.Examples) error {
 		out, err := m.EmbedExamples(ctx, ex)
@@ -237,7 +241,7 @@ func (m *Model) loop() {
 	defer runtime.UnlockOSThread()
 	defer close(m.loopDone)
 	if _, err := ts.GradSetEnabled(false); err != nil {
-		m.failAll(torch.Err(err))
+		m.failAll(tensor.Err(err))
 		return
 	}
 	batch := make([]float32, 0, m.opts.BatchSize*preprocess.ExampleFrames*preprocess.MelBins)
@@ -314,9 +318,9 @@ func (m *Model) run(batch []float32) ([]float32, error) {
 		batch = append(batch[:per:per], batch...)
 	}
 	n := int64(len(batch) / per)
-	var s torch.Scope
+	var s tensor.Scope
 	defer s.Close()
-	x, err := s.Own(moveTo(m.device)(torch.FromSlice(batch, n, 1, preprocess.ExampleFrames, preprocess.MelBins)))
+	x, err := s.Own(moveTo(m.device)(tensor.FromSlice(batch, n, 1, preprocess.ExampleFrames, preprocess.MelBins)))
 	if err != nil {
 		return nil, err
 	}
@@ -328,7 +332,7 @@ func (m *Model) run(batch []float32) ([]float32, error) {
 			return nil, err
 		}
 	}
-	out, err := torch.ToSlice[float32](x)
+	out, err := tensor.ToSlice[float32](x)
 	if err != nil {
 		return nil, err
 	}

@@ -1,13 +1,45 @@
-package torch
+// Package tensor is vggish-go's glue over gotch: copies between Go slices and tensors, deterministic
+// release of tensors (Scope), errors, and devices.
+//
+// gotch tensors hold native memory that the Go garbage collector cannot see, so code in this module
+// never leaves a tensor to a finalizer: every tensor has an owner (usually a Scope) that frees it on
+// every path. gotch's Must* helpers call log.Fatal and are not used.
+package tensor
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 	"unsafe"
 
 	"github.com/sugarme/gotch"
 	lib "github.com/sugarme/gotch/libtch"
 	"github.com/sugarme/gotch/ts"
+
+	"github.com/vggish-go/vggish/torch"
 )
+
+// Err turns a gotch error into a short one: gotch appends a Go stack trace, and libtorch a C++
+// backtrace, to the message that matters.
+func Err(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	if i := strings.Index(msg, "\n"); i >= 0 {
+		msg = msg[:i]
+	}
+	msg = strings.Replace(msg, "Libtorch API Error: ", "libtorch: ", 1)
+	return errors.New(strings.TrimSpace(msg))
+}
+
+// Device is d as gotch names it.
+func Device(d torch.Device) gotch.Device {
+	if d.IsCUDA() {
+		return gotch.CudaBuilder(uint(d.Index()))
+	}
+	return gotch.CPU
+}
 
 // Element is a Go type with a libtorch dtype.
 type Element interface {
@@ -45,44 +77,49 @@ func FromSlice[T Element](data []T, shape ...int64) (*ts.Tensor, error) {
 	}
 	dtype := dtypeOf[T]()
 	var t *ts.Tensor
-	var err error
-	locked(func() {
+	err := Do(func() error {
 		c := lib.AtTensorOfData(unsafe.Pointer(unsafe.SliceData(data)), shape, uint(len(shape)), uint(dtype.Size()), int(dtype.CKind()))
-		if err = ts.TorchErr(); err == nil {
-			t = ts.New(c)
+		if err := ts.TorchErr(); err != nil {
+			return Err(err)
 		}
+		t = ts.New(c)
+		return nil
 	})
-	return t, Err(err)
+	return t, err
 }
 
 // ToSlice copies a tensor of any device, dtype and layout to a new Go slice, converting the dtype.
 func ToSlice[T Element](t *ts.Tensor) ([]T, error) {
 	dtype := dtypeOf[T]()
+	var out []T
 	var s Scope
 	defer s.Close()
-	if t.DType() != dtype {
-		var err error
-		if t, err = s.Own(t.Totype(dtype, false)); err != nil {
-			return nil, err
+	err := Do(func() error {
+		if t.DType() != dtype {
+			var err error
+			if t, err = s.Own(t.Totype(dtype, false)); err != nil {
+				return err
+			}
 		}
-	}
-	shape, err := t.Size()
-	if err != nil {
-		return nil, Err(err)
-	}
-	n := int64(1)
-	for _, d := range shape {
-		n *= d
-	}
-	out := make([]T, n)
-	if n == 0 {
-		return out, nil
-	}
-	locked(func() {
+		shape, err := t.Size()
+		if err != nil {
+			return Err(err)
+		}
+		n := int64(1)
+		for _, d := range shape {
+			n *= d
+		}
+		out = make([]T, n)
+		if n == 0 {
+			return nil
+		}
 		lib.AtCopyData(lib.Ctensor(t.Ctensor()), unsafe.Pointer(&out[0]), uint(n), uint(dtype.Size()))
-		err = ts.TorchErr()
+		return Err(ts.TorchErr())
 	})
-	return out, Err(err)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // Fill makes a contiguous CPU tensor of the given shape and dtype and lets fill write its bytes: data
@@ -93,23 +130,27 @@ func Fill(dtype gotch.DType, shape []int64, fill func(dst []byte) error) (*ts.Te
 	for _, d := range shape {
 		n *= d
 	}
-	t, err := ts.Empty(shape, dtype, gotch.CPU)
-	if err != nil {
-		return nil, Err(err)
-	}
-	if n > 0 {
-		var p unsafe.Pointer
-		locked(func() {
-			p = lib.AtDataPtr(lib.Ctensor(t.Ctensor()))
-			err = ts.TorchErr()
-		})
-		if err == nil {
-			err = fill(unsafe.Slice((*byte)(p), n))
+	var t *ts.Tensor
+	var p unsafe.Pointer
+	err := Do(func() error {
+		var err error
+		if t, err = ts.Empty(shape, dtype, gotch.CPU); err != nil {
+			return Err(err)
 		}
+		if n > 0 {
+			p = lib.AtDataPtr(lib.Ctensor(t.Ctensor()))
+			return Err(ts.TorchErr())
+		}
+		return nil
+	})
+	if err == nil && n > 0 {
+		err = fill(unsafe.Slice((*byte)(p), n))
 	}
 	if err != nil {
-		t.Drop()
-		return nil, Err(err)
+		if t != nil {
+			t.Drop()
+		}
+		return nil, err
 	}
 	return t, nil
 }

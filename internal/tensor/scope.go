@@ -1,4 +1,4 @@
-package torch
+package tensor
 
 import (
 	"runtime"
@@ -9,9 +9,9 @@ import (
 // Scope owns the tensors of one computation and frees them together, so that intermediate results
 // are released on every path, errors included:
 //
-//	var s torch.Scope
+//	var s tensor.Scope
 //	defer s.Close()
-//	y, err := s.Own(x.Matmul(w, false))
+//	y, err := s.Apply(x, func(x *ts.Tensor) (*ts.Tensor, error) { return x.Matmul(w, false) })
 //
 // A Scope is not safe for concurrent use.
 type Scope struct {
@@ -19,7 +19,7 @@ type Scope struct {
 }
 
 // Own takes ownership of t and passes (t, err) through, with err shortened by Err. It is shaped to
-// wrap a gotch call directly.
+// wrap a gotch call directly; that call must run inside Do (Apply does this).
 func (s *Scope) Own(t *ts.Tensor, err error) (*ts.Tensor, error) {
 	if err != nil {
 		return nil, Err(err)
@@ -31,14 +31,20 @@ func (s *Scope) Own(t *ts.Tensor, err error) (*ts.Tensor, error) {
 // Step is one gotch call on the running result of a computation.
 type Step func(*ts.Tensor) (*ts.Tensor, error)
 
-// Apply runs steps in order, the first on x and each on the previous one's result, and returns the
-// last result. The scope owns every result; the first error stops the chain.
+// Apply runs steps in order on one locked OS thread, the first on x and each on the previous one's
+// result, and returns the last result. The scope owns every result; the first error stops the chain.
 func (s *Scope) Apply(x *ts.Tensor, steps ...Step) (*ts.Tensor, error) {
-	for _, step := range steps {
-		var err error
-		if x, err = s.Own(step(x)); err != nil {
-			return nil, err
+	err := Do(func() error {
+		for _, step := range steps {
+			var err error
+			if x, err = s.Own(step(x)); err != nil {
+				return err
+			}
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return x, nil
 }
@@ -62,10 +68,11 @@ func (s *Scope) Close() {
 	s.owned = s.owned[:0]
 }
 
-// locked runs fn on one OS thread: libtorch reports errors in a thread-local variable, which must be
-// read on the thread that made the call.
-func locked(fn func()) {
+// Do runs fn on one locked OS thread. Every gotch call whose error is read runs inside Do: libtorch
+// reports errors in a thread-local variable, which gotch reads after the call and which is only
+// meaningful on the thread that made it.
+func Do(fn func() error) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	fn()
+	return fn()
 }

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"log"
 
-	"github.com/vggish-go/vggish/torch/pth"
+	"github.com/vggish-go/vggish/internal/pth"
 )
 
 // Open a state dict and read its tensors as float32, in the file's order.
