@@ -7,7 +7,8 @@ import (
 	"math"
 
 	"github.com/vggish-go/vggish/decode"
-	"github.com/vggish-go/vggish/preprocess/resample"
+	"github.com/vggish-go/vggish/internal/tensor"
+	"github.com/vggish-go/vggish/torch"
 )
 
 // Options choose how audio is cut into examples. The zero value is the reference: a new example every
@@ -20,6 +21,9 @@ type Options struct {
 	// PadTail pads the waveform with silence so that a last, partial example is kept, and audio
 	// shorter than one example yields one example.
 	PadTail bool
+	// Device is where resampling and the log-mel run (the zero value is the CPU): a model's device,
+	// so that on a GPU the CPU only decodes.
+	Device torch.Device
 }
 
 func (o Options) hopFrames() (int, error) {
@@ -77,7 +81,8 @@ func Stream(ctx context.Context, src decode.Source, opts Options, fn func(*Examp
 	if err != nil {
 		return fail(err)
 	}
-	rs, err := resample.New(src.SampleRate(), SampleRate)
+	device := tensor.Device(opts.Device)
+	rs, err := newResampler(src.SampleRate(), device)
 	if err != nil {
 		return fail(err)
 	}
@@ -90,7 +95,7 @@ func Stream(ctx context.Context, src decode.Source, opts Options, fn func(*Examp
 		samples int64     // source samples read
 	)
 	emit := func(n int) error {
-		data, err := logMelExamples(wave[:need(n)], n, hop)
+		data, err := logMelExamples(wave[:need(n)], n, hop, device)
 		if err != nil {
 			return fmt.Errorf("preprocess %s: %w", name, err)
 		}
@@ -112,7 +117,9 @@ func Stream(ctx context.Context, src decode.Source, opts Options, fn func(*Examp
 		}
 		n, rerr := src.Read(in)
 		samples += int64(n)
-		wave = rs.Write(in[:n], wave)
+		if wave, err = rs.Write(in[:n], wave); err != nil {
+			return fail(err)
+		}
 		for len(wave) >= need(BlockExamples) {
 			if err := emit(BlockExamples); err != nil {
 				return info, err
@@ -125,7 +132,9 @@ func Stream(ctx context.Context, src decode.Source, opts Options, fn func(*Examp
 			return info, rerr
 		}
 	}
-	wave = rs.Flush(wave)
+	if wave, err = rs.Flush(wave); err != nil {
+		return fail(err)
+	}
 	info.Duration = float64(samples) / float64(info.SampleRate)
 	n := 0
 	if len(wave) >= ExampleSamples {

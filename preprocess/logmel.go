@@ -5,6 +5,7 @@ import (
 	"math"
 	"sync"
 
+	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
 
 	"github.com/vggish-go/vggish/internal/tensor"
@@ -28,32 +29,35 @@ const (
 	defaultHop = ExampleFrames
 )
 
-// frontend holds the tensors every log-mel computation shares. They are built once per process and
-// live as long as it does.
+// frontend holds the tensors every log-mel computation on one device shares. They are built once per
+// device and live as long as the process.
 type frontend struct {
 	window *ts.Tensor // (400,) periodic Hann, float64
 	mel    *ts.Tensor // (257, 64) HTK mel matrix, float64
 	offset *ts.Scalar
 }
 
-var (
-	frontendOnce sync.Once
-	sharedFront  *frontend
-	frontendErr  error
-)
+var frontends sync.Map // gotch.Device -> *frontend
 
-func getFrontend() (*frontend, error) {
-	frontendOnce.Do(func() {
-		f := &frontend{offset: ts.FloatScalar(logOffset)}
-		if f.window, frontendErr = tensor.FromSlice(periodicHann(FrameLength), FrameLength); frontendErr != nil {
-			return
-		}
-		if f.mel, frontendErr = tensor.FromSlice(melMatrix(), specBins, MelBins); frontendErr != nil {
-			return
-		}
-		sharedFront = f
-	})
-	return sharedFront, frontendErr
+func getFrontend(device gotch.Device) (*frontend, error) {
+	if f, ok := frontends.Load(device); ok {
+		return f.(*frontend), nil
+	}
+	f := &frontend{offset: ts.FloatScalar(logOffset)}
+	var err error
+	if f.window, err = tensor.To(device)(tensor.FromSlice(periodicHann(FrameLength), FrameLength)); err != nil {
+		return nil, err
+	}
+	if f.mel, err = tensor.To(device)(tensor.FromSlice(melMatrix(), specBins, MelBins)); err != nil {
+		f.window.Drop()
+		return nil, err
+	}
+	if prev, loaded := frontends.LoadOrStore(device, f); loaded {
+		f.window.Drop()
+		f.mel.Drop()
+		return prev.(*frontend), nil
+	}
+	return f, nil
 }
 
 // periodicHann is mel_features.periodic_hann: 0.5 - 0.5 cos(2πi/n).
@@ -95,14 +99,14 @@ func melMatrix() []float64 {
 
 // logMelExamples computes the examples of a 16 kHz waveform that holds exactly the samples they cover:
 // (n-1)*hop*FrameHop + ExampleSamples for n examples. It returns n*96*64 float32 values.
-func logMelExamples(wave []float64, n, hop int) ([]float32, error) {
-	f, err := getFrontend()
+func logMelExamples(wave []float64, n, hop int, device gotch.Device) ([]float32, error) {
+	f, err := getFrontend(device)
 	if err != nil {
 		return nil, err
 	}
 	var s tensor.Scope
 	defer s.Close()
-	x, err := s.Own(tensor.FromSlice(wave, int64(len(wave))))
+	x, err := s.Own(tensor.To(device)(tensor.FromSlice(wave, int64(len(wave)))))
 	if err != nil {
 		return nil, err
 	}

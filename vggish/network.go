@@ -10,8 +10,8 @@ import (
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
 
-	"github.com/vggish-go/vggish/internal/tensor"
 	"github.com/vggish-go/vggish/internal/pth"
+	"github.com/vggish-go/vggish/internal/tensor"
 )
 
 // EmbeddingSize is the length of one VGGish embedding.
@@ -40,17 +40,27 @@ var layers = []layer{
 
 const convLayers = 6
 
-// network holds VGGish's parameters on one device and runs its forward pass. gotch's nn modules are
-// not used: their Forward methods call log.Fatal on any libtorch error (an out-of-memory GPU, say),
-// where this network returns the error.
+// network is VGGish on one device, run by the native Net of internal/tensor: one call per batch, with
+// the weights laid out once for the device's fastest kernels. gotch's nn modules are not used: their
+// Forward methods call log.Fatal on any libtorch error (an out-of-memory GPU, say), where this network
+// returns the error.
 type network struct {
-	device    gotch.Device
-	params    []*ts.Tensor // weight, bias per layer
-	finalReLU bool
+	net *tensor.Net
+}
+
+// layout is the fastest float32 form of the network on device, measured (see the README): on the CPU,
+// oneDNN's blocked layout with the convolution weights reordered once at load, whose results equal
+// libtorch's plain layout bit for bit; on CUDA, cuDNN on the plain layout.
+func layout(device gotch.Device) tensor.Layout {
+	if device.IsCuda() {
+		return tensor.Plain
+	}
+	return tensor.MKLDNN
 }
 
 // loadNetwork checks the state dict at path against the published layout, then copies each parameter
-// once into a tensor on device. fp16, bf16 and fp64 weights are converted to float32.
+// once into a tensor on device and prepares the network. fp16, bf16 and fp64 weights are converted to
+// float32.
 func loadNetwork(path string, device gotch.Device, finalReLU bool) (*network, error) {
 	f, err := pth.Open(path)
 	if err != nil {
@@ -60,18 +70,34 @@ func loadNetwork(path string, device gotch.Device, finalReLU bool) (*network, er
 	if err := checkStateDict(f); err != nil {
 		return nil, fmt.Errorf("weights %s: %w", path, err)
 	}
-	n := &network{device: device, finalReLU: finalReLU}
-	for _, l := range layers {
-		for _, suffix := range []string{".weight", ".bias"} {
-			t, err := toDevice(f, l.name+suffix, device)
-			if err != nil {
-				n.close()
-				return nil, fmt.Errorf("weights %s: %s%s: %w", path, l.name, suffix, err)
+	params := make([]tensor.Layer, len(layers))
+	defer func() {
+		for _, p := range params {
+			for _, t := range []*ts.Tensor{p.Weight, p.Bias} {
+				if t != nil {
+					t.Drop()
+				}
 			}
-			n.params = append(n.params, t)
+		}
+	}()
+	for i, l := range layers {
+		p := &params[i]
+		p.Conv, p.Pool = i < convLayers, l.pool
+		p.ReLU = i < len(layers)-1 || finalReLU
+		for _, param := range []struct {
+			dst    **ts.Tensor
+			suffix string
+		}{{&p.Weight, ".weight"}, {&p.Bias, ".bias"}} {
+			if *param.dst, err = toDevice(f, l.name+param.suffix, device); err != nil {
+				return nil, fmt.Errorf("weights %s: %s%s: %w", path, l.name, param.suffix, err)
+			}
 		}
 	}
-	return n, nil
+	net, err := tensor.NewNet(params, layout(device), gotch.Float)
+	if err != nil {
+		return nil, fmt.Errorf("weights %s: %w", path, err)
+	}
+	return &network{net: net}, nil
 }
 
 func checkStateDict(f *pth.File) error {
@@ -113,63 +139,16 @@ func checkStateDict(f *pth.File) error {
 func toDevice(f *pth.File, key string, device gotch.Device) (*ts.Tensor, error) {
 	p := f.Tensors[key]
 	if p.DType == pth.Float32 {
-		return moveTo(device)(tensor.Fill(gotch.Float, p.Shape, func(dst []byte) error { return f.ReadInto(key, dst) }))
+		return tensor.To(device)(tensor.Fill(gotch.Float, p.Shape, func(dst []byte) error { return f.ReadInto(key, dst) }))
 	}
 	v, err := p.Float32()
 	if err != nil {
 		return nil, err
 	}
-	return moveTo(device)(tensor.FromSlice(v, p.Shape...))
-}
-
-// moveTo wraps a call that makes a CPU tensor, and moves its result to device.
-func moveTo(device gotch.Device) func(*ts.Tensor, error) (*ts.Tensor, error) {
-	return func(t *ts.Tensor, err error) (*ts.Tensor, error) {
-		if err != nil || device == gotch.CPU {
-			return t, err
-		}
-		moved, err := t.To(device, true)
-		return moved, tensor.Err(err)
-	}
+	return tensor.To(device)(tensor.FromSlice(v, p.Shape...))
 }
 
 // forward maps examples (B, 1, 96, 64) on the network's device to embeddings (B, 128).
-func (n *network) forward(x *ts.Tensor) (*ts.Tensor, error) {
-	var s tensor.Scope
-	defer s.Close()
-	one, two, zero := []int64{1, 1}, []int64{2, 2}, []int64{0, 0}
-	relu := func(t *ts.Tensor) (*ts.Tensor, error) { return t.Relu(false) }
-	var steps []tensor.Step
-	for i, l := range layers[:convLayers] {
-		w, b := n.params[2*i], n.params[2*i+1]
-		steps = append(steps, func(t *ts.Tensor) (*ts.Tensor, error) { return ts.Conv2d(t, w, b, one, one, one, 1) }, relu)
-		if l.pool {
-			steps = append(steps, func(t *ts.Tensor) (*ts.Tensor, error) { return t.MaxPool2d(two, two, zero, one, false, false) })
-		}
-	}
-	// (B, 512, 6, 4) -> (B, 6, 4, 512) -> (B, 12288): TensorFlow's channel order, which the linear
-	// weights were trained on.
-	steps = append(steps,
-		func(t *ts.Tensor) (*ts.Tensor, error) { return t.Permute([]int64{0, 2, 3, 1}, false) },
-		func(t *ts.Tensor) (*ts.Tensor, error) { return t.Contiguous(false) },
-		func(t *ts.Tensor) (*ts.Tensor, error) { return t.Flatten(1, -1, false) })
-	for i := convLayers; i < len(layers); i++ {
-		w, b := n.params[2*i], n.params[2*i+1]
-		steps = append(steps, func(t *ts.Tensor) (*ts.Tensor, error) { return ts.Linear(t, w, b) })
-		if i < len(layers)-1 || n.finalReLU {
-			steps = append(steps, relu)
-		}
-	}
-	x, err := s.Apply(x, steps...)
-	if err != nil {
-		return nil, err
-	}
-	return s.Release(x), nil
-}
+func (n *network) forward(x *ts.Tensor) (*ts.Tensor, error) { return n.net.Forward(x) }
 
-func (n *network) close() {
-	for _, p := range n.params {
-		p.Drop()
-	}
-	n.params = nil
-}
+func (n *network) close() { n.net.Close() }

@@ -10,8 +10,8 @@ import (
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
 
-	"github.com/vggish-go/vggish/internal/tensor"
 	"github.com/vggish-go/vggish/internal/pth"
+	"github.com/vggish-go/vggish/internal/tensor"
 )
 
 // Postprocess selects torchvggish's post-processing of the raw embeddings.
@@ -53,10 +53,10 @@ func loadPostprocessor(path string, mode Postprocess, device gotch.Device) (*pos
 	}
 	p := &postprocessor{mode: mode, lo: ts.FloatScalar(quantizeMin), hi: ts.FloatScalar(quantizeMax),
 		scale: ts.FloatScalar(255.0 / (quantizeMax - quantizeMin))}
-	if p.vectors, err = moveTo(device)(tensor.FromSlice(vectors, EmbeddingSize, EmbeddingSize)); err != nil {
+	if p.vectors, err = tensor.To(device)(tensor.FromSlice(vectors, EmbeddingSize, EmbeddingSize)); err != nil {
 		return nil, fmt.Errorf("pca %s: %w", path, err)
 	}
-	if p.means, err = moveTo(device)(tensor.FromSlice(means, EmbeddingSize, 1)); err != nil {
+	if p.means, err = tensor.To(device)(tensor.FromSlice(means, EmbeddingSize, 1)); err != nil {
 		p.close()
 		return nil, fmt.Errorf("pca %s: %w", path, err)
 	}

@@ -18,8 +18,8 @@ import (
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
 
-	"github.com/vggish-go/vggish/internal/tensor"
 	"github.com/vggish-go/vggish/decode"
+	"github.com/vggish-go/vggish/internal/tensor"
 	"github.com/vggish-go/vggish/preprocess"
 	"github.com/vggish-go/vggish/torch"
 	"github.com/vggish-go/vggish/weights"
@@ -100,6 +100,7 @@ func New(opts Options) (*Model, error) {
 	}
 	device := tensor.Device(dev)
 	opts.Device = dev.String()
+	opts.Preprocess.Device = dev
 	if opts.WeightsPath == "" {
 		if opts.WeightsPath, err = weights.Fetch(context.Background(), weights.Model, weights.Options{}); err != nil {
 			return nil, err
@@ -320,7 +321,7 @@ func (m *Model) run(batch []float32) ([]float32, error) {
 	n := int64(len(batch) / per)
 	var s tensor.Scope
 	defer s.Close()
-	x, err := s.Own(moveTo(m.device)(tensor.FromSlice(batch, n, 1, preprocess.ExampleFrames, preprocess.MelBins)))
+	x, err := s.Own(tensor.To(m.device)(tensor.FromSlice(batch, n, 1, preprocess.ExampleFrames, preprocess.MelBins)))
 	if err != nil {
 		return nil, err
 	}

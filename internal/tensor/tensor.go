@@ -154,3 +154,24 @@ func Fill(dtype gotch.DType, shape []int64, fill func(dst []byte) error) (*ts.Te
 	}
 	return t, nil
 }
+
+// To wraps a call that makes a CPU tensor and moves its result to device (the CPU tensor is dropped),
+// as in tensor.To(device)(tensor.FromSlice(x, n)). A copy to a GPU is staged in pinned host memory and
+// does not block the host: later work on the device waits for it, the CPU does not.
+func To(device gotch.Device) func(*ts.Tensor, error) (*ts.Tensor, error) {
+	return func(t *ts.Tensor, err error) (*ts.Tensor, error) {
+		if err != nil || !device.IsCuda() {
+			return t, err
+		}
+		var moved *ts.Tensor
+		err = Do(func() error {
+			pinned, err := t.PinMemory(device, true)
+			if err != nil {
+				return Err(err)
+			}
+			moved, err = pinned.ToDevice(device, pinned.DType(), true, false, true)
+			return Err(err)
+		})
+		return moved, err
+	}
+}

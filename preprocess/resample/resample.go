@@ -196,6 +196,20 @@ func (r *Resampler) weights(frac float64) weights {
 	return ws
 }
 
+// Taps returns the filter weights of output t and the index of the input sample the first weight
+// multiplies: output t is the sum of w[i]*x[first+i], with x zero outside the signal. Outputs of rate
+// pairs whose ratio reduces to a/b (out/in) repeat their weights every a outputs, shifted by b input
+// samples, which is what lets a filter bank built from the first a outputs compute every other one.
+func (r *Resampler) Taps(t int) (w []float64, first int) {
+	if r.identity {
+		return []float64{1}, t
+	}
+	pos := float64(t) * r.inc
+	n := int(pos)
+	ws := r.weights(r.scale * (pos - float64(n)))
+	return append([]float64(nil), ws.w...), n - ws.left + 1
+}
+
 // split turns a scaled fractional position into a table offset and an interpolation factor.
 func split(frac float64) (int, float64) {
 	indexFrac := frac * numTable

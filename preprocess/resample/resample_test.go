@@ -2,12 +2,8 @@ package resample
 
 import (
 	"encoding/binary"
-	"encoding/json"
-	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -24,14 +20,6 @@ func float64sFromLE(b []byte) []float64 {
 	return x
 }
 
-func float64sToLE(x []float64) []byte {
-	b := make([]byte, 8*len(x))
-	for i, v := range x {
-		binary.LittleEndian.PutUint64(b[8*i:], math.Float64bits(v))
-	}
-	return b
-}
-
 func maxAbsDiff(t *testing.T, want, got []float64) float64 {
 	t.Helper()
 	require.Len(t, got, len(want))
@@ -40,17 +28,6 @@ func maxAbsDiff(t *testing.T, want, got []float64) float64 {
 		d = math.Max(d, math.Abs(want[i]-got[i]))
 	}
 	return d
-}
-
-// testSignal is a sine sweep plus noise, in [-1, 1].
-func testSignal(n int, seed uint64) []float64 {
-	rng := rand.New(rand.NewPCG(seed, 1))
-	x := make([]float64, n)
-	for i := range x {
-		f := 0.001 + 0.2*float64(i)/float64(n)
-		x[i] = 0.6*math.Sin(2*math.Pi*f*float64(i)) + 0.3*(2*rng.Float64()-1)
-	}
-	return x
 }
 
 func TestFilterMatchesResampyTable(t *testing.T) {
@@ -62,54 +39,40 @@ func TestFilterMatchesResampyTable(t *testing.T) {
 }
 
 func TestParityWithResampy(t *testing.T) {
-	type result struct {
-		inRate, n int
-		got       []float64
-	}
-	dir := t.TempDir()
-	var cases []map[string]any
-	var results []result
-	for _, inRate := range []int{8000, 11025, 22050, 44100, 48000} {
+	var signals []reftest.Signal
+	var got [][]float64
+	for _, inRate := range rates {
 		for _, n := range []int{1, 2, 3, 7, 100, 999, 4801, 3*inRate + 17} {
-			x := testSignal(n, uint64(inRate+n))
-			got, err := Resample(x, inRate, 16000)
+			x := reftest.Sweep(n, uint64(inRate+n))
+			y, err := Resample(x, inRate, 16000)
 			require.NoError(t, err)
-			in := filepath.Join(dir, fmt.Sprintf("in_%d_%d", inRate, n))
-			require.NoError(t, os.WriteFile(in, float64sToLE(x), 0o644))
-			cases = append(cases, map[string]any{"in": in, "out": in + ".out", "sr_in": inRate, "sr_out": 16000})
-			results = append(results, result{inRate, n, got})
+			signals, got = append(signals, reftest.Signal{X: x, Rate: inRate}), append(got, y)
 		}
 	}
-	manifest := filepath.Join(dir, "cases.json")
-	b, err := json.Marshal(cases)
-	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(manifest, b, 0o644))
-	var refErrors []*string
-	require.NoError(t, json.Unmarshal(reftest.Run(t, "resample_ref.py", "resample", manifest), &refErrors))
-	require.Len(t, refErrors, len(cases))
-
+	want := reftest.Resampy(t, 16000, signals)
 	worst := map[int]float64{}
-	for i, r := range results {
-		if refErrors[i] != nil {
+	for i, s := range signals {
+		if want[i] == nil {
 			// resampy refuses an input too short for one output; Resample returns no samples.
-			assert.Empty(t, r.got, "%d Hz, %d samples (resampy: %s)", r.inRate, r.n, *refErrors[i])
+			assert.Empty(t, got[i], "%d Hz, %d samples", s.Rate, len(s.X))
 			continue
 		}
-		b, err := os.ReadFile(cases[i]["out"].(string))
-		require.NoError(t, err)
-		d := maxAbsDiff(t, float64sFromLE(b), r.got)
-		assert.LessOrEqual(t, d, 1e-9, "%d Hz, %d samples", r.inRate, r.n)
-		worst[r.inRate] = math.Max(worst[r.inRate], d)
+		d := maxAbsDiff(t, want[i], got[i])
+		assert.LessOrEqual(t, d, 1e-9, "%d Hz, %d samples", s.Rate, len(s.X))
+		worst[s.Rate] = math.Max(worst[s.Rate], d)
 	}
-	for _, inRate := range []int{8000, 11025, 22050, 44100, 48000} {
+	for _, inRate := range rates {
 		t.Logf("%5d -> 16000 Hz: max |Go - resampy| = %.3g", inRate, worst[inRate])
 	}
 }
 
+// rates are the rates tested against resampy.
+var rates = []int{8000, 11025, 22050, 44100, 48000}
+
 func TestStreamingIsBitIdentical(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 7))
 	for _, inRate := range []int{8000, 11025, 22050, 44100, 48000, 16000} {
-		x := testSignal(2*inRate+333, uint64(inRate))
+		x := reftest.Sweep(2*inRate+333, uint64(inRate))
 		want, err := Resample(x, inRate, 16000)
 		require.NoError(t, err)
 		r, err := New(inRate, 16000)
@@ -128,7 +91,7 @@ func TestStreamingIsBitIdentical(t *testing.T) {
 }
 
 func TestIdentityAndErrors(t *testing.T) {
-	x := testSignal(100, 1)
+	x := reftest.Sweep(100, 1)
 	y, err := Resample(x, 16000, 16000)
 	require.NoError(t, err)
 	assert.Equal(t, x, y)
@@ -144,7 +107,7 @@ func TestIdentityAndErrors(t *testing.T) {
 func TestBufferStaysBounded(t *testing.T) {
 	r, err := New(44100, 16000)
 	require.NoError(t, err)
-	chunk := testSignal(1000, 3)
+	chunk := reftest.Sweep(1000, 3)
 	for range 500 {
 		r.Write(chunk, nil)
 	}
@@ -152,7 +115,7 @@ func TestBufferStaysBounded(t *testing.T) {
 }
 
 func benchmarkResample(b *testing.B, inRate int) {
-	x := testSignal(10*inRate, 1)
+	x := reftest.Sweep(10*inRate, 1)
 	r, err := New(inRate, 16000)
 	require.NoError(b, err)
 	out := make([]float64, 0, 160001)

@@ -1,0 +1,107 @@
+package tensor
+
+/*
+#include <stdlib.h>
+// Defined in torch/adapt/csrc/vggish_net.cpp, compiled into the adapted libtch.
+char *vggish_net_new(void **params, const int *flags, int n, int layout, int dtype, void **out);
+char *vggish_net_forward(void *net, void *x, void **out);
+void vggish_net_free(void *net);
+void vggish_set_tf32(int allow);
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"unsafe"
+
+	"github.com/sugarme/gotch"
+	lib "github.com/sugarme/gotch/libtch"
+	"github.com/sugarme/gotch/ts"
+)
+
+// Layer is one layer of a Net: a 3×3 convolution (padding 1) or a linear layer, optionally followed
+// by a ReLU and a 2×2 max-pool.
+type Layer struct {
+	Conv, ReLU, Pool bool
+	Weight, Bias     *ts.Tensor // float32, on the net's device
+}
+
+// Layout is how a Net keeps its weights and activations.
+type Layout int
+
+const (
+	// Plain is libtorch's default (NCHW) layout: the reference's kernels.
+	Plain Layout = iota
+	// MKLDNN keeps activations in oneDNN's blocked layout and the convolution weights reordered for it
+	// once, at load (CPU only).
+	MKLDNN
+	// ChannelsLast keeps activations and weights in NHWC order.
+	ChannelsLast
+)
+
+// Net is a VGG-style stack of layers run in one native call. The first linear layer takes the
+// convolutions' output flattened in (H, W, C) order, as TensorFlow-trained weights expect. A Net is
+// safe for concurrent use; Close it to free its weights.
+type Net struct {
+	p unsafe.Pointer
+}
+
+// NewNet prepares layers to run with the given layout and dtype (gotch.Float, gotch.BFloat16 or
+// gotch.Half); weights are converted and laid out once, here. The Net keeps its own copies: the
+// layers' tensors stay the caller's.
+func NewNet(layers []Layer, layout Layout, dtype gotch.DType) (*Net, error) {
+	params := C.malloc(C.size_t(2*len(layers)) * C.size_t(unsafe.Sizeof(uintptr(0))))
+	defer C.free(params)
+	ps := unsafe.Slice((*unsafe.Pointer)(params), 2*len(layers))
+	flags := make([]C.int, len(layers))
+	for i, l := range layers {
+		ps[2*i], ps[2*i+1] = unsafe.Pointer(l.Weight.Ctensor()), unsafe.Pointer(l.Bias.Ctensor())
+		flags[i] = C.int(flag(l.Conv, 1) | flag(l.ReLU, 2) | flag(l.Pool, 4))
+	}
+	var out unsafe.Pointer
+	if err := cerr(C.vggish_net_new((*unsafe.Pointer)(params), unsafe.SliceData(flags), C.int(len(layers)), C.int(layout), C.int(dtype.CKind()), &out)); err != nil {
+		return nil, fmt.Errorf("preparing the network: %w", err)
+	}
+	return &Net{p: out}, nil
+}
+
+func flag(b bool, v int) int {
+	if b {
+		return v
+	}
+	return 0
+}
+
+// Forward maps x, float32 (B, 1, H, W) on the net's device, to a new float32 (B, D) tensor.
+func (n *Net) Forward(x *ts.Tensor) (*ts.Tensor, error) {
+	var out unsafe.Pointer
+	if err := cerr(C.vggish_net_forward(n.p, unsafe.Pointer(x.Ctensor()), &out)); err != nil {
+		return nil, err
+	}
+	return ts.New(lib.Ctensor(out)), nil
+}
+
+// Close frees the net's weights.
+func (n *Net) Close() {
+	if n.p != nil {
+		C.vggish_net_free(n.p)
+		n.p = nil
+	}
+}
+
+// SetTF32 allows or forbids TensorFloat-32 in CUDA convolutions and matrix products for the process.
+// libtorch allows it in cuDNN convolutions by default, which changes float32 results on Ampere and
+// later GPUs.
+func SetTF32(allow bool) {
+	C.vggish_set_tf32(C.int(flag(allow, 1)))
+}
+
+// cerr turns a malloc'd error message from the shim into an error, freeing it.
+func cerr(msg *C.char) error {
+	if msg == nil {
+		return nil
+	}
+	defer C.free(unsafe.Pointer(msg))
+	return Err(errors.New(C.GoString(msg)))
+}

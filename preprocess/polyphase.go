@@ -1,0 +1,243 @@
+package preprocess
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/sugarme/gotch"
+	"github.com/sugarme/gotch/ts"
+
+	"github.com/vggish-go/vggish/internal/tensor"
+	"github.com/vggish-go/vggish/preprocess/resample"
+)
+
+// A resampler converts a stream to SampleRate in chunks; the output never depends on the chunking.
+type resampler interface {
+	// Write appends the outputs that the input so far completes to out.
+	Write(in, out []float64) ([]float64, error)
+	// Flush ends the input and appends the remaining outputs.
+	Flush(out []float64) ([]float64, error)
+}
+
+// newResampler resamples from rate to SampleRate on device: by a polyphase filter bank in torch where
+// the rate pair has one within maxBank weights (every common rate), else by the pure-Go port.
+func newResampler(rate int, device gotch.Device) (resampler, error) {
+	if rate == SampleRate {
+		return identity{}, nil
+	}
+	b, err := bankFor(rate, device)
+	if err != nil {
+		return nil, err
+	}
+	if b == nil {
+		rs, err := resample.New(rate, SampleRate)
+		if err != nil {
+			return nil, err
+		}
+		return goResampler{rs}, nil
+	}
+	return &polyphase{bank: b}, nil
+}
+
+type identity struct{}
+
+func (identity) Write(in, out []float64) ([]float64, error) { return append(out, in...), nil }
+func (identity) Flush(out []float64) ([]float64, error)     { return out, nil }
+
+type goResampler struct{ *resample.Resampler }
+
+func (r goResampler) Write(in, out []float64) ([]float64, error) {
+	return r.Resampler.Write(in, out), nil
+}
+func (r goResampler) Flush(out []float64) ([]float64, error) { return r.Resampler.Flush(out), nil }
+
+// maxBank bounds a filter bank's weights (8 MB of float64). 44.1 kHz needs 160 phases of 716 weights;
+// a rate such as 44056 Hz (NTSC-locked 44.1 kHz) would need 2000 phases of 5782, and goes to the Go
+// resampler instead.
+const maxBank = 1 << 20
+
+// minRowOutputs is the fewest outputs a bank row computes: rate pairs with few phases (48 kHz has
+// one) get several periods per row, so that each matrix product has work enough.
+const minRowOutputs = 32
+
+// groupOutputs is about how many outputs one matrix product computes (4 s at 16 kHz). Products
+// always cover whole groups of rows at fixed positions, so every output is computed by the same
+// product, with the same rounding, however the input is chunked.
+const groupOutputs = 1 << 16
+
+// bank is resampy's kaiser_best resampling from one rate to SampleRate as a matrix: row r of outputs,
+// y[r*outs : (r+1)*outs], is x[r*step+base : r*step+base+width] times weights. The weights are the
+// taps of the first outs outputs (resample.Resampler.Taps), which repeat for every later row.
+type bank struct {
+	rate    int
+	outs    int // outputs per row: a multiple of the reduced ratio's numerator
+	step    int // input samples per row
+	base    int // offset of row 0's window (≤ 0: the filter reaches back before the first sample)
+	width   int
+	group   int // rows per matrix product
+	device  gotch.Device
+	weights *ts.Tensor // (width, outs) float64 on device; lives as long as the process
+}
+
+type bankKey struct {
+	rate   int
+	device gotch.Device
+}
+
+var banks sync.Map // bankKey -> *bank, or a nil *bank where the Go resampler serves the rate
+
+// bankFor returns the process-wide bank for rate on device, built on first use; nil when the rate
+// pair's bank would exceed maxBank.
+func bankFor(rate int, device gotch.Device) (*bank, error) {
+	key := bankKey{rate, device}
+	if b, ok := banks.Load(key); ok {
+		return b.(*bank), nil
+	}
+	b, err := newBank(rate, device)
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := banks.LoadOrStore(key, b); loaded {
+		if b != nil {
+			b.weights.Drop()
+		}
+		return prev.(*bank), nil
+	}
+	return b, nil
+}
+
+func newBank(rate int, device gotch.Device) (*bank, error) {
+	rs, err := resample.New(rate, SampleRate)
+	if err != nil {
+		return nil, err
+	}
+	g := gcd(rate, SampleRate)
+	num, den := SampleRate/g, rate/g
+	k := max(1, (minRowOutputs+num-1)/num)
+	b := &bank{rate: rate, outs: k * num, step: k * den, device: device}
+	if b.outs > maxBank {
+		return nil, nil
+	}
+	taps := make([][]float64, b.outs)
+	firsts := make([]int, b.outs)
+	end := 0
+	for t := range taps {
+		taps[t], firsts[t] = rs.Taps(t)
+		if t == 0 || firsts[t] < b.base {
+			b.base = firsts[t]
+		}
+		end = max(end, firsts[t]+len(taps[t]))
+	}
+	b.width = end - b.base
+	if b.width*b.outs > maxBank {
+		return nil, nil
+	}
+	w := make([]float64, b.width*b.outs)
+	for t, tap := range taps {
+		for i, v := range tap {
+			w[(firsts[t]-b.base+i)*b.outs+t] = v
+		}
+	}
+	b.group = max(1, groupOutputs/b.outs)
+	if b.weights, err = tensor.To(device)(tensor.FromSlice(w, int64(b.width), int64(b.outs))); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+func gcd(a, b int) int {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
+}
+
+// polyphase streams one signal through a bank.
+type polyphase struct {
+	bank  *bank
+	buf   []float64 // input samples from index start on
+	start int
+	nIn   int
+	row   int // next row to compute: a multiple of bank.group
+}
+
+// firstInput is the index of the first input sample row r reads.
+func (p *polyphase) firstInput(r int) int { return r*p.bank.step + p.bank.base }
+
+func (p *polyphase) Write(in, out []float64) ([]float64, error) {
+	p.buf = append(p.buf, in...)
+	p.nIn += len(in)
+	b := p.bank
+	n := 0 // groups whose input is all here
+	for p.firstInput(p.row+(n+1)*b.group-1)+b.width <= p.nIn {
+		n++
+	}
+	if n == 0 {
+		return out, nil
+	}
+	out, err := p.rows(out, n*b.group)
+	if err != nil {
+		return out, err
+	}
+	// Keep what later rows read; copy down once that is at most half the buffer (amortised).
+	if drop := p.firstInput(p.row) - p.start; drop > len(p.buf)/2 {
+		p.buf = p.buf[:copy(p.buf, p.buf[drop:])]
+		p.start += drop
+	}
+	return out, nil
+}
+
+func (p *polyphase) Flush(out []float64) ([]float64, error) {
+	b := p.bank
+	total := int(float64(p.nIn) * float64(SampleRate) / float64(b.rate)) // resampy's output count
+	done := p.row * b.outs
+	if rows := (total - done + b.outs - 1) / b.outs; rows > 0 {
+		groups := (rows + b.group - 1) / b.group
+		var err error
+		if out, err = p.rows(out, groups*b.group); err != nil {
+			return out, err
+		}
+	}
+	return out[:len(out)-(p.row*b.outs-max(total, done))], nil
+}
+
+// rows computes the next n rows (whole groups) and appends their outputs to out. Input outside the
+// signal reads as zeros, as resampy sums only the samples that exist.
+func (p *polyphase) rows(out []float64, n int) ([]float64, error) {
+	b := p.bank
+	for g := 0; g < n; g += b.group {
+		lo := p.firstInput(p.row)
+		size := (b.group-1)*b.step + b.width
+		x := make([]float64, size)
+		// Copy the part of [lo, lo+size) that the buffer holds.
+		from, to := max(lo, p.start), min(lo+size, p.start+len(p.buf))
+		if from < to {
+			copy(x[from-lo:], p.buf[from-p.start:to-p.start])
+		}
+		y, err := b.apply(x)
+		if err != nil {
+			return out, fmt.Errorf("resampling from %d Hz: %w", b.rate, err)
+		}
+		out = append(out, y...)
+		p.row += b.group
+	}
+	return out, nil
+}
+
+// apply computes one group of rows from its input window x.
+func (b *bank) apply(x []float64) ([]float64, error) {
+	var s tensor.Scope
+	defer s.Close()
+	t, err := s.Own(tensor.To(b.device)(tensor.FromSlice(x, int64(len(x)))))
+	if err != nil {
+		return nil, err
+	}
+	y, err := s.Apply(t,
+		func(t *ts.Tensor) (*ts.Tensor, error) { return t.Unfold(0, int64(b.width), int64(b.step), false) }, // (group, width)
+		func(t *ts.Tensor) (*ts.Tensor, error) { return t.Matmul(b.weights, false) },                        // (group, outs)
+	)
+	if err != nil {
+		return nil, err
+	}
+	return tensor.ToSlice[float64](y)
+}
