@@ -5,6 +5,7 @@ package torch
 void at_set_num_threads(int n_threads);
 int at_get_num_threads();
 const char *vggish_libtorch_version();
+void vggish_cache_cpu_allocations(size_t min_bytes, size_t min_cache);
 char *get_and_reset_last_err();
 #include <stdlib.h>
 #include <malloc.h>
@@ -22,15 +23,23 @@ import (
 )
 
 // mmapThreshold is the allocation size from which glibc always maps memory afresh and unmaps it on
-// free. glibc otherwise raises that threshold to the size of each large block freed (up to 32 MB),
-// after which libtorch's many-megabyte temporaries come from per-thread arenas that fragment: an hour of
-// audio grew the process by 534 MB that way, and by 67 MB with a fixed threshold.
+// free, and from which libtorch's CPU tensors come from vggish-go's cache instead (see csrc/
+// vggish_alloc.cpp in torch/adapt): glibc would otherwise raise that threshold to the size of each
+// large block freed (up to 32 MB), after which many-megabyte temporaries come from per-thread arenas
+// that fragment (an hour of audio grew the process by 534 MB that way), while mapping each afresh
+// costs a third of the CPU time in page faults.
 const mmapThreshold = 128 << 10
+
+// cacheMinCache is the least the CPU tensor cache keeps (it keeps up to twice the peak in use).
+const cacheMinCache = 64 << 20
 
 func init() {
 	// A user who tunes glibc malloc through the environment keeps their settings.
 	if os.Getenv("GLIBC_TUNABLES") == "" && os.Getenv("MALLOC_MMAP_THRESHOLD_") == "" {
 		C.mallopt(C.M_MMAP_THRESHOLD, C.int(mmapThreshold))
+	}
+	if os.Getenv("VGGISH_CPU_ALLOCATOR") != "libtorch" {
+		C.vggish_cache_cpu_allocations(mmapThreshold, cacheMinCache)
 	}
 }
 

@@ -15,7 +15,7 @@ import (
 )
 
 func benchModel(b *testing.B, batch int) *vggish.Model {
-	m, err := vggish.New(vggish.Options{WeightsPath: reftest.Weights(b, "zip"), Device: "cpu", BatchSize: batch, Threads: reftest.BenchThreads()})
+	m, err := vggish.New(context.Background(), vggish.Options{WeightsPath: reftest.Weights(b, "zip"), Device: "cpu", BatchSize: batch, Threads: reftest.BenchThreads()})
 	require.NoError(b, err)
 	return m
 }
@@ -100,7 +100,7 @@ func BenchmarkNew(b *testing.B) {
 			ref := reftest.Timing(b, "bench_torch_load.py", "--json", "--runs", "3", w)
 			b.ResetTimer()
 			for range b.N {
-				m, err := vggish.New(vggish.Options{WeightsPath: w, Device: "cpu"})
+				m, err := vggish.New(context.Background(), vggish.Options{WeightsPath: w, Device: "cpu"})
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -14,7 +14,7 @@ import (
 var exampleWeights string
 
 func ExampleNew() {
-	m, err := vggish.New(vggish.Options{WeightsPath: exampleWeights, Device: "cpu"})
+	m, err := vggish.New(context.Background(), vggish.Options{WeightsPath: exampleWeights, Device: "cpu"})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -24,7 +24,7 @@ func ExampleNew() {
 }
 
 func ExampleModel_Embed() {
-	m, err := vggish.New(vggish.Options{WeightsPath: exampleWeights})
+	m, err := vggish.New(context.Background(), vggish.Options{WeightsPath: exampleWeights})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -43,7 +43,7 @@ func ExampleModel_Embed() {
 }
 
 func ExampleEmbeddings_Mean() {
-	m, err := vggish.New(vggish.Options{WeightsPath: exampleWeights})
+	m, err := vggish.New(context.Background(), vggish.Options{WeightsPath: exampleWeights})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -28,7 +28,7 @@ func embedClips(tb testing.TB, m *vggish.Model, n int) {
 // No tensor made for a call outlives it, and the process's memory stays flat over many calls.
 // BenchmarkMemory runs the issue's 10,000 clips; this test runs fewer to keep `make test` short.
 func TestMemoryIsFlat(t *testing.T) {
-	m, err := vggish.New(vggish.Options{WeightsPath: reftest.Weights(t, "zip"), Device: "cpu", BatchSize: 8})
+	m, err := vggish.New(context.Background(), vggish.Options{WeightsPath: reftest.Weights(t, "zip"), Device: "cpu", BatchSize: 8})
 	require.NoError(t, err)
 	defer m.Close()
 	embedClips(t, m, 200) // warm-up: allocator pools, Go heap
@@ -41,7 +41,7 @@ func TestMemoryIsFlat(t *testing.T) {
 }
 
 func BenchmarkMemory(b *testing.B) {
-	m, err := vggish.New(vggish.Options{WeightsPath: reftest.Weights(b, "zip"), Device: "cpu", BatchSize: 64})
+	m, err := vggish.New(context.Background(), vggish.Options{WeightsPath: reftest.Weights(b, "zip"), Device: "cpu", BatchSize: 64})
 	require.NoError(b, err)
 	defer m.Close()
 	embedClips(b, m, 500)

@@ -17,6 +17,7 @@ import (
 	"github.com/go-audio/audio"
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/vggish-go/vggish/decode"
 	"github.com/vggish-go/vggish/internal/tensor"
@@ -52,8 +53,13 @@ type Options struct {
 	PCAPath     string
 	// BatchSize is the most examples per forward pass; 0 means 64.
 	BatchSize int
-	// Threads sets libtorch's intra-op thread count for the process; 0 leaves it as it is.
+	// Threads sets libtorch's intra-op thread count for the process; 0 means one per CPU the process
+	// may use (torch.UsableCPUs), where libtorch's own default is one per core of the machine, or one.
 	Threads int
+	// Workers is the most inputs decoded and preprocessed at once, over all callers; 0 means one per
+	// usable CPU. Calls waiting for the network hold no worker, so many more may be in flight (see
+	// Capacity).
+	Workers int
 	// Preprocess chooses the examples (hop, tail padding); the zero value is the reference's.
 	Preprocess preprocess.Options
 }
@@ -63,7 +69,10 @@ type Model struct {
 	opts   Options
 	device gotch.Device
 
-	reqs     chan *request
+	workers chan struct{}       // a slot per input being decoded and preprocessed
+	budget  *semaphore.Weighted // examples submitted and not yet embedded
+	reqs    chan *request       // holds up to the budget's worth of requests
+
 	quit     chan struct{}
 	loopDone chan struct{}
 	close    sync.Once
@@ -72,8 +81,13 @@ type Model struct {
 	post *postprocessor
 }
 
-// New loads the network and starts its inference loop.
-func New(opts Options) (*Model, error) {
+// queuedBatches is how many batches of examples may wait for the network: enough for the next batch to
+// be full when the current one ends, whatever the length of the inputs.
+const queuedBatches = 4
+
+// New loads the network and starts its inference loop. ctx bounds the loading, including the download
+// of the published weights when Options.WeightsPath is empty.
+func New(ctx context.Context, opts Options) (*Model, error) {
 	if opts.Framework != "" && opts.Framework != "pytorch" {
 		return nil, fmt.Errorf("vggish: framework %q is not supported: vggish-go runs the pytorch weights (framework \"pytorch\")", opts.Framework)
 	}
@@ -89,10 +103,17 @@ func New(opts Options) (*Model, error) {
 	if opts.BatchSize < 0 {
 		return nil, fmt.Errorf("vggish: batch size %d", opts.BatchSize)
 	}
-	if opts.Threads > 0 {
-		if err := torch.SetThreads(opts.Threads); err != nil {
-			return nil, err
-		}
+	if opts.Threads == 0 {
+		opts.Threads, _ = torch.UsableCPUs()
+	}
+	if err := torch.SetThreads(opts.Threads); err != nil {
+		return nil, err
+	}
+	if opts.Workers == 0 {
+		opts.Workers, _ = torch.UsableCPUs()
+	}
+	if opts.Workers < 0 {
+		return nil, fmt.Errorf("vggish: workers %d", opts.Workers)
 	}
 	dev, err := torch.ParseDevice(opts.Device)
 	if err != nil {
@@ -102,21 +123,25 @@ func New(opts Options) (*Model, error) {
 	opts.Device = dev.String()
 	opts.Preprocess.Device = dev
 	if opts.WeightsPath == "" {
-		if opts.WeightsPath, err = weights.Fetch(context.Background(), weights.Model, weights.Options{}); err != nil {
+		if opts.WeightsPath, err = weights.Fetch(ctx, weights.Model, weights.Options{}); err != nil {
 			return nil, err
 		}
 	}
-	m := &Model{opts: opts, device: device, reqs: make(chan *request), quit: make(chan struct{}), loopDone: make(chan struct{})}
+	if opts.Postprocess != NoPostprocess && opts.PCAPath == "" {
+		if opts.PCAPath, err = weights.Fetch(ctx, weights.PCA, weights.Options{}); err != nil {
+			return nil, err
+		}
+	}
+	queued := queuedBatches * max(opts.BatchSize, preprocess.BlockExamples)
+	m := &Model{
+		opts: opts, device: device,
+		workers: make(chan struct{}, opts.Workers), budget: semaphore.NewWeighted(int64(queued)), reqs: make(chan *request, queued),
+		quit: make(chan struct{}), loopDone: make(chan struct{}),
+	}
 	if m.net, err = loadNetwork(opts.WeightsPath, device, opts.Variant == TorchVGGish); err != nil {
 		return nil, err
 	}
 	if opts.Postprocess != NoPostprocess {
-		if opts.PCAPath == "" {
-			if opts.PCAPath, err = weights.Fetch(context.Background(), weights.PCA, weights.Options{}); err != nil {
-				m.net.close()
-				return nil, err
-			}
-		}
 		if m.post, err = loadPostprocessor(opts.PCAPath, opts.Postprocess, device); err != nil {
 			m.net.close()
 			return nil, err
@@ -124,6 +149,13 @@ func New(opts Options) (*Model, error) {
 	}
 	go m.loop()
 	return m, nil
+}
+
+// Capacity is how many inputs may usefully be in flight at once (for example, files given to
+// concurrent EmbedFile calls): enough one-clip inputs to keep the network's batches full while others
+// are decoded.
+func (m *Model) Capacity() int {
+	return m.opts.Workers + queuedBatches*max(m.opts.BatchSize, preprocess.BlockExamples)
 }
 
 // Options returns the options the model was made with, defaults filled in.
@@ -151,78 +183,132 @@ var ErrClosed = errors.New("vggish: model is closed")
 // EmbedFile embeds an audio file: WAV natively, other formats through ffmpeg. Long files are read
 // and embedded a block at a time, so memory does not grow with their length.
 func (m *Model) EmbedFile(ctx context.Context, path string) (*Embeddings, error) {
-	src, err := decode.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer src.Close()
-	return m.embedSource(ctx, src, path)
+	return m.embed(ctx, path, func() (decode.Source, error) { return decode.Open(path) })
 }
 
 // Embed embeds mono samples in [-1, 1] at sampleRate Hz.
 func (m *Model) Embed(ctx context.Context, samples []float32, sampleRate int) (*Embeddings, error) {
-	return m.embedSource(ctx, decode.FromFloat32(samples, sampleRate), "samples")
+	return m.embed(ctx, "samples", func() (decode.Source, error) { return decode.FromFloat32(samples, sampleRate), nil })
 }
 
 // EmbedBuffer embeds a go-audio buffer (audio.IntBuffer, audio.Float32Buffer or audio.FloatBuffer),
 // the Go analogue of the Towhee operator's list of AudioFrame: integer samples are scaled by their
 // SourceBitDepth and channels averaged, as the operator does.
 func (m *Model) EmbedBuffer(ctx context.Context, buf audio.Buffer) (*Embeddings, error) {
-	src, err := decode.FromBuffer(buf)
+	return m.embed(ctx, "buffer", func() (decode.Source, error) { return decode.FromBuffer(buf) })
+}
+
+// embed decodes and preprocesses the source that open returns, holding a worker while it does, and
+// hands its examples to the inference loop a block at a time without waiting for them: the next block
+// is preprocessed while the network runs the last one, and an input whose examples are all submitted
+// frees its worker for the next input while it waits. Decoding and preprocessing errors already name
+// the source; the model's are wrapped with name here.
+func (m *Model) embed(ctx context.Context, name string, open func() (decode.Source, error)) (*Embeddings, error) {
+	select {
+	case m.workers <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-m.quit:
+		return nil, ErrClosed
+	}
+	held := true
+	release := func() {
+		if held {
+			<-m.workers
+			held = false
+		}
+	}
+	defer release()
+	src, err := open()
 	if err != nil {
 		return nil, err
 	}
-	return m.embedSource(ctx, src, "buffer")
-}
-
-// embedSource embeds src a block at a time. Decoding and preprocessing errors already name the
-// source; the model's are wrapped with name here.
-func (m *Model) embedSource(ctx context.Context, src decode.Source, name string) (*Embeddings, error) {
-	e := &Embeddings{}
+	defer src.Close()
+	var blocks []*Embeddings
+	var reqs []*request
 	info, err := preprocess.Stream(ctx, src, m.opts.Preprocess, func(ex *preprocess.Examples) error {
-		out, err := m.EmbedExamples(ctx, ex)
+		out, rs, err := m.submit(ctx, ex)
 		if err != nil {
 			return fmt.Errorf("embed %s: %w", name, err)
 		}
-		e.Data = append(e.Data, out.Data...)
-		e.Starts = append(e.Starts, out.Starts...)
+		blocks, reqs = append(blocks, out), append(reqs, rs...)
 		return nil
 	})
+	release()
+	if err == nil {
+		err = m.wait(reqs)
+	}
 	if err != nil {
 		return nil, err
 	}
-	e.SampleRate, e.Duration = info.SampleRate, info.Duration
+	e := &Embeddings{SampleRate: info.SampleRate, Duration: info.Duration}
+	for _, b := range blocks {
+		e.Data = append(e.Data, b.Data...)
+		e.Starts = append(e.Starts, b.Starts...)
+	}
 	return e, nil
 }
 
 // EmbedExamples runs the network (and post-processing) on log-mel examples.
 func (m *Model) EmbedExamples(ctx context.Context, ex *preprocess.Examples) (*Embeddings, error) {
+	out, reqs, err := m.submit(ctx, ex)
+	if err == nil {
+		err = m.wait(reqs)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// submit queues examples for the inference loop in requests of at most one batch, so that the loop
+// can pack examples of several callers together, and returns the embeddings they will fill. It waits
+// only while the examples already queued exceed the budget.
+func (m *Model) submit(ctx context.Context, ex *preprocess.Examples) (*Embeddings, []*request, error) {
 	n := ex.Len()
-	if len(ex.Data) != n*preprocess.ExampleFrames*preprocess.MelBins {
-		return nil, fmt.Errorf("vggish: %d log-mel values for %d examples", len(ex.Data), n)
+	per := preprocess.ExampleFrames * preprocess.MelBins
+	if len(ex.Data) != n*per {
+		return nil, nil, fmt.Errorf("vggish: %d log-mel values for %d examples", len(ex.Data), n)
 	}
 	out := &Embeddings{Data: make([]float32, n*EmbeddingSize), Starts: append([]float64(nil), ex.Starts...)}
-	// Requests of at most one batch, so that the loop can pack examples from several callers.
-	per := preprocess.ExampleFrames * preprocess.MelBins
 	var reqs []*request
 	for i := 0; i < n; i += m.opts.BatchSize {
 		j := min(n, i+m.opts.BatchSize)
 		r := &request{ctx: ctx, in: ex.Data[i*per : j*per], out: out.Data[i*EmbeddingSize : j*EmbeddingSize], done: make(chan error, 1)}
+		if err := m.budget.Acquire(ctx, int64(r.len())); err != nil {
+			return nil, nil, err
+		}
 		select {
-		case m.reqs <- r:
-			reqs = append(reqs, r)
 		case <-m.quit:
-			return nil, ErrClosed
-		case <-ctx.Done():
-			return nil, ctx.Err()
+			m.budget.Release(int64(r.len()))
+			return nil, nil, ErrClosed
+		default:
 		}
+		m.reqs <- r // never blocks: the channel holds the whole budget
+		reqs = append(reqs, r)
 	}
+	return out, reqs, nil
+}
+
+// wait waits for the loop to answer reqs.
+func (m *Model) wait(reqs []*request) error {
+	var first error
 	for _, r := range reqs {
-		if err := <-r.done; err != nil {
-			return nil, err
+		var err error
+		select {
+		case err = <-r.done:
+		case <-m.loopDone:
+			select {
+			case err = <-r.done:
+			default:
+				err = ErrClosed
+			}
+		}
+		if first == nil {
+			first = err
 		}
 	}
-	return out, nil
+	return first
 }
 
 // request is a run of at most BatchSize examples waiting for the inference loop.
@@ -235,12 +321,19 @@ type request struct {
 
 func (r *request) len() int { return len(r.in) / (preprocess.ExampleFrames * preprocess.MelBins) }
 
+// answer ends r and gives its examples' place in the queue back.
+func (m *Model) answer(r *request, err error) {
+	r.done <- err
+	m.budget.Release(int64(r.len()))
+}
+
 // loop owns the device: it packs waiting requests into batches and runs them. It keeps one OS thread
 // because libtorch's grad mode and error state are thread-local.
 func (m *Model) loop() {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	defer close(m.loopDone)
+	defer m.drain()
 	if _, err := ts.GradSetEnabled(false); err != nil {
 		m.failAll(tensor.Err(err))
 		return
@@ -275,7 +368,7 @@ func (m *Model) loop() {
 		live := reqs[:0]
 		for _, r := range reqs {
 			if err := r.ctx.Err(); err != nil {
-				r.done <- err
+				m.answer(r, err)
 				continue
 			}
 			batch = append(batch, r.in...)
@@ -290,7 +383,7 @@ func (m *Model) loop() {
 			if err == nil {
 				at += copy(r.out, out[at:at+len(r.out)])
 			}
-			r.done <- err
+			m.answer(r, err)
 		}
 	}
 }
@@ -300,24 +393,29 @@ func (m *Model) failAll(err error) {
 	for {
 		select {
 		case r := <-m.reqs:
-			r.done <- err
+			m.answer(r, err)
 		case <-m.quit:
 			return
 		}
 	}
 }
 
-// run embeds one batch of examples and returns the embeddings on the host.
-//
-// libtorch computes a one-row batch with other kernels (matrix-vector products) than a larger one,
-// so a clip's last bits would depend on what it was batched with. A single example is run twice, as
-// a batch of two, and every output is then the same however the calls were batched.
+// drain answers the requests still queued when the loop ends.
+func (m *Model) drain() {
+	for {
+		select {
+		case r := <-m.reqs:
+			m.answer(r, ErrClosed)
+		default:
+			return
+		}
+	}
+}
+
+// run embeds one batch of examples and returns the embeddings on the host. A clip's embedding does
+// not depend on the batch it runs in, to the bit (see tensor.Net).
 func (m *Model) run(batch []float32) ([]float32, error) {
 	per := preprocess.ExampleFrames * preprocess.MelBins
-	rows := len(batch) / per
-	if rows == 1 {
-		batch = append(batch[:per:per], batch...)
-	}
 	n := int64(len(batch) / per)
 	var s tensor.Scope
 	defer s.Close()
@@ -333,11 +431,7 @@ func (m *Model) run(batch []float32) ([]float32, error) {
 			return nil, err
 		}
 	}
-	out, err := tensor.ToSlice[float32](x)
-	if err != nil {
-		return nil, err
-	}
-	return out[:rows*EmbeddingSize], nil
+	return tensor.ToSlice[float32](x)
 }
 
 // Embeddings are the vectors of one input, a row per example.

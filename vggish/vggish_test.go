@@ -61,7 +61,7 @@ func TestEmbeddingsMatchReference(t *testing.T) {
 			}
 			out := filepath.Join(reftest.WorkDir(t), "embed-"+name)
 			reftest.Run(t, "reference.py", append(args, "--out", out)...)
-			m, err := vggish.New(opts)
+			m, err := vggish.New(context.Background(), opts)
 			require.NoError(t, err)
 			defer m.Close()
 
@@ -112,7 +112,7 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		{"pca missing", vggish.Options{WeightsPath: w, Postprocess: vggish.PCA, PCAPath: w}, `missing key "pca_eigen_vectors"`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			m, err := vggish.New(c.opts)
+			m, err := vggish.New(context.Background(), c.opts)
 			if err == nil {
 				m.Close()
 			}
@@ -123,7 +123,7 @@ func TestNewRejectsBadOptions(t *testing.T) {
 
 // Concurrent callers get their own rows while the loop batches them together.
 func TestConcurrentCallers(t *testing.T) {
-	m, err := vggish.New(vggish.Options{WeightsPath: reftest.Weights(t, "zip"), Device: "cpu", BatchSize: 5})
+	m, err := vggish.New(context.Background(), vggish.Options{WeightsPath: reftest.Weights(t, "zip"), Device: "cpu", BatchSize: 5})
 	require.NoError(t, err)
 	defer m.Close()
 	signal := func(f float64) []float32 {
@@ -164,7 +164,7 @@ func toF64(x []float32) []float64 {
 }
 
 func TestClosedModel(t *testing.T) {
-	m, err := vggish.New(vggish.Options{WeightsPath: reftest.Weights(t, "zip"), Device: "cpu"})
+	m, err := vggish.New(context.Background(), vggish.Options{WeightsPath: reftest.Weights(t, "zip"), Device: "cpu"})
 	require.NoError(t, err)
 	require.NoError(t, m.Close())
 	require.NoError(t, m.Close(), "Close is idempotent")
@@ -186,22 +186,26 @@ func TestPooling(t *testing.T) {
 	assert.Equal(t, "[1, -2, ...] shape=(2, 128)", e.String())
 }
 
-// A clip's embedding does not depend on the batch it ran in, to the bit.
+// A clip's embedding does not depend on the batch it ran in, to the bit: the loop packs clips of many
+// inputs into batches of any size.
 func TestBatchingDoesNotChangeResults(t *testing.T) {
-	m, err := vggish.New(vggish.Options{WeightsPath: reftest.Weights(t, "zip"), Device: "cpu", BatchSize: 8})
+	m, err := vggish.New(context.Background(), vggish.Options{WeightsPath: reftest.Weights(t, "zip"), Device: "cpu"})
 	require.NoError(t, err)
 	defer m.Close()
 	per := preprocess.ExampleFrames * preprocess.MelBins
-	five := &preprocess.Examples{Data: make([]float32, 5*per), Starts: make([]float64, 5)}
-	for i := range five.Data {
-		five.Data[i] = float32(math.Sin(float64(i) * 0.001))
+	const n = 64
+	all := &preprocess.Examples{Data: make([]float32, n*per), Starts: make([]float64, n)}
+	for i := range all.Data {
+		all.Data[i] = float32(math.Sin(float64(i)*0.001) + math.Cos(float64(i%7919)*0.37))
 	}
-	all, err := m.EmbedExamples(context.Background(), five)
+	whole, err := m.EmbedExamples(context.Background(), all)
 	require.NoError(t, err)
-	for _, k := range []int{0, 4} {
-		one := &preprocess.Examples{Data: five.Example(k), Starts: []float64{0}}
-		alone, err := m.EmbedExamples(context.Background(), one)
+	for _, size := range []int{1, 2, 3, 5, 8, 13, 33} {
+		part := &preprocess.Examples{Data: all.Data[(n-size)*per:], Starts: all.Starts[n-size:]}
+		got, err := m.EmbedExamples(context.Background(), part)
 		require.NoError(t, err)
-		assert.Equal(t, all.Row(k), alone.Row(0), "example %d alone vs in a batch of 5", k)
+		for k := range size {
+			require.Equal(t, whole.Row(n-size+k), got.Row(k), "example %d in a batch of %d vs of %d", n-size+k, size, n)
+		}
 	}
 }

@@ -129,7 +129,7 @@ func TestEmbedOutputs(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
 
-	m, err := vggish.New(vggish.Options{WeightsPath: w, Device: "cpu"})
+	m, err := vggish.New(context.Background(), vggish.Options{WeightsPath: w, Device: "cpu"})
 	require.NoError(t, err)
 	var want []*vggish.Embeddings
 	for _, p := range wavs {

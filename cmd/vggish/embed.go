@@ -59,8 +59,8 @@ flags:
 		quantize    = fs.Bool("quantize", false, "write uint8 .npy arrays; implies --postprocess pca-quantize")
 		device      = fs.String("device", "auto", "auto, cpu, cuda or cuda:N")
 		batchSize   = fs.Int("batch", 64, "most clips per forward pass, packed across files")
-		workers     = fs.Int("workers", runtime.NumCPU(), "files decoded and preprocessed at once")
-		threads     = fs.Int("threads", 0, "libtorch intra-op threads (default: libtorch's own)")
+		workers     = fs.Int("workers", 0, "files decoded and preprocessed at once (default: one per usable CPU)")
+		threads     = fs.Int("threads", 0, "libtorch intra-op threads (default: one per usable CPU)")
 		hop         = fs.Float64("hop", 0.96, "seconds between clip starts (rounded to 10 ms)")
 		padTail     = fs.Bool("pad-tail", false, "pad the audio with silence so that a last, partial clip is kept (and short files give one clip)")
 		output      = fs.String("output", "", "write the result of a single input to `FILE` (format from its extension unless --format)")
@@ -93,7 +93,7 @@ flags:
 	}
 	opts := batch.Options{
 		OutDir: *outDir, Output: *output, Format: batch.Format(*format), Pool: batch.Pool(*pool),
-		Uint8: *quantize, Overwrite: *overwrite, Workers: *workers, Progress: stderr, Terminal: isTerminal(stderr),
+		Uint8: *quantize, Overwrite: *overwrite, Progress: stderr, Terminal: isTerminal(stderr),
 	}
 	switch {
 	case *output != "" && *outDir != "":
@@ -123,7 +123,7 @@ flags:
 	context.AfterFunc(ctx, stop)
 	vopts := vggish.Options{
 		WeightsPath: *weightsPath, Framework: *framework, Device: *device, Variant: vggish.Variant(*variant),
-		Postprocess: mode, PCAPath: *pcaPath, BatchSize: *batchSize, Threads: *threads,
+		Postprocess: mode, PCAPath: *pcaPath, BatchSize: *batchSize, Threads: *threads, Workers: *workers,
 		Preprocess: preprocess.Options{Hop: *hop, PadTail: *padTail},
 	}
 	// The published files are fetched here rather than by vggish.New, so that the run record can
@@ -138,7 +138,7 @@ flags:
 			return fmt.Errorf("%w (or give --pca FILE)", err)
 		}
 	}
-	m, err := vggish.New(vopts)
+	m, err := vggish.New(ctx, vopts)
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,7 @@ func runInfo(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "gotch     %s\n", torch.GotchVersion)
 	fmt.Fprintf(stdout, "cuda      %v\n", torch.CUDAAvailable())
 	fmt.Fprintf(stdout, "devices   %d\n", torch.DeviceCount())
-	fmt.Fprintf(stdout, "threads   %d\n", torch.Threads())
+	n, source := torch.UsableCPUs()
+	fmt.Fprintf(stdout, "threads   %d (the default: one per usable CPU, from %s; libtorch's own default here: %d)\n", n, source, torch.Threads())
 	return nil
 }

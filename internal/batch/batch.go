@@ -55,7 +55,9 @@ type Options struct {
 	// Uint8 writes NPY arrays as uint8 (quantised embeddings only).
 	Uint8     bool
 	Overwrite bool
-	// Workers is the number of files in progress at once; 0 means runtime.NumCPU().
+	// Workers is the number of files in progress at once (being decoded, or waiting for their clips to
+	// be embedded); 0 means the embedder's Capacity() where it has one (a *vggish.Model: enough short
+	// files to keep its batches full), else runtime.NumCPU().
 	Workers int
 	// Shard selects the part of the inputs this process embeds.
 	Shard Shard
@@ -148,9 +150,6 @@ func (o Options) withDefaults(n int) (Options, error) {
 		return o, fmt.Errorf("pool %q: want mean or max", o.Pool)
 	case o.Output != "" && n != 1:
 		return o, fmt.Errorf("an output file takes one input, not %d: use an output folder", n)
-	}
-	if o.Workers <= 0 {
-		o.Workers = runtime.NumCPU()
 	}
 	if o.Progress == nil {
 		o.Progress = io.Discard
@@ -286,6 +285,12 @@ func removeTemps(dir string, mine map[string]bool) error {
 }
 
 func (r *run) run(ctx context.Context, m Embedder) (*Summary, error) {
+	if r.o.Workers <= 0 {
+		r.o.Workers = runtime.NumCPU()
+		if c, ok := m.(interface{ Capacity() int }); ok {
+			r.o.Workers = c.Capacity()
+		}
+	}
 	start := time.Now()
 	r.prog.start = start
 	o := r.o

@@ -36,7 +36,7 @@ func TestMain(m *testing.M) {
 // skips everything that is done.
 func TestEndToEnd(t *testing.T) {
 	c := batchtest.Make(t, filepath.Join(t.TempDir(), "corpus"), 0)
-	m, err := vggish.New(vggish.Options{WeightsPath: reftest.Weights(t, "zip"), Device: "cpu", BatchSize: 8})
+	m, err := vggish.New(context.Background(), vggish.Options{WeightsPath: reftest.Weights(t, "zip"), Device: "cpu", BatchSize: 8})
 	require.NoError(t, err)
 	defer m.Close()
 	inputs, err := batch.Expand([]string{c.Root})

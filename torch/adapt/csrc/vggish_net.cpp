@@ -91,6 +91,7 @@ char *vggish_net_forward(void *handle, void *x, void **out) {
       y = y.contiguous(at::MemoryFormat::ChannelsLast);
     }
     bool flat = false;
+    const int64_t rows = y.size(0);
     for (const Layer &l : net.layers) {
       if (l.flags & kConv) {
         y = conv(net, l, y);
@@ -100,6 +101,11 @@ char *vggish_net_forward(void *handle, void *x, void **out) {
             y = y.to_dense();
           }
           y = y.permute({0, 2, 3, 1}).contiguous().flatten(1);
+          // libtorch multiplies a single row by other kernels (matrix-vector) than a batch, so a clip's
+          // last bits would depend on its batch; the convolutions do not. A lone row goes twice.
+          if (rows == 1) {
+            y = at::cat({y, y});
+          }
           flat = true;
         }
         y = at::linear(y, l.weight, l.bias);
@@ -111,7 +117,7 @@ char *vggish_net_forward(void *handle, void *x, void **out) {
         y = at::max_pool2d(y, {2, 2}, {2, 2});
       }
     }
-    *out = new at::Tensor(y.to(at::kFloat).contiguous());
+    *out = new at::Tensor(y.slice(0, 0, rows).to(at::kFloat).contiguous());
     return nullptr;
   } catch (const std::exception &e) {
     return error_string(e.what());

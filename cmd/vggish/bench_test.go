@@ -1,0 +1,122 @@
+package main
+
+import (
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/vggish-go/vggish/internal/reftest"
+	"github.com/vggish-go/vggish/preprocess"
+)
+
+// process is what a finished command cost.
+type process struct {
+	wall, sys time.Duration
+	rssMB     float64 // peak
+}
+
+// runProcess runs a command to completion and returns its wall time, system CPU time and peak RSS.
+func runProcess(tb testing.TB, name string, args ...string) process {
+	tb.Helper()
+	cmd := exec.Command(name, args...)
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	wall := time.Since(start)
+	require.NoError(tb, err, "%s %v: %s", name, args, out)
+	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	return process{wall: wall, sys: time.Duration(ru.Stime.Nano()), rssMB: float64(ru.Maxrss) / 1024}
+}
+
+// BenchmarkColdStart is what a user waits for: `vggish embed --weights W --output o.npy` on a 10 s file,
+// from process start to exit, beside the reference doing the same from a fresh interpreter. It also
+// reports both processes' peak RSS.
+func BenchmarkColdStart(b *testing.B) {
+	bin := buildBinary(b)
+	weights := reftest.Weights(b, "legacy") // the published file's format
+	wav := reftest.Corpus(b, 1, 44100, 2, 10)[0]
+	dir := b.TempDir()
+	// Warm the page cache for both, as for any program run twice.
+	runProcess(b, bin, "embed", "--weights", weights, "--output", filepath.Join(dir, "o.npy"), wav)
+	var refWall time.Duration
+	var goRSS, refRSS float64
+	b.ResetTimer()
+	for range b.N {
+		p := runProcess(b, bin, "embed", "--weights", weights, "--output", filepath.Join(dir, "o.npy"), wav)
+		goRSS = max(goRSS, p.rssMB)
+		b.StopTimer()
+		p = runProcess(b, reftest.Interpreter(), reftest.Script("reference.py"), "embed", "--weights", weights, "--out", dir, wav)
+		refWall, refRSS = refWall+p.wall, max(refRSS, p.rssMB)
+		b.StartTimer()
+	}
+	b.StopTimer()
+	b.ReportMetric(goRSS, "peak-RSS-MB")
+	b.ReportMetric(refRSS, "ref-peak-RSS-MB")
+	reftest.ReportVsReference(b, refWall.Seconds()/float64(b.N))
+}
+
+// A process that loads the weights and embeds one file stays under 800 MB.
+func TestColdStartPeakMemory(t *testing.T) {
+	bin := buildBinary(t)
+	weights := reftest.Weights(t, "legacy")
+	wav := reftest.Corpus(t, 1, 44100, 2, 10)[0]
+	out := filepath.Join(t.TempDir(), "o.npy")
+	p := runProcess(t, bin, "embed", "--weights", weights, "--output", out, wav)
+	t.Logf("vggish embed of 10 s (44.1 kHz stereo): %v, peak RSS %.0f MB", p.wall.Round(time.Millisecond), p.rssMB)
+	assert.Less(t, p.rssMB, 800.0)
+	assert.FileExists(t, out)
+	_, err := os.Stat(out)
+	require.NoError(t, err)
+}
+
+// BenchmarkCorpus is the batch job as users run it, from process start to exit: `vggish embed
+// --out-dir` at its defaults (no flag) over a corpus, beside the reference embedding the same files
+// (torchvggish with the model loaded once, reference.py embed) at one thread per core. It reports the
+// clips per second, the share of wall time spent in the kernel (page faults, mostly) and peak RSS.
+func BenchmarkCorpus(b *testing.B) {
+	bin := buildBinary(b)
+	weights := reftest.Weights(b, "legacy")
+	for _, c := range []struct {
+		name           string
+		files          int
+		rate, channels int
+		seconds        float64
+	}{
+		{"8x30s_16kHz_mono", 8, 16000, 1, 30},
+		{"8x30s_44.1kHz_stereo", 8, 44100, 2, 30},
+		{"240x1s_16kHz_mono", 240, 16000, 1, 1},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			files := reftest.Corpus(b, c.files, c.rate, c.channels, c.seconds)
+			dir := b.TempDir()
+			embed := append([]string{"embed", "--weights", weights, "--overwrite", "--out-dir", filepath.Join(dir, "go")}, files...)
+			reference := append([]string{reftest.Script("reference.py"), "embed", "--threads", strconv.Itoa(runtime.NumCPU()),
+				"--weights", weights, "--out", filepath.Join(dir, "ref")}, files...)
+			runProcess(b, bin, embed...) // warm the page cache, as for any program run twice
+			var sys, refWall time.Duration
+			var rss float64
+			b.ResetTimer()
+			for range b.N {
+				p := runProcess(b, bin, embed...)
+				sys, rss = sys+p.sys, max(rss, p.rssMB)
+				b.StopTimer()
+				refWall += runProcess(b, reftest.Interpreter(), reference...).wall
+				b.StartTimer()
+			}
+			b.StopTimer()
+			clips := float64(c.files) * math.Floor((c.seconds*16000-preprocess.ExampleSamples)/(preprocess.FrameHop*preprocess.ExampleFrames)+1)
+			b.ReportMetric(clips*float64(b.N)/b.Elapsed().Seconds(), "clips/s")
+			b.ReportMetric(100*sys.Seconds()/b.Elapsed().Seconds(), "sys-%")
+			b.ReportMetric(rss, "peak-RSS-MB")
+			reftest.ReportVsReference(b, refWall.Seconds()/float64(b.N))
+		})
+	}
+}
