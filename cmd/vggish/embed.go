@@ -23,7 +23,7 @@ import (
 )
 
 // resampler names the resampling every output went through, for the run record.
-const resampler = "resampy kaiser_best (vggish-go port)"
+const resampler = "resampy kaiser_best (vggish-go: polyphase filter bank in torch, Go port for uncommon rates)"
 
 var postprocessModes = map[string]vggish.Postprocess{"none": vggish.NoPostprocess, "pca": vggish.PCA, "pca-quantize": vggish.PCAQuantize}
 
