@@ -1,0 +1,100 @@
+package tensor_test
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/sugarme/gotch"
+	"github.com/sugarme/gotch/ts"
+
+	"github.com/vggish-go/vggish/internal/tensor"
+)
+
+// smallNet is a VGG-style stack with VGGish's structure at a small size: two 3×3 convolutions with
+// ReLU and max-pool, then two linear layers.
+func smallNet(t *testing.T, s *tensor.Scope) []tensor.Layer {
+	rng := rand.New(rand.NewPCG(1, 2))
+	param := func(shape ...int64) *ts.Tensor {
+		n := int64(1)
+		for _, d := range shape {
+			n *= d
+		}
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(rng.NormFloat64() * 0.3)
+		}
+		x, err := s.Own(tensor.FromSlice(v, shape...))
+		require.NoError(t, err)
+		return x
+	}
+	return []tensor.Layer{
+		{Conv: true, ReLU: true, Pool: true, Weight: param(4, 1, 3, 3), Bias: param(4)},
+		{Conv: true, ReLU: true, Pool: true, Weight: param(8, 4, 3, 3), Bias: param(8)},
+		{ReLU: true, Weight: param(16, 8*4*2), Bias: param(16)},
+		{Weight: param(5, 16), Bias: param(5)},
+	}
+}
+
+// Every layout computes the same network; Plain, the CUDA path, runs here on the CPU too.
+func TestNetLayouts(t *testing.T) {
+	var s tensor.Scope
+	defer s.Close()
+	layers := smallNet(t, &s)
+	in := make([]float32, 3*16*8)
+	for i := range in {
+		in[i] = float32(math.Sin(float64(i) * 0.7))
+	}
+	x, err := s.Own(tensor.FromSlice(in, 3, 1, 16, 8))
+	require.NoError(t, err)
+	forward := func(layout tensor.Layout, dtype gotch.DType) []float32 {
+		net, err := tensor.NewNet(layers, layout, dtype)
+		require.NoError(t, err)
+		defer net.Close()
+		y, err := s.Own(net.Forward(x))
+		require.NoError(t, err)
+		shape, err := y.Size()
+		require.NoError(t, err)
+		assert.Equal(t, []int64{3, 5}, shape)
+		out, err := tensor.ToSlice[float32](y)
+		require.NoError(t, err)
+		return out
+	}
+	plain := forward(tensor.Plain, gotch.Float)
+	for _, c := range []struct {
+		name   string
+		layout tensor.Layout
+		dtype  gotch.DType
+		tol    float64 // relative to max |plain|
+	}{
+		{"mkldnn", tensor.MKLDNN, gotch.Float, 1e-6},
+		{"channels last", tensor.ChannelsLast, gotch.Float, 1e-6},
+		{"mkldnn bf16", tensor.MKLDNN, gotch.BFloat16, 2e-2},
+	} {
+		got := forward(c.layout, c.dtype)
+		scale, d := 0.0, 0.0
+		for i := range plain {
+			scale = math.Max(scale, math.Abs(float64(plain[i])))
+			d = math.Max(d, math.Abs(float64(got[i]-plain[i])))
+		}
+		t.Logf("%s: max |diff| / max |plain| = %.3g", c.name, d/scale)
+		assert.LessOrEqual(t, d/scale, c.tol, c.name)
+	}
+}
+
+func TestNetErrors(t *testing.T) {
+	var s tensor.Scope
+	defer s.Close()
+	net, err := tensor.NewNet(smallNet(t, &s), tensor.MKLDNN, gotch.Float)
+	require.NoError(t, err)
+	defer net.Close()
+	bad, err := s.Own(tensor.FromSlice(make([]float32, 2*3*16*8), 2, 3, 16, 8)) // 3 channels, the net takes 1
+	require.NoError(t, err)
+	_, err = net.Forward(bad)
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), "\n", "the C++ backtrace is cut")
+	net.Close()
+	net.Close() // idempotent
+}
