@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 
@@ -181,6 +182,10 @@ func (m *Model) embedSource(ctx context.Context, src decode.Source, name string)
 	info, err := preprocess.Stream(ctx, src, m.opts.Preprocess, func(ex *preprocess.Examples) error {
 		out, err := m.EmbedExamples(ctx, ex)
 		if err != nil {
+			var nf *nonFiniteError
+			if errors.As(err, &nf) {
+				nf.example += len(e.Starts) // number the source's examples, not the block's
+			}
 			return fmt.Errorf("embed %s: %w", name, err)
 		}
 		e.Data = append(e.Data, out.Data...)
@@ -194,11 +199,16 @@ func (m *Model) embedSource(ctx context.Context, src decode.Source, name string)
 	return e, nil
 }
 
-// EmbedExamples runs the network (and post-processing) on log-mel examples.
+// EmbedExamples runs the network (and post-processing) on log-mel examples. An example holding a NaN
+// or an infinity, or whose embedding would (the network's float32 arithmetic overflowing), is an error
+// naming it: no non-finite value is ever returned.
 func (m *Model) EmbedExamples(ctx context.Context, ex *preprocess.Examples) (*Embeddings, error) {
 	n := ex.Len()
 	if len(ex.Data) != n*preprocess.ExampleFrames*preprocess.MelBins {
 		return nil, fmt.Errorf("vggish: %d log-mel values for %d examples", len(ex.Data), n)
+	}
+	if err := checkFinite(ex.Data, ex.Starts, "log-mel input"); err != nil {
+		return nil, err
 	}
 	out := &Embeddings{Data: make([]float32, n*EmbeddingSize), Starts: append([]float64(nil), ex.Starts...)}
 	// Requests of at most one batch, so that the loop can pack examples from several callers.
@@ -220,6 +230,9 @@ func (m *Model) EmbedExamples(ctx context.Context, ex *preprocess.Examples) (*Em
 		if err := <-r.done; err != nil {
 			return nil, err
 		}
+	}
+	if err := checkFinite(out.Data, out.Starts, "embedding"); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -311,7 +324,15 @@ func (m *Model) failAll(err error) {
 // libtorch computes a one-row batch with other kernels (matrix-vector products) than a larger one,
 // so a clip's last bits would depend on what it was batched with. A single example is run twice, as
 // a batch of two, and every output is then the same however the calls were batched.
-func (m *Model) run(batch []float32) ([]float32, error) {
+//
+// A panic (a bug) fails the batch's requests instead of the process, which may be embedding many
+// other files.
+func (m *Model) run(batch []float32) (_ []float32, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("vggish: panic in the inference loop: %v\n%s", r, debug.Stack())
+		}
+	}()
 	per := preprocess.ExampleFrames * preprocess.MelBins
 	rows := len(batch) / per
 	if rows == 1 {
