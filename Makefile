@@ -8,7 +8,15 @@ GO ?= go
 APT_PACKAGES := g++ libtorch-dev ffmpeg python3-torch python3-numpy python3-scipy python3-resampy python3-soundfile
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 WEIGHTS ?=
+# How long `make fuzz` runs each fuzz target, and `make test` (a smoke run, so that they stay runnable).
 FUZZTIME ?= 60s
+TEST_FUZZTIME ?= 5s
+
+# Runs each fuzz target of the repository's tests for $(1); go test takes one target at a time.
+fuzz_each = set -e; for f in $$(grep -rl --include='*_test.go' --exclude-dir=.build '^func Fuzz' .); do \
+	for t in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\).*/\1/p' $$f); do \
+		echo "fuzz $$(dirname $$f) $$t for $(1)"; \
+		$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(1) $$(dirname $$f); done; done
 
 .PHONY: setup deps build test bench fuzz run docker-cuda clean
 
@@ -37,6 +45,7 @@ test: setup
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 30m ./...
 	$(GO) test -race -count=1 -run 'Concurrent|Closed' ./vggish/
+	@$(call fuzz_each,$(TEST_FUZZTIME))
 
 # Benchmarks report the Python reference's time on the same input and thread count beside their own
 # (ref-ms/op) and the speed-up over it (x-reference). BenchmarkMemory embeds 10,000 clips once.
@@ -44,11 +53,8 @@ bench: setup
 	$(GO) test -run '^$$' -bench . -skip Memory -benchtime 3x -timeout 60m ./...
 	$(GO) test -run '^$$' -bench Memory -benchtime 1x -timeout 60m ./vggish/
 
-# Each fuzz target for $(FUZZTIME); go test takes one target at a time.
 fuzz: setup
-	@set -e; for pkg in $$($(GO) list ./...); do \
-		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
-			echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; done; done
+	@$(call fuzz_each,$(FUZZTIME))
 
 # The main job: embeddings of a folder of synthesised WAVs printed the way a Towhee pipeline's show()
 # does, then written to testdata/gen/out (one .npy per file, vggish-run.json). WEIGHTS=FILE uses that

@@ -55,8 +55,13 @@ func NewFFmpeg(ctx context.Context, path string) (Source, error) {
 		return nil, fmt.Errorf("preprocess %s: starting ffmpeg: %w", path, err)
 	}
 	if s.wavSource, err = decodeWAV(s.stdout, path, -1); err != nil {
-		// ffmpeg failing explains a missing or broken stream better than the WAV reader.
-		if ferr := s.stop(); ferr != nil {
+		// ffmpeg failing explains a missing or broken stream better than the WAV reader, but not a
+		// sample rate refused here (ffmpeg then fails only because its output is no longer read).
+		var rate rateError
+		if errors.As(err, &rate) {
+			s.cancel()
+		}
+		if ferr := s.stop(); ferr != nil && !errors.As(err, &rate) {
 			err = ferr
 		}
 		return nil, err

@@ -69,12 +69,14 @@ func Open(path string) (Source, error) {
 	return s, nil
 }
 
-// FromFloat64 returns a Source reading mono samples at rate Hz from memory.
+// FromFloat64 returns a Source reading mono samples at rate Hz from memory. A rate out of range (see
+// CheckSampleRate) is an error from Read.
 func FromFloat64(samples []float64, rate int) Source {
 	return newMemSource(samples, 1, rate, "float64 samples", func(v float64) float64 { return v })
 }
 
-// FromFloat32 returns a Source reading mono samples at rate Hz from memory, widened to float64.
+// FromFloat32 returns a Source reading mono samples at rate Hz from memory, widened to float64. A rate
+// out of range (see CheckSampleRate) is an error from Read.
 func FromFloat32(samples []float32, rate int) Source {
 	return newMemSource(samples, 1, rate, "float32 samples", func(v float32) float64 { return float64(v) })
 }
@@ -121,15 +123,38 @@ func FromBuffer(buf audio.Buffer) (Source, error) {
 	return s, nil
 }
 
+// The sample rates audio is decoded at. Every rate real audio uses lies well within them: 8 kHz
+// telephony, AAC's lowest 7350 Hz and the 4 to 5.5 kHz of early sound cards at the bottom, 384 and
+// 768 kHz studio PCM and ultrasonic (bat, hydrophone) recorders at the top. ffmpeg and libsndfile read
+// any positive 32-bit rate, but a header's rate is only a number: resampling to 16 kHz multiplies the
+// samples by 16000/rate, so a 64 KB file claiming 2 Hz would become nine hours of audio to preprocess,
+// and a rate above 131 MHz leaves the resampling filter without a step between taps.
+const (
+	MinSampleRate = 1000      // Hz: resampling multiplies a source's samples at most 16 times
+	MaxSampleRate = 1_000_000 // Hz
+)
+
+// CheckSampleRate returns an error for a rate outside MinSampleRate to MaxSampleRate.
+func CheckSampleRate(rate int) error {
+	if rate < MinSampleRate || rate > MaxSampleRate {
+		return rateError(rate)
+	}
+	return nil
+}
+
+// rateError is a sample rate out of range: a refusal of a readable header, not a broken stream.
+type rateError int
+
+func (r rateError) Error() string {
+	return fmt.Sprintf("sample rate %d Hz is out of range: audio is sampled at %d Hz to %d Hz", int(r), MinSampleRate, MaxSampleRate)
+}
+
 // checkFormat rejects what no decoder can make sense of.
 func checkFormat(channels, rate int) error {
 	if channels <= 0 {
 		return fmt.Errorf("invalid channel count %d", channels)
 	}
-	if rate <= 0 {
-		return fmt.Errorf("invalid sample rate %d", rate)
-	}
-	return nil
+	return CheckSampleRate(rate)
 }
 
 // intScale gives the reference's integer-to-float mapping for b-bit samples: (x - offset) / scale, with
@@ -211,8 +236,14 @@ type memSource[T any] struct {
 	err     error
 }
 
+// newMemSource returns a source whose reads fail when rate is out of range (FromFloat64 and FromFloat32
+// have no error to return).
 func newMemSource[T any](data []T, channels, rate int, name string, toFloat func(T) float64) *memSource[T] {
-	return &memSource[T]{data: data, rate: rate, toFloat: toFloat, mixer: mixer{name: name, channels: channels}}
+	s := &memSource[T]{data: data, rate: rate, toFloat: toFloat, mixer: mixer{name: name, channels: channels}}
+	if err := CheckSampleRate(rate); err != nil {
+		s.err = fmt.Errorf("preprocess %s: %w", name, err)
+	}
+	return s
 }
 
 func (s *memSource[T]) SampleRate() int { return s.rate }

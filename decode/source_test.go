@@ -134,7 +134,10 @@ func TestFromBuffer(t *testing.T) {
 		{"float64", &audio.FloatBuffer{Format: mono, Data: []float64{0.1, -2}}, []float64{0.1, -2}, ""},
 		{"no bit depth", &audio.IntBuffer{Format: mono, Data: []int{1}}, nil, "SourceBitDepth 0"},
 		{"zero channels", &audio.FloatBuffer{Format: &audio.Format{SampleRate: 8000}}, nil, "invalid channel count 0"},
-		{"zero rate", &audio.FloatBuffer{Format: &audio.Format{NumChannels: 1}}, nil, "invalid sample rate 0"},
+		{"zero rate", &audio.FloatBuffer{Format: &audio.Format{NumChannels: 1}}, nil, "sample rate 0 Hz is out of range"},
+		{"rate 5 Hz", &audio.IntBuffer{Format: &audio.Format{NumChannels: 1, SampleRate: 5}, SourceBitDepth: 16}, nil,
+			"preprocess *audio.IntBuffer: sample rate 5 Hz is out of range"},
+		{"rate 2 GHz", &audio.Float32Buffer{Format: &audio.Format{NumChannels: 2, SampleRate: 2e9}}, nil, "sample rate 2000000000 Hz is out of range"},
 		{"no format", &audio.FloatBuffer{}, nil, "no format"},
 		{"partial frame", &audio.FloatBuffer{Format: stereo, Data: []float64{1, 2, 3}}, nil, "whole frames"},
 		{"unsupported type", &audio.PCMBuffer{Format: mono}, nil, "unsupported audio buffer type *audio.PCMBuffer"},
@@ -174,6 +177,18 @@ func TestFromFloat(t *testing.T) {
 	n, err := FromFloat64(nil, 16000).Read(make([]float64, 4))
 	assert.Zero(t, n)
 	assert.True(t, errors.Is(err, io.EOF))
+
+	// A rate out of range fails the first Read.
+	for _, s := range []Source{FromFloat32(x, 2), FromFloat64(nil, -1), FromFloat64([]float64{0}, MaxSampleRate+1)} {
+		n, err := s.Read(make([]float64, 4))
+		assert.Zero(t, n)
+		assert.ErrorContains(t, err, fmt.Sprintf("samples: sample rate %d Hz is out of range", s.SampleRate()))
+	}
+	for _, rate := range []int{MinSampleRate, MaxSampleRate} {
+		got, err := readAll(t, FromFloat32(x, rate), 2, 1)
+		require.NoError(t, err, rate)
+		assert.Len(t, got, len(x))
+	}
 }
 
 func TestOpenErrors(t *testing.T) {

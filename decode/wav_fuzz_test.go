@@ -19,6 +19,8 @@ func FuzzWAV(f *testing.F) {
 	f.Add(riffWAVE(chunk("fmt ", fmtBody(wavePCM, 65535, 16000, 32)), chunk("data", make([]byte, 64))))
 	f.Add(riffWAVE(chunk("fmt ", fmtBody(waveIEEEFloat, 1, 16000, 32)), chunk("data", le32fs(1, float32(math.NaN())))))
 	f.Add(riffWAVE(chunk("fmt ", fmtBody(0x55, 2, 44100, 0)), chunk("data", []byte{0xff, 0xfb})))
+	f.Add(riffWAVE(chunk("fmt ", fmtBody(wavePCM, 1, 2, 16)), chunk("data", make([]byte, 64))))
+	f.Add(riffWAVE(chunk("fmt ", extensibleBody(waveIEEEFloat, 2, 800_000_000, 64)), chunk("data", make([]byte, 64))))
 	f.Add([]byte("RIFF\x00\x00\x00\x00WAVE"))
 	f.Add([]byte("not audio"))
 
@@ -26,7 +28,7 @@ func FuzzWAV(f *testing.F) {
 		check := func(s Source, err error) {
 			p := make([]float64, 7)
 			for err == nil {
-				if s.SampleRate() <= 0 {
+				if s.SampleRate() < MinSampleRate || s.SampleRate() > MaxSampleRate {
 					t.Fatalf("sample rate %d", s.SampleRate())
 				}
 				_, err = s.Read(p)

@@ -52,6 +52,16 @@ func extensibleBody(subTag, channels uint16, rate uint32, bits uint16) []byte {
 	return append(b, extensibleGUIDTail...)
 }
 
+// sunAU is a Sun .au file of mono 16-bit PCM (big-endian header), a format decoded through ffmpeg.
+func sunAU(rate uint32, data []byte) []byte {
+	be := binary.BigEndian
+	b := []byte(".snd")
+	for _, v := range []uint32{24, uint32(len(data)), 3, rate, 1} { // header size, data size, encoding, rate, channels
+		b = be.AppendUint32(b, v)
+	}
+	return append(b, data...)
+}
+
 // riffWAVE wraps chunks in a RIFF/WAVE header.
 func riffWAVE(chunks ...[]byte) []byte {
 	body := append([]byte("WAVE"), bytes.Join(chunks, nil)...)
@@ -146,7 +156,23 @@ func TestWAVBadInputs(t *testing.T) {
 		{"no fmt chunk", riffWAVE(), "no fmt chunk"},
 		{"data before fmt", riffWAVE(chunk("data", le16s(1)), pcm16), "data chunk before the fmt chunk"},
 		{"zero channels", riffWAVE(chunk("fmt ", fmtBody(wavePCM, 0, 16000, 16)), chunk("data", nil)), "invalid channel count 0"},
-		{"sample rate 0", riffWAVE(chunk("fmt ", fmtBody(wavePCM, 1, 0, 16)), chunk("data", nil)), "invalid sample rate 0"},
+		{"sample rate 0", riffWAVE(chunk("fmt ", fmtBody(wavePCM, 1, 0, 16)), chunk("data", nil)), "sample rate 0 Hz is out of range"},
+		// A few Hz would turn a small file into hours of audio; hundreds of MHz made the resampler divide
+		// by zero.
+		{"sample rate 2 Hz", riffWAVE(chunk("fmt ", fmtBody(wavePCM, 1, 2, 16)), chunk("data", kilobyte)),
+			"sample rate 2 Hz is out of range: audio is sampled at 1000 Hz to 1000000 Hz"},
+		{"sample rate 999 Hz", riffWAVE(chunk("fmt ", fmtBody(waveIEEEFloat, 2, 999, 32)), chunk("data", kilobyte[:8])),
+			"sample rate 999 Hz is out of range"},
+		{"sample rate 500 MHz", riffWAVE(chunk("fmt ", fmtBody(wavePCM, 1, 500_000_000, 16)), chunk("data", kilobyte)),
+			"sample rate 500000000 Hz is out of range"},
+		{"sample rate 2^32-1", riffWAVE(chunk("fmt ", fmtBody(wavePCM, 1, math.MaxUint32, 16)), chunk("data", kilobyte)),
+			"sample rate 4294967295 Hz is out of range"},
+		{"extensible at 1000001 Hz", riffWAVE(chunk("fmt ", extensibleBody(wavePCM, 1, 1_000_001, 16)), chunk("data", kilobyte)),
+			"sample rate 1000001 Hz is out of range"},
+		// Through ffmpeg: its output's rate is checked, and ffmpeg, still writing megabytes to the pipe,
+		// is stopped without its failure hiding the reason.
+		{"AU at 7 Hz", sunAU(7, make([]byte, 1<<20)), "sample rate 7 Hz is out of range"},
+		{"AU at 2 MHz", sunAU(2_000_000, make([]byte, 1<<20)), "sample rate 2000000 Hz is out of range"},
 		{"short fmt", riffWAVE(chunk("fmt ", fmtBody(wavePCM, 1, 16000, 16)[:12]), chunk("data", nil)),
 			"fmt chunk of 12 bytes"},
 		{"block align", riffWAVE(chunk("fmt ", badAlign), chunk("data", nil)),

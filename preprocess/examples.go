@@ -81,11 +81,15 @@ func Stream(ctx context.Context, src decode.Source, opts Options, fn func(*Examp
 	if err != nil {
 		return fail(err)
 	}
+	if err := decode.CheckSampleRate(src.SampleRate()); err != nil { // for Sources other than decode's
+		return fail(err)
+	}
 	device := tensor.Device(opts.Device)
 	rs, err := newResampler(src.SampleRate(), device)
 	if err != nil {
 		return fail(err)
 	}
+	defer rs.Close()
 	stride := hop * FrameHop // samples between example starts at 16 kHz
 	need := func(n int) int { return (n-1)*stride + ExampleSamples }
 	var (
@@ -96,6 +100,9 @@ func Stream(ctx context.Context, src decode.Source, opts Options, fn func(*Examp
 	)
 	emit := func(n int) error {
 		data, err := logMelExamples(wave[:need(n)], n, hop, device)
+		if err == nil {
+			err = checkFinite(data, wave, next, stride)
+		}
 		if err != nil {
 			return fmt.Errorf("preprocess %s: %w", name, err)
 		}
@@ -158,6 +165,26 @@ func Stream(ctx context.Context, src decode.Source, opts Options, fn func(*Examp
 		n -= k
 	}
 	return info, nil
+}
+
+// checkFinite returns an error naming the first example of data, examples next, next+1, ... of wave
+// (which starts at example next), that holds a NaN or an infinity. Finite samples give one when they are
+// so large that the spectrum's squared magnitudes overflow float64 (about 1e154).
+func checkFinite(data []float32, wave []float64, next, stride int) error {
+	per := ExampleFrames * MelBins
+	for i, v := range data {
+		if v-v == 0 { // finite
+			continue
+		}
+		k := i / per
+		peak := 0.0
+		for _, x := range wave[k*stride : k*stride+ExampleSamples] {
+			peak = math.Max(peak, math.Abs(x))
+		}
+		return fmt.Errorf("example %d (at %.2f s): log-mel value %v: the samples overflow the spectrum (largest magnitude %.3g; audio samples lie within [-1, 1])",
+			next+k, float64((next+k)*stride)/SampleRate, v, peak)
+	}
+	return nil
 }
 
 // Read returns all the examples of src.

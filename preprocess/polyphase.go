@@ -17,6 +17,8 @@ type resampler interface {
 	Write(in, out []float64) ([]float64, error)
 	// Flush ends the input and appends the remaining outputs.
 	Flush(out []float64) ([]float64, error)
+	// Close frees what the resampler holds.
+	Close()
 }
 
 // newResampler resamples from rate to SampleRate on device: by a polyphase filter bank in torch where
@@ -25,7 +27,7 @@ func newResampler(rate int, device gotch.Device) (resampler, error) {
 	if rate == SampleRate {
 		return identity{}, nil
 	}
-	b, err := bankFor(rate, device)
+	b, owned, err := bankFor(rate, device)
 	if err != nil {
 		return nil, err
 	}
@@ -36,13 +38,14 @@ func newResampler(rate int, device gotch.Device) (resampler, error) {
 		}
 		return goResampler{rs}, nil
 	}
-	return &polyphase{bank: b}, nil
+	return &polyphase{bank: b, owned: owned}, nil
 }
 
 type identity struct{}
 
 func (identity) Write(in, out []float64) ([]float64, error) { return append(out, in...), nil }
 func (identity) Flush(out []float64) ([]float64, error)     { return out, nil }
+func (identity) Close()                                     {}
 
 type goResampler struct{ *resample.Resampler }
 
@@ -50,6 +53,7 @@ func (r goResampler) Write(in, out []float64) ([]float64, error) {
 	return r.Resampler.Write(in, out), nil
 }
 func (r goResampler) Flush(out []float64) ([]float64, error) { return r.Resampler.Flush(out), nil }
+func (goResampler) Close()                                   {}
 
 // maxBank bounds a filter bank's weights (8 MB of float64). 44.1 kHz needs 160 phases of 716 weights;
 // a rate such as 44056 Hz (NTSC-locked 44.1 kHz) would need 2000 phases of 5782, and goes to the Go
@@ -84,26 +88,46 @@ type bankKey struct {
 	device gotch.Device
 }
 
-var banks sync.Map // bankKey -> *bank, or a nil *bank where the Go resampler serves the rate
+// maxCachedBanks bounds the banks kept for the process: a corpus uses a few rates, but a stream of
+// files with every rate under the sun must not grow the process.
+const maxCachedBanks = 16
 
-// bankFor returns the process-wide bank for rate on device, built on first use; nil when the rate
-// pair's bank would exceed maxBank.
-func bankFor(rate int, device gotch.Device) (*bank, error) {
+var (
+	banksMu sync.Mutex
+	banks   = map[bankKey]*bank{} // a nil *bank where the Go resampler serves the rate
+)
+
+// bankFor returns the bank for rate on device, nil when the rate pair's bank would exceed maxBank.
+// Banks are built on first use and kept for the process, up to maxCachedBanks; past that the caller
+// owns the bank it gets and frees it.
+func bankFor(rate int, device gotch.Device) (b *bank, owned bool, err error) {
 	key := bankKey{rate, device}
-	if b, ok := banks.Load(key); ok {
-		return b.(*bank), nil
+	banksMu.Lock()
+	b, ok := banks[key]
+	banksMu.Unlock()
+	if ok {
+		return b, false, nil
 	}
-	b, err := newBank(rate, device)
-	if err != nil {
-		return nil, err
+	if b, err = newBank(rate, device); err != nil {
+		return nil, false, err
 	}
-	if prev, loaded := banks.LoadOrStore(key, b); loaded {
-		if b != nil {
-			b.weights.Drop()
-		}
-		return prev.(*bank), nil
+	banksMu.Lock()
+	defer banksMu.Unlock()
+	if prev, ok := banks[key]; ok {
+		b.free()
+		return prev, false, nil
 	}
-	return b, nil
+	if len(banks) >= maxCachedBanks {
+		return b, b != nil, nil
+	}
+	banks[key] = b
+	return b, false, nil
+}
+
+func (b *bank) free() {
+	if b != nil {
+		b.weights.Drop()
+	}
 }
 
 func newBank(rate int, device gotch.Device) (*bank, error) {
@@ -115,7 +139,8 @@ func newBank(rate int, device gotch.Device) (*bank, error) {
 	num, den := SampleRate/g, rate/g
 	k := max(1, (minRowOutputs+num-1)/num)
 	b := &bank{rate: rate, outs: k * num, step: k * den, device: device}
-	if b.outs > maxBank {
+	// Each row reads step samples plus the filter's span: refuse a large bank before computing it.
+	if b.outs*(b.step+rs.MaxTaps()) > maxBank {
 		return nil, nil
 	}
 	taps := make([][]float64, b.outs)
@@ -155,6 +180,7 @@ func gcd(a, b int) int {
 // polyphase streams one signal through a bank.
 type polyphase struct {
 	bank  *bank
+	owned bool      // free the bank on Close
 	buf   []float64 // input samples from index start on
 	start int
 	nIn   int
@@ -185,6 +211,13 @@ func (p *polyphase) Write(in, out []float64) ([]float64, error) {
 		p.start += drop
 	}
 	return out, nil
+}
+
+func (p *polyphase) Close() {
+	if p.owned {
+		p.bank.free()
+		p.owned = false
+	}
 }
 
 func (p *polyphase) Flush(out []float64) ([]float64, error) {

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/sugarme/gotch"
+	"github.com/sugarme/gotch/ts"
 
 	"github.com/vggish-go/vggish/internal/reftest"
 	"github.com/vggish-go/vggish/preprocess/resample"
@@ -23,6 +24,7 @@ func resampleAll(t *testing.T, x []float64, rate int, sizes ...int) []float64 {
 	t.Helper()
 	r, err := newResampler(rate, gotch.CPU)
 	require.NoError(t, err)
+	defer r.Close()
 	var out []float64
 	for i := 0; len(x) > 0; i++ {
 		c := len(x)
@@ -42,7 +44,7 @@ func TestPolyphaseMatchesResampy(t *testing.T) {
 	var signals []reftest.Signal
 	var got [][]float64
 	for _, rate := range bankRates {
-		b, err := bankFor(rate, gotch.CPU)
+		b, _, err := bankFor(rate, gotch.CPU)
 		require.NoError(t, err)
 		require.NotNil(t, b, "%d Hz resamples in torch", rate)
 		// Lengths around a group's and a row's size, so that every way of ending is tried.
@@ -67,7 +69,7 @@ func TestPolyphaseMatchesResampy(t *testing.T) {
 		worst[s.Rate] = math.Max(worst[s.Rate], d)
 	}
 	for _, rate := range bankRates {
-		b, _ := bankFor(rate, gotch.CPU)
+		b, _, _ := bankFor(rate, gotch.CPU)
 		t.Logf("%5d -> 16000 Hz: %4d phases x %4d weights: max |torch - resampy| = %.3g", rate, b.outs, b.width, worst[rate])
 	}
 }
@@ -100,3 +102,20 @@ func TestResamplerChoice(t *testing.T) {
 }
 
 func typeName(v any) string { return fmt.Sprintf("%T", v) }
+
+// Banks are kept for a few rates; a stream of files with many rates does not grow the process.
+func TestBankCacheIsBounded(t *testing.T) {
+	before := len(ts.ExistingTensors)
+	for k := 1; k <= 3*maxCachedBanks; k++ {
+		rate := 1000 * k
+		x := reftest.Sweep(rate/10, uint64(k))
+		if k != 16 {
+			assert.NotEmpty(t, resampleAll(t, x, rate), "%d Hz", rate)
+		}
+	}
+	banksMu.Lock()
+	cached := len(banks)
+	banksMu.Unlock()
+	assert.LessOrEqual(t, cached, maxCachedBanks)
+	assert.LessOrEqual(t, len(ts.ExistingTensors)-before, maxCachedBanks, "banks past the cache are freed")
+}

@@ -109,7 +109,9 @@ func readPCANpz(path string) (vectors, means []float32, err error) {
 		}
 		out := make([]float32, n)
 		for i, x := range v {
-			out[i] = float32(x)
+			if out[i] = float32(x); out[i]-out[i] != 0 { // as pth refuses a non-finite float
+				return nil, fmt.Errorf("%s: element %d is %v", key, i, out[i])
+			}
 		}
 		return out, nil
 	}

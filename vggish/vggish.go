@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 
@@ -233,12 +234,17 @@ func (m *Model) embed(ctx context.Context, name string, open func() (decode.Sour
 	defer src.Close()
 	var blocks []*Embeddings
 	var reqs []*request
+	submitted := 0
 	info, err := preprocess.Stream(ctx, src, m.opts.Preprocess, func(ex *preprocess.Examples) error {
 		out, rs, err := m.submit(ctx, ex)
 		if err != nil {
+			var nf *nonFiniteError
+			if errors.As(err, &nf) {
+				nf.example += submitted // number the source's examples, not the block's
+			}
 			return fmt.Errorf("embed %s: %w", name, err)
 		}
-		blocks, reqs = append(blocks, out), append(reqs, rs...)
+		blocks, reqs, submitted = append(blocks, out), append(reqs, rs...), submitted+ex.Len()
 		return nil
 	})
 	release()
@@ -253,14 +259,22 @@ func (m *Model) embed(ctx context.Context, name string, open func() (decode.Sour
 		e.Data = append(e.Data, b.Data...)
 		e.Starts = append(e.Starts, b.Starts...)
 	}
+	if err := checkFinite(e.Data, e.Starts, "embedding"); err != nil {
+		return nil, fmt.Errorf("embed %s: %w", name, err)
+	}
 	return e, nil
 }
 
-// EmbedExamples runs the network (and post-processing) on log-mel examples.
+// EmbedExamples runs the network (and post-processing) on log-mel examples. An example holding a NaN
+// or an infinity, or whose embedding would (the network's float32 arithmetic overflowing), is an error
+// naming it: no non-finite value is ever returned.
 func (m *Model) EmbedExamples(ctx context.Context, ex *preprocess.Examples) (*Embeddings, error) {
 	out, reqs, err := m.submit(ctx, ex)
 	if err == nil {
 		err = m.wait(reqs)
+	}
+	if err == nil {
+		err = checkFinite(out.Data, out.Starts, "embedding")
 	}
 	if err != nil {
 		return nil, err
@@ -276,6 +290,9 @@ func (m *Model) submit(ctx context.Context, ex *preprocess.Examples) (*Embedding
 	per := preprocess.ExampleFrames * preprocess.MelBins
 	if len(ex.Data) != n*per {
 		return nil, nil, fmt.Errorf("vggish: %d log-mel values for %d examples", len(ex.Data), n)
+	}
+	if err := checkFinite(ex.Data, ex.Starts, "log-mel input"); err != nil {
+		return nil, nil, err
 	}
 	out := &Embeddings{Data: make([]float32, n*EmbeddingSize), Starts: append([]float64(nil), ex.Starts...)}
 	var reqs []*request
@@ -421,7 +438,15 @@ func (m *Model) drain() {
 
 // run embeds one batch of examples and returns the embeddings on the host. A clip's embedding does
 // not depend on the batch it runs in, to the bit (see tensor.Net).
-func (m *Model) run(batch []float32) ([]float32, error) {
+//
+// A panic (a bug) fails the batch's requests instead of the process, which may be embedding many
+// other files.
+func (m *Model) run(batch []float32) (_ []float32, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("vggish: panic in the inference loop: %v\n%s", r, debug.Stack())
+		}
+	}()
 	per := preprocess.ExampleFrames * preprocess.MelBins
 	n := int64(len(batch) / per)
 	var s tensor.Scope

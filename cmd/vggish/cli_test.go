@@ -11,8 +11,11 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/metrics"
 	"strings"
 	"testing"
+	"time"
 
 	"codeberg.org/sbinet/npyio"
 	"github.com/stretchr/testify/assert"
@@ -217,6 +220,49 @@ func TestLogmel(t *testing.T) {
 	code, _, stderr = cli("logmel", short)
 	assert.Equal(t, 1, code)
 	assert.Contains(t, stderr, "want --output FILE and one INPUT")
+}
+
+// logmelPeakHeap runs logmel on a file of the given minutes and returns the largest live Go heap seen
+// while it ran, in MB.
+func logmelPeakHeap(t *testing.T, minutes int) float64 {
+	wav := reftest.Corpus(t, 1, 16000, 1, float64(60*minutes))[0]
+	out := filepath.Join(t.TempDir(), "long.npy")
+	runtime.GC() // the live heap as of the last GC: drop what making the file left
+	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	peak := 0.0
+	done, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		for {
+			metrics.Read(sample)
+			peak = max(peak, float64(sample[0].Value.Uint64())/(1<<20))
+			select {
+			case <-done:
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+		}
+	}()
+	code, stdout, stderr := cli("logmel", "--output", out, wav)
+	close(done)
+	<-stopped
+	require.Equal(t, 0, code, stderr)
+	examples := 1 + (60*minutes*16000-preprocess.ExampleSamples)/(preprocess.ExampleFrames*preprocess.FrameHop)
+	assert.Equal(t, fmt.Sprintf("%s shape=(%d, 96, 64)\n", out, examples), stdout)
+	want, _, err := preprocess.File(context.Background(), wav, preprocess.Options{})
+	require.NoError(t, err)
+	got, _, err := npyfile.Read(out)
+	require.NoError(t, err)
+	assert.Equal(t, want.Data, got)
+	return peak
+}
+
+// logmel writes its examples to the file as they are computed: the Go heap does not grow with the
+// length of the audio (12 minutes of audio make 18 MB of examples).
+func TestLogmelStreams(t *testing.T) {
+	short, long := logmelPeakHeap(t, 2), logmelPeakHeap(t, 12)
+	t.Logf("peak live Go heap: %.1f MB for 2 minutes of audio, %.1f MB for 12", short, long)
+	assert.Less(t, long-short, 16.0, "heap growth with the length (MB); holding the examples grows it by about 50")
 }
 
 func TestWeightsCommand(t *testing.T) {

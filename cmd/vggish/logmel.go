@@ -5,7 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
+	"syscall"
 
+	"github.com/vggish-go/vggish/decode"
 	"github.com/vggish-go/vggish/internal/npyfile"
 	"github.com/vggish-go/vggish/preprocess"
 )
@@ -27,16 +31,33 @@ func runLogmel(args []string, stdout, stderr io.Writer) error {
 		fs.Usage()
 		return errors.New("want --output FILE and one INPUT")
 	}
-	ex, info, err := preprocess.File(context.Background(), inputs[0], preprocess.Options{Hop: *hop, PadTail: *padTail})
+	// Like embed, the first interrupt stops cleanly: the partial output is removed.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	context.AfterFunc(ctx, stop)
+	src, err := decode.Open(inputs[0])
 	if err != nil {
 		return err
 	}
-	if ex.Len() == 0 {
-		fmt.Fprintf(stderr, "warning: %s: no examples in %.3g s of audio (an example needs 0.975 s; --pad-tail pads a short tail into one)\n", inputs[0], info.Duration)
-	}
-	if err := npyfile.Write(*output, ex.Data, ex.Len(), preprocess.ExampleFrames, preprocess.MelBins); err != nil {
+	defer src.Close()
+	// Examples go to the file a block at a time: memory does not grow with the length of the audio.
+	w, err := npyfile.Create(*output, preprocess.ExampleFrames, preprocess.MelBins)
+	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%s shape=(%d, %d, %d)\n", *output, ex.Len(), preprocess.ExampleFrames, preprocess.MelBins)
+	info, err := preprocess.Stream(ctx, src, preprocess.Options{Hop: *hop, PadTail: *padTail}, func(ex *preprocess.Examples) error {
+		return w.Append(ex.Data)
+	})
+	if err != nil {
+		w.Abort()
+		return err
+	}
+	if w.Rows() == 0 {
+		fmt.Fprintf(stderr, "warning: %s: no examples in %.3g s of audio (an example needs 0.975 s; --pad-tail pads a short tail into one)\n", inputs[0], info.Duration)
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s shape=(%d, %d, %d)\n", *output, w.Rows(), preprocess.ExampleFrames, preprocess.MelBins)
 	return nil
 }

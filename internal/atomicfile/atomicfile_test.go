@@ -40,3 +40,30 @@ func TestTarget(t *testing.T) {
 		assert.Equal(t, want, atomicfile.Target(name), name)
 	}
 }
+
+func TestCreateCommitAbort(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "a.npy")
+	f, err := atomicfile.Create(path, 0o640)
+	require.NoError(t, err)
+	_, err = f.WriteString("streamed")
+	require.NoError(t, err)
+	assert.NoFileExists(t, path, "not before Commit")
+	require.NoError(t, f.Commit())
+	f.Abort() // after Commit: nothing to do
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.Equal(t, "streamed", string(b))
+
+	g, err := atomicfile.Create(path, 0o644)
+	require.NoError(t, err)
+	_, err = g.WriteString("half")
+	require.NoError(t, err)
+	g.Abort()
+	b, err = os.ReadFile(path)
+	require.NoError(t, err)
+	assert.Equal(t, "streamed", string(b), "an aborted write leaves the old file")
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	assert.Len(t, entries, 1, "no temporary file left")
+}

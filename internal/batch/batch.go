@@ -19,9 +19,12 @@ import (
 	"path"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/vggish-go/vggish/internal/atomicfile"
@@ -86,15 +89,19 @@ type Summary struct {
 type Failure struct {
 	Path  string `json:"path"`
 	Error string `json:"error"`
+	// Stack is the goroutine's stack when processing the file panicked (a bug to report).
+	Stack string `json:"stack,omitempty"`
 }
 
 // ErrInterrupted is returned (wrapped) when ctx is cancelled before every input is done.
 var ErrInterrupted = errors.New("interrupted")
 
 // Run embeds the inputs of o.Shard with m and writes the results as o says. A file that fails does
-// not stop the run: it is listed in the Summary (and ErrorsName with OutDir). The error is for the
-// run as a whole: bad options, colliding outputs, an output folder made with other settings, a
-// failed write to Stdout, or cancellation.
+// not stop the run, even by panicking in m or in writing its output: it is listed in the Summary (and ErrorsName with OutDir). The
+// error is for the run as a whole: bad options, colliding outputs, an output folder made with other
+// settings, a failed write to Stdout, a fault of the output folder (full, read-only, vanished: see
+// Fault), or cancellation. Outputs written before the run stopped are complete, and a rerun finishes
+// the rest.
 func Run(ctx context.Context, m Embedder, inputs []Input, o Options) (*Summary, error) {
 	r, err := newRun(inputs, o)
 	if err != nil {
@@ -177,7 +184,7 @@ func newRun(inputs []Input, o Options) (*run, error) {
 		r.sink = &stream{w: o.Stdout, format: o.Format, pool: o.Pool, pending: map[int]result{}}
 	case o.Output != "":
 		r.todo = selected
-		r.sink = &files{o: o, targets: func(Input) []string { return targets(o.Output, o.Format, o.Pool) }}
+		r.sink = newFiles(o, func(Input) []string { return targets(o.Output, o.Format, o.Pool) })
 	default:
 		if err := r.prepareOutDir(inputs, selected); err != nil {
 			return nil, err
@@ -240,7 +247,7 @@ func (r *run) prepareOutDir(all, selected []Input) error {
 		r.todo = append(r.todo, in)
 	}
 	r.sum.Skipped = r.skipped
-	r.sink = &files{o: o, targets: outTargets}
+	r.sink = newFiles(o, outTargets)
 	return nil
 }
 
@@ -351,6 +358,9 @@ feed:
 
 	var errs []error
 	if err := r.sink.err(); err != nil {
+		if fault := (*Fault)(nil); errors.As(err, &fault) {
+			fault.Inputs = len(r.todo)
+		}
 		errs = append(errs, err)
 	} else if err := ctx.Err(); err != nil {
 		done := r.sum.Embedded + len(r.failures)
@@ -380,7 +390,7 @@ func (r *run) newRecord(start time.Time) *Record {
 // embed embeds and writes input i.
 func (r *run) embed(ctx context.Context, m Embedder, i int) {
 	in := r.todo[i]
-	e, err := m.EmbedFile(ctx, in.Path)
+	e, err := protect(func() (*vggish.Embeddings, error) { return m.EmbedFile(ctx, in.Path) })
 	if ctx.Err() != nil { // interrupted: neither done nor failed
 		r.sink.put(i, in, nil)
 		return
@@ -393,21 +403,58 @@ func (r *run) embed(ctx context.Context, m Embedder, i int) {
 	} else {
 		r.sink.put(i, in, nil)
 	}
+	var p *panicError
+	switch {
+	case errors.Is(err, errStopped): // the output folder's fault, not the file's: neither done nor failed
+	case errors.As(err, &p):
+		r.fail(Failure{Path: in.Path, Error: p.Error(), Stack: p.stack})
+	case err != nil:
+		r.fail(Failure{Path: in.Path, Error: err.Error()})
+	default:
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.sum.Embedded++
+		r.sum.Clips += e.Rows()
+		r.prog.add(e.Rows(), false)
+	}
+}
+
+// panicError is a panic while processing one input: a bug, which fails that input only.
+type panicError struct {
+	value any
+	stack string
+}
+
+func (p *panicError) Error() string { return fmt.Sprintf("panic: %v", p.value) }
+
+// protect calls fn, turning a panic into a *panicError that keeps the stack.
+func protect[T any](fn func() (T, error)) (v T, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = &panicError{value: p, stack: string(debug.Stack())}
+		}
+	}()
+	return fn()
+}
+
+// fail records a failed input.
+func (r *run) fail(f Failure) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if err != nil {
-		r.failures = append(r.failures, Failure{Path: in.Path, Error: err.Error()})
-		msg := err.Error()
-		if !strings.Contains(msg, in.Path) {
-			msg = in.Path + ": " + msg
-		}
-		r.prog.logf("FAILED %s", msg)
-		r.prog.add(0, true)
-		return
+	r.failures = append(r.failures, f)
+	msg := f.Error
+	if !strings.Contains(msg, f.Path) {
+		msg = f.Path + ": " + msg
 	}
-	r.sum.Embedded++
-	r.sum.Clips += e.Rows()
-	r.prog.add(e.Rows(), false)
+	if f.Stack != "" {
+		msg += " (a bug: please report it with the stack"
+		if r.o.OutDir != "" {
+			msg += " in " + filepath.Join(r.o.OutDir, ErrorsName(r.o.Shard))
+		}
+		msg += ")"
+	}
+	r.prog.logf("FAILED %s", msg)
+	r.prog.add(0, true)
 }
 
 // writeFailures writes the failure list, or removes an earlier run's when nothing failed.
@@ -453,27 +500,117 @@ type sink interface {
 	err() error
 }
 
-// files writes each result to its own files as soon as it arrives.
+// files writes each result to its own files as soon as it arrives. A fault of the output folder stops
+// the run.
 type files struct {
 	o       Options
 	targets func(Input) []string
+	write   func(main, pool string, format Format, p Pool, asUint8 bool, in Input, e *vggish.Embeddings) error
 	release func()
+	cancel  context.CancelFunc
+	done    atomic.Int64 // inputs written
+
+	mu     sync.Mutex
+	failed error
 }
 
-func (f *files) init(release func(), _ context.CancelFunc) { f.release = release }
-func (f *files) err() error                                { return nil }
+func newFiles(o Options, targets func(Input) []string) *files {
+	return &files{o: o, targets: targets, write: writeFiles}
+}
+
+func (f *files) init(release func(), cancel context.CancelFunc) {
+	f.release, f.cancel = release, cancel
+}
+
+func (f *files) err() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.failed
+}
 
 func (f *files) put(_ int, in Input, e *vggish.Embeddings) error {
 	defer f.release()
 	if e == nil {
 		return nil
 	}
+	if f.err() != nil {
+		return errStopped
+	}
 	t := f.targets(in)
 	pool := ""
 	if len(t) > 1 {
 		pool = t[1]
 	}
-	return writeFiles(t[0], pool, f.o.Format, f.o.Pool, f.o.Uint8, in, e)
+	err := f.checkOutDir()
+	if err == nil {
+		_, err = protect(func() (any, error) { return nil, f.write(t[0], pool, f.o.Format, f.o.Pool, f.o.Uint8, in, e) })
+	}
+	if err == nil {
+		f.done.Add(1)
+		return nil
+	}
+	if err = f.fault(err); errors.Is(err, errStopped) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if f.failed == nil {
+			f.failed = err
+			f.cancel()
+		}
+		return errStopped
+	}
+	return err
+}
+
+// checkOutDir fails when the output folder is gone, so that writing does not make a new one.
+func (f *files) checkOutDir() error {
+	if f.o.OutDir == "" {
+		return nil
+	}
+	if info, err := os.Stat(f.o.OutDir); err != nil {
+		return err
+	} else if !info.IsDir() {
+		return &fs.PathError{Op: "stat", Path: f.o.OutDir, Err: syscall.ENOTDIR}
+	}
+	return nil
+}
+
+// errStopped marks a write that failed for a reason of the whole run, a Fault.
+var errStopped = errors.New("the run stopped")
+
+// Fault is a failure to write outputs that is no input's fault and would fail every remaining one: the
+// output folder's disk or quota is full, the folder is read-only or not writable, has vanished, or its
+// disk fails. Run stops at the first one and returns it.
+type Fault struct {
+	Err          error // what writing an output returned
+	Done, Inputs int   // inputs written before it; inputs of the run (of this shard, not skipped)
+}
+
+func (e *Fault) Error() string {
+	return fmt.Sprintf("%v: the run stopped after writing the outputs of %d of %d files (those are complete): fix this and run again to finish the rest", e.Err, e.Done, e.Inputs)
+}
+
+func (e *Fault) Unwrap() []error { return []error{e.Err, errStopped} }
+
+// faultErrnos are the errors of writing a file that no other file would escape.
+var faultErrnos = []syscall.Errno{syscall.ENOSPC, syscall.EDQUOT, syscall.EROFS, syscall.EACCES, syscall.EPERM, syscall.EIO, syscall.EFBIG}
+
+// fault returns err as a *Fault when it is one (a vanished output folder included), else err.
+func (f *files) fault(err error) error {
+	isFault := slices.ContainsFunc(faultErrnos, func(e syscall.Errno) bool { return errors.Is(err, e) }) ||
+		f.checkOutDir() != nil
+	if !isFault {
+		return err
+	}
+	dir := f.o.OutDir
+	if dir == "" {
+		dir = filepath.Dir(f.o.Output)
+	}
+	if cerr := f.checkOutDir(); cerr != nil {
+		err = fmt.Errorf("output folder %s is gone (%w)", dir, cerr)
+	} else {
+		err = fmt.Errorf("output folder %s: %w", dir, err)
+	}
+	return &Fault{Err: err, Done: int(f.done.Load())}
 }
 
 // stream writes results to one writer in input order, holding early ones until their predecessors
@@ -519,7 +656,7 @@ func (s *stream) put(i int, in Input, e *vggish.Embeddings) error {
 		delete(s.pending, s.next)
 		s.next++
 		if r.e != nil && s.failed == nil {
-			if err := s.write(r); err != nil {
+			if _, err := protect(func() (any, error) { return nil, s.write(r) }); err != nil {
 				s.failed = fmt.Errorf("writing results: %w", err)
 				s.cancel()
 			}

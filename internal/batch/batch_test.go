@@ -29,14 +29,22 @@ import (
 // fake embeds a path into rows (0 to 3, from the name's length) of integer values in 0..255 derived
 // from the path, so that any format, uint8 included, can hold them exactly. Names holding "bad" fail.
 type fake struct {
-	calls  atomic.Int32
-	jitter bool          // sleep a random few ms, to scramble the order results complete in
-	block  chan struct{} // if set, calls wait for it (or ctx)
-	failOn func(string) bool
+	calls   atomic.Int32
+	jitter  bool          // sleep a random few ms, to scramble the order results complete in
+	block   chan struct{} // if set, calls wait for it (or ctx)
+	failOn  func(string) bool
+	panicOn func(string) bool
+	onCall  func(n int32) // called with the call's number, from 1
 }
 
 func (f *fake) EmbedFile(ctx context.Context, path string) (*vggish.Embeddings, error) {
-	f.calls.Add(1)
+	if n := f.calls.Add(1); f.onCall != nil {
+		f.onCall(n)
+	}
+	if f.panicOn != nil && f.panicOn(path) {
+		var e *vggish.Embeddings
+		return e, fmt.Errorf("%d rows", e.Rows()) // a nil dereference
+	}
 	if f.jitter {
 		time.Sleep(time.Duration(rand.Intn(5)) * time.Millisecond)
 	}

@@ -1,15 +1,18 @@
 // Package npyfile writes float32 and uint8 matrices as NumPy .npy files, atomically.
 //
 // The data goes through codeberg.org/sbinet/npyio. npyio takes an array's shape from its Go type and so
-// cannot write an array with no rows; for that case only, this package writes the header itself (NumPy
-// format 1.0: magic, version, little-endian header length, a dict literal padded to 64 bytes).
+// cannot write an array with no rows, nor one whose length is known only at the end; for those cases
+// this package writes the header itself (NumPy format 1.0: magic, version, little-endian header length,
+// a dict literal padded to 64 bytes).
 package npyfile
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/binary"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strings"
 	"unsafe"
@@ -63,6 +66,14 @@ func emptyHeader[T Element](w io.Writer, _ []T, shape []int) error {
 	if _, ok := any(zero).(uint8); ok {
 		descr = "'|u1'"
 	}
+	_, err := w.Write(header(descr, shape, 0))
+	return err
+}
+
+// header is a NumPy format 1.0 header (magic, version, little-endian header length, a dict literal)
+// for a C-order array, its dict padded with spaces so that the header is at least size bytes long and
+// a multiple of 64.
+func header(descr string, shape []int, size int) []byte {
 	dims := make([]string, len(shape))
 	for i, d := range shape {
 		dims[i] = fmt.Sprint(d)
@@ -72,18 +83,83 @@ func emptyHeader[T Element](w io.Writer, _ []T, shape []int) error {
 		tuple += ","
 	}
 	dict := fmt.Sprintf("{'descr': %s, 'fortran_order': False, 'shape': (%s), }", descr, tuple)
-	// magic (6) + version (2) + length (2) + dict + padding + newline is a multiple of 64.
-	pad := 64 - (10+len(dict)+1)%64
-	dict += strings.Repeat(" ", pad%64) + "\n"
-	if _, err := w.Write([]byte("\x93NUMPY\x01\x00")); err != nil {
-		return err
-	}
-	if err := binary.Write(w, binary.LittleEndian, uint16(len(dict))); err != nil {
-		return err
-	}
-	_, err := io.WriteString(w, dict)
-	return err
+	// magic (6) + version (2) + length (2) + dict + padding + newline.
+	n := max(size, 10+len(dict)+1)
+	n += (64 - n%64) % 64
+	dict += strings.Repeat(" ", n-10-len(dict)-1) + "\n"
+	b := append([]byte("\x93NUMPY\x01\x00"), 0, 0)
+	binary.LittleEndian.PutUint16(b[8:], uint16(len(dict)))
+	return append(b, dict...)
 }
+
+// Writer streams float32 rows of a fixed inner shape into a .npy file, for arrays whose length is
+// known only at the end: memory does not grow with the array. The header is written first with room
+// for any row count and rewritten in place by Close. Like Write's, the file appears whole or not at all.
+type Writer struct {
+	path  string
+	f     *atomicfile.File
+	buf   *bufio.Writer
+	inner []int
+	per   int // values per row
+	rows  int
+	size  int // header bytes
+}
+
+// Create starts a float32 array of shape (rows, inner...) at path.
+func Create(path string, inner ...int) (*Writer, error) {
+	f, err := atomicfile.Create(path, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("npy %s: %w", path, err)
+	}
+	w := &Writer{path: path, f: f, buf: bufio.NewWriterSize(f, 1<<20), inner: inner, per: 1}
+	for _, d := range inner {
+		w.per *= d
+	}
+	h := header("'<f4'", append([]int{math.MaxInt64}, inner...), 0) // the widest row count
+	w.size = len(h)
+	if _, err := w.buf.Write(h); err != nil {
+		w.Abort()
+		return nil, w.fail(err)
+	}
+	return w, nil
+}
+
+func (w *Writer) fail(err error) error { return fmt.Errorf("npy %s: %w", w.path, err) }
+
+// Append adds whole rows.
+func (w *Writer) Append(data []float32) error {
+	if len(data)%w.per != 0 {
+		return w.fail(fmt.Errorf("%d values are not whole rows of shape %v", len(data), w.inner))
+	}
+	if _, err := w.buf.Write(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(data))), 4*len(data))); err != nil {
+		return w.fail(err)
+	}
+	w.rows += len(data) / w.per
+	return nil
+}
+
+// Rows is the number of rows appended so far.
+func (w *Writer) Rows() int { return w.rows }
+
+// Close writes the row count into the header and puts the file in place. On an error the file is
+// removed.
+func (w *Writer) Close() error {
+	err := w.buf.Flush()
+	if err == nil {
+		_, err = w.f.WriteAt(header("'<f4'", append([]int{w.rows}, w.inner...), w.size), 0)
+	}
+	if err == nil {
+		err = w.f.Commit()
+	}
+	if err != nil {
+		w.Abort()
+		return w.fail(err)
+	}
+	return nil
+}
+
+// Abort removes the file being written.
+func (w *Writer) Abort() { w.f.Abort() }
 
 func writeAtomic(path string, data []byte) error {
 	if err := atomicfile.Write(path, data, 0o644); err != nil {

@@ -2,8 +2,12 @@ package npyfile_test
 
 import (
 	"encoding/json"
+	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -60,6 +64,59 @@ func TestNumpyReadsWhatWeWrite(t *testing.T) {
 			assert.Len(t, data, shape[0]*shape[len(shape)-1]*map[int]int{2: 1, 3: 96}[len(shape)], c.name)
 		}
 	}
+}
+
+// Writer streams rows and fills in their count at the end: numpy and Read see the whole array; the file
+// appears only on Close.
+func TestWriter(t *testing.T) {
+	reftest.Require(t)
+	dir := t.TempDir()
+	for _, rows := range []int{0, 1, 130} {
+		path := filepath.Join(dir, fmt.Sprintf("%d.npy", rows))
+		w, err := npyfile.Create(path, 96, 64)
+		require.NoError(t, err)
+		var want []float32
+		for r := range rows {
+			row := make([]float32, 96*64)
+			for i := range row {
+				row[i] = float32(r) + float32(i)/8192
+			}
+			want = append(want, row...)
+			if r%3 == 2 || r == rows-1 { // several rows at a time
+				require.NoError(t, w.Append(want[len(want)-96*64*(r%3+1):]))
+			}
+		}
+		assert.Equal(t, rows, w.Rows())
+		assert.NoFileExists(t, path, "not before Close")
+		require.NoError(t, w.Close())
+		data, shape, err := npyfile.Read(path)
+		require.NoError(t, err)
+		assert.Equal(t, []int{rows, 96, 64}, shape)
+		if rows > 0 {
+			assert.Equal(t, want, data)
+		}
+		out, err := exec.Command(reftest.Interpreter(), "-c",
+			`import sys,numpy as np; a=np.load(sys.argv[1]); print(a.shape, a.dtype, float(a.astype("float64").sum()))`, path).Output()
+		require.NoError(t, err)
+		sum := 0.0
+		for _, v := range want {
+			sum += float64(v)
+		}
+		assert.Equal(t, fmt.Sprintf("(%d, 96, 64) float32 %v\n", rows, strconv.FormatFloat(sum, 'f', -1, 64)), strings.Replace(string(out), ".0\n", "\n", 1))
+	}
+
+	path := filepath.Join(dir, "aborted.npy")
+	w, err := npyfile.Create(path, 128)
+	require.NoError(t, err)
+	assert.ErrorContains(t, w.Append(make([]float32, 129)), "npy "+path+": 129 values are not whole rows of shape [128]")
+	require.NoError(t, w.Append(make([]float32, 256)))
+	w.Abort()
+	assert.NoFileExists(t, path)
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	assert.Len(t, entries, 3, "no temporary file left")
+	_, err = npyfile.Create(filepath.Join(dir, "missing", "x.npy"), 128)
+	assert.ErrorContains(t, err, "npy "+filepath.Join(dir, "missing", "x.npy"))
 }
 
 func TestWriteRejectsBadShapes(t *testing.T) {

@@ -43,11 +43,29 @@ var opArgs = func() (t [256]opArg) {
 	return t
 }()
 
+// gopickle's objects and stack cost at most about 400 bytes of allocation per opcode (a MARK: a new
+// 16-slot stack; an empty dict: 240), and an argument's bytes are copied at most a few times (read, then
+// converted to a string or bytes, then to an array). A pickle whose opcodes could make more than
+// maxPickleObjects bytes of them is refused before decoding: a torch.save'd state dict has a few dozen
+// opcodes per tensor, so the cap admits thousands of tensors, while a few hundred kilobytes of repeated
+// MARKs would otherwise make gigabytes.
+const (
+	opCost           = 512      // bytes, a bound on what one opcode allocates
+	maxPickleObjects = 64 << 20 // bytes
+)
+
 // pickleLen returns the length of the pickle at the start of b, up to and including its STOP opcode.
 // It checks that every counted argument fits in b: gopickle allocates an argument's claimed length
-// before reading it, so this keeps a lying length from allocating more than the file's size.
+// before reading it, so this keeps a lying length from allocating more than the file's size. It also
+// bounds what decoding the pickle can allocate: at most opCost bytes per opcode and maxPickleObjects in
+// all, plus a few times the bytes of its arguments.
 func pickleLen(b []byte) (int, error) {
+	ops := 0
 	for pos := 0; pos < len(b); {
+		if ops++; ops > maxPickleObjects/opCost {
+			return 0, fmt.Errorf("malformed pickle: more than %d opcodes before offset %d (a state dict needs a few dozen per tensor), which could take more than %d MiB to decode",
+				maxPickleObjects/opCost, pos, maxPickleObjects>>20)
+		}
 		op := b[pos]
 		arg := opArgs[op]
 		pos++

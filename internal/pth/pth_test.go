@@ -4,8 +4,10 @@ import (
 	"archive/zip"
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"math"
 	"math/rand"
 	"os"
@@ -224,6 +226,38 @@ func TestReadIntoErrors(t *testing.T) {
 	assert.ErrorContains(t, f.ReadInto("w", make([]byte, 23)), `tensor "w" has 24 bytes, not 23`)
 	require.NoError(t, f.Close())
 	require.NoError(t, f.Close(), "Close twice")
+
+	// A NaN weight is refused as it is read, naming the file and the tensor, in both formats.
+	b, err := os.ReadFile(filepath.Join(dir, "single_zip.pth"))
+	require.NoError(t, err)
+	nan := float32Bytes([]float32{float32(math.NaN())})
+	zipNaN := rezip(t, b, func(e zipEntry) *zipEntry {
+		if strings.HasSuffix(e.name, "data/0") {
+			e.data = append(append([]byte{}, e.data[:12]...), append(nan, e.data[16:]...)...)
+		}
+		return &e
+	})
+	legacy, err := os.ReadFile(filepath.Join(dir, "single_legacy.pth"))
+	require.NoError(t, err)
+	three := float32Bytes([]float32{3})
+	legacyNaN := replaceOnce(t, legacy, string(three), string(nan))
+	for name, data := range map[string][]byte{"zip": zipNaN, "legacy": legacyNaN} {
+		path := filepath.Join(t.TempDir(), name+".pth")
+		require.NoError(t, os.WriteFile(path, data, 0o644))
+		f, err := Open(path)
+		require.NoError(t, err, "opening reads no tensor data")
+		err = f.ReadInto("w", make([]byte, 24))
+		assert.EqualError(t, err, fmt.Sprintf(`pth %s: tensor "w": element 3 is NaN`, path), name)
+		_, err = f.Tensors["w"].Float32()
+		assert.EqualError(t, err, "element 3 is NaN", name)
+		require.NoError(t, f.Close())
+	}
+	// ReadInto checks a chunk at a time: the index counts from the tensor's start.
+	values := make([]float32, 3<<18)
+	values[len(values)-2] = float32(math.Inf(-1))
+	big := &File{Tensors: map[string]*Tensor{"big": {DType: Float32, Shape: []int64{int64(len(values))}, Data: float32Bytes(values)}}, file: os.Stdin}
+	err = big.ReadInto("big", make([]byte, 4*len(values)))
+	assert.EqualError(t, err, fmt.Sprintf(`pth %s: tensor "big": element %d is -Inf`, os.Stdin.Name(), len(values)-2))
 }
 
 func TestFloat32(t *testing.T) {
@@ -233,14 +267,23 @@ func TestFloat32(t *testing.T) {
 		want []float32
 		err  string
 	}{
-		{"float16", Tensor{DType: Float16, Data: []byte{0x00, 0x3c, 0x00, 0xc0, 0x01, 0x00, 0x00, 0x7c}},
-			[]float32{1, -2, 0x1p-24, float32(math.Inf(1))}, ""},
+		{"float16", Tensor{DType: Float16, Data: []byte{0x00, 0x3c, 0x00, 0xc0, 0x01, 0x00, 0xff, 0x7b}},
+			[]float32{1, -2, 0x1p-24, 65504}, ""},
 		{"bfloat16", Tensor{DType: BFloat16, Data: []byte{0x80, 0x3f, 0x40, 0xc0}}, []float32{1, -3}, ""},
 		{"float64", Tensor{DType: Float64, Data: []byte{0, 0, 0, 0, 0, 0, 0xf8, 0x3f}}, []float32{1.5}, ""},
 		{"misaligned float32", Tensor{DType: Float32, Data: []byte{0, 0, 0, 0x80, 0x3f}[1:]}, []float32{1}, ""},
 		{"empty", Tensor{DType: Float16}, []float32{}, ""},
 		{"int64", Tensor{DType: Int64, Data: make([]byte, 8)}, nil, "cannot convert a int64 tensor"},
 		{"ragged", Tensor{DType: Float64, Data: make([]byte, 12)}, nil, "not a whole number"},
+		// Non-finite weights are refused, in every float dtype, and so is a float64 too large for float32.
+		{"float16 +Inf", Tensor{DType: Float16, Data: []byte{0x00, 0x3c, 0x00, 0x7c}}, nil, "element 1 is +Inf"},
+		{"float16 NaN", Tensor{DType: Float16, Data: []byte{0x01, 0x7e}}, nil, "element 0 is NaN"},
+		{"bfloat16 -Inf", Tensor{DType: BFloat16, Data: []byte{0x80, 0x3f, 0x80, 0xff}}, nil, "element 1 is -Inf"},
+		{"float32 NaN", Tensor{DType: Float32, Data: float32Bytes([]float32{1, 2, float32(math.NaN())})}, nil, "element 2 is NaN"},
+		{"misaligned float32 +Inf", Tensor{DType: Float32, Data: append([]byte{0}, float32Bytes([]float32{float32(math.Inf(1))})...)[1:]}, nil, "element 0 is +Inf"},
+		{"float64 NaN", Tensor{DType: Float64, Data: float64Bytes(1, math.NaN())}, nil, "element 1 is NaN"},
+		{"float64 overflow", Tensor{DType: Float64, Data: float64Bytes(-1e300)}, nil, "element 0 is -Inf (-1e+300 does not fit in float32)"},
+		{"float64 max float32", Tensor{DType: Float64, Data: float64Bytes(math.MaxFloat32)}, []float32{math.MaxFloat32}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -253,6 +296,44 @@ func TestFloat32(t *testing.T) {
 			assert.Equal(t, tt.want, got)
 		})
 	}
+}
+
+func float64Bytes(v ...float64) []byte {
+	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(v))), 8*len(v))
+}
+
+// checkFinite tests exponent bits: the largest finite value and the smallest subnormal of each dtype
+// pass, every NaN and infinity (any sign, any payload) fails.
+func TestCheckFinite(t *testing.T) {
+	le := func(bits uint64, size int) []byte {
+		b := make([]byte, 8)
+		binary.LittleEndian.PutUint64(b, bits)
+		return b[:size]
+	}
+	tests := []struct {
+		dtype          DType
+		finite, others []uint64 // bit patterns
+	}{
+		{Float32, []uint64{0x7f7fffff, 0xff7fffff, 1, 0x80000000}, []uint64{0x7f800000, 0xff800000, 0x7fc00000, 0x7f800001, 0xffffffff}},
+		{Float64, []uint64{0x7fefffffffffffff, 1, 0x8000000000000000}, []uint64{0x7ff0000000000000, 0xfff0000000000000, 0x7ff8000000000000, 0xfff0000000000001}},
+		{Float16, []uint64{0x7bff, 0xfbff, 1}, []uint64{0x7c00, 0xfc00, 0x7e00, 0x7c01}},
+		{BFloat16, []uint64{0x7f7f, 0xff7f, 1}, []uint64{0x7f80, 0xff80, 0x7fc0, 0x7f81}},
+	}
+	for _, tt := range tests {
+		size := tt.dtype.Size()
+		var finite []byte
+		for _, bits := range tt.finite {
+			finite = append(finite, le(bits, size)...)
+		}
+		assert.NoError(t, checkFinite(tt.dtype, finite, 0), tt.dtype)
+		for _, bits := range tt.others {
+			data := append(append([]byte{}, finite...), le(bits, size)...)
+			err := checkFinite(tt.dtype, data, 10)
+			require.Error(t, err, "%s %#x", tt.dtype, bits)
+			assert.Contains(t, err.Error(), fmt.Sprintf("element %d is ", 10+len(tt.finite)), "%s %#x", tt.dtype, bits)
+		}
+	}
+	assert.NoError(t, checkFinite(Int32, le(0x7f800000, 4), 0), "integers are not checked")
 }
 
 // zipEntry is an entry of an archive rebuilt by rezip.
@@ -388,7 +469,8 @@ func TestOpenErrors(t *testing.T) {
 
 // FuzzOpen fuzzes Open's decoding of the mapped bytes (decode, so no file is written per input). Seeds
 // are the fixture files of both formats. Besides never panicking, decoding must allocate in proportion
-// to the input, whatever sizes its headers claim.
+// to the input, whatever sizes its headers claim and whatever opcodes it repeats, and never more than
+// the fixed cap on pickled objects besides a few copies of the input.
 func FuzzOpen(f *testing.F) {
 	dir, _ := fixtures(f)
 	seeds, err := filepath.Glob(filepath.Join(dir, "*.pth"))
@@ -404,7 +486,7 @@ func FuzzOpen(f *testing.F) {
 		runtime.ReadMemStats(&before)
 		file, err := decode(data)
 		runtime.ReadMemStats(&after)
-		if limit := uint64(1<<20 + 256*len(data)); after.TotalAlloc-before.TotalAlloc > limit {
+		if limit := uint64(1<<20 + 4*len(data) + min(opCost*len(data), maxPickleObjects)); after.TotalAlloc-before.TotalAlloc > limit {
 			t.Fatalf("decoding %d bytes allocated %d bytes, more than %d", len(data), after.TotalAlloc-before.TotalAlloc, limit)
 		}
 		if err != nil {

@@ -54,7 +54,13 @@ type weights struct {
 	left int
 }
 
-// New returns a Resampler from inRate to outRate (Hz).
+// MaxRatio is how far apart New's rates may be, either way. Downsampling by more than the filter
+// table's resolution leaves no table step between taps (resampy divides by zero there), and
+// upsampling by more would turn each input sample into thousands of outputs.
+const MaxRatio = numTable
+
+// New returns a Resampler from inRate to outRate (Hz). Rates must be positive and at most MaxRatio
+// apart.
 func New(inRate, outRate int) (*Resampler, error) {
 	if inRate <= 0 || outRate <= 0 {
 		return nil, fmt.Errorf("resample: invalid sample rates %d -> %d", inRate, outRate)
@@ -64,6 +70,9 @@ func New(inRate, outRate int) (*Resampler, error) {
 	}
 	// Same float64 expressions as resampy.core.resample.
 	ratio := float64(outRate) / float64(inRate)
+	if ratio*numTable < 1 || ratio > MaxRatio { // the first would make the table step 0
+		return nil, fmt.Errorf("resample: sample rates %d -> %d Hz are more than %d times apart", inRate, outRate, MaxRatio)
+	}
 	scale := math.Min(1, ratio)
 	win := kaiserBest()
 	r := &Resampler{
@@ -208,6 +217,14 @@ func (r *Resampler) Taps(t int) (w []float64, first int) {
 	n := int(pos)
 	ws := r.weights(r.scale * (pos - float64(n)))
 	return append([]float64(nil), ws.w...), n - ws.left + 1
+}
+
+// MaxTaps is the most filter weights an output applies.
+func (r *Resampler) MaxTaps() int {
+	if r.identity {
+		return 1
+	}
+	return 2*r.wing + 2
 }
 
 // split turns a scaled fractional position into a table offset and an interpolation factor.

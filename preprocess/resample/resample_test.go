@@ -2,6 +2,7 @@ package resample
 
 import (
 	"encoding/binary"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -102,6 +103,55 @@ func TestIdentityAndErrors(t *testing.T) {
 		_, err := New(rates[0], rates[1])
 		assert.ErrorContains(t, err, "invalid sample rates", "%v", rates)
 	}
+}
+
+// No pair of rates panics: rates too far apart for the filter table (or that would multiply the input
+// thousands of times) are an error, from the first pair on.
+func TestRateBounds(t *testing.T) {
+	tests := []struct {
+		in, out int
+		ok      bool
+	}{
+		{16000 * MaxRatio, 16000, true},      // one table step between taps
+		{16000*MaxRatio + 1, 16000, false},   // none: resampy divides by zero
+		{1_000_000_000, 16000, false},        // the GHz header
+		{math.MaxInt32, 16000, false},        //
+		{math.MaxInt, 1, false},              //
+		{16000, 16000 * MaxRatio, true},      //
+		{16000, 16000*MaxRatio + 1, false},   //
+		{1, math.MaxInt, false},              //
+		{math.MaxInt, math.MaxInt - 1, true}, // rates near the top of int, close together
+		{math.MaxInt, math.MaxInt, true},     //
+	}
+	for _, tt := range tests {
+		r, err := New(tt.in, tt.out)
+		if !tt.ok {
+			assert.ErrorContains(t, err, fmt.Sprintf("sample rates %d -> %d Hz are more than 8192 times apart", tt.in, tt.out))
+			continue
+		}
+		require.NoError(t, err, "%d -> %d", tt.in, tt.out)
+		out := r.Flush(r.Write(reftest.Sweep(100, 1), nil))
+		assert.Len(t, out, int(100*float64(tt.out)/float64(tt.in)), "%d -> %d", tt.in, tt.out)
+	}
+}
+
+// FuzzNew resamples a short input between any two rates: New either refuses them or the output has
+// resampy's length, without a panic.
+func FuzzNew(f *testing.F) {
+	f.Add(44100, 16000, uint8(100))
+	f.Add(1_000_000_000, 16000, uint8(10))
+	f.Add(16000*MaxRatio, 16000, uint8(3))
+	f.Add(1, 8000, uint8(2))
+	f.Fuzz(func(t *testing.T, in, out int, n uint8) {
+		r, err := New(in, out)
+		if err != nil {
+			return
+		}
+		got := r.Flush(r.Write(reftest.Sweep(int(n), 2), nil))
+		if want := int(float64(n) * float64(out) / float64(in)); len(got) != want {
+			t.Fatalf("%d -> %d Hz: %d samples, want %d", in, out, len(got), want)
+		}
+	})
 }
 
 func TestBufferStaysBounded(t *testing.T) {
