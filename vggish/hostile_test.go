@@ -33,8 +33,8 @@ func examples(n int) *preprocess.Examples {
 	return ex
 }
 
-// A Model never returns a NaN or an infinity: a non-finite log-mel input, or an input large enough to
-// overflow the network, fails naming the example.
+// A Model never returns a NaN or an infinity: a log-mel input that no audio gives (non-finite, or outside
+// [log(0.01), log(MaxFloat64)]) fails naming the example; overflowing weights are TestOverflowingWeights.
 func TestEmbedExamplesNeverReturnsNonFinite(t *testing.T) {
 	m, err := vggish.New(context.Background(), vggish.Options{WeightsPath: reftest.Weights(t, "zip"), Device: "cpu", BatchSize: 2})
 	require.NoError(t, err)
@@ -46,9 +46,10 @@ func TestEmbedExamplesNeverReturnsNonFinite(t *testing.T) {
 		at    int // index in Data
 		err   string
 	}{
-		{"NaN", float32(math.NaN()), 2*per + 17, "vggish: example 2 (at 1.92 s): log-mel input value NaN: log-mel values must be finite"},
+		{"NaN", float32(math.NaN()), 2*per + 17, "vggish: example 2 (at 1.92 s): log-mel input value NaN: log-mel values of audio lie in [-4.62, 709.8]"},
 		{"-Inf", float32(math.Inf(-1)), 3 * per, "vggish: example 3 (at 2.88 s): log-mel input value -Inf"},
-		{"overflow", 3e38, per + 5, "vggish: example 1 (at 0.96 s): embedding value "},
+		{"no audio's log-mel", 3e38, per + 5, "vggish: example 1 (at 0.96 s): log-mel input value 3e+38"},
+		{"below log(0.01)", -5, per, "vggish: example 1 (at 0.96 s): log-mel input value -5"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

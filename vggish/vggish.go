@@ -140,12 +140,7 @@ func New(ctx context.Context, opts Options) (*Model, error) {
 			return nil, err
 		}
 	}
-	queued := queuedBatches * max(opts.BatchSize, preprocess.BlockExamples)
-	m := &Model{
-		opts: opts, device: device,
-		workers: make(chan struct{}, opts.Workers), budget: semaphore.NewWeighted(int64(queued)), reqs: make(chan *request, queued),
-		quit: make(chan struct{}), loopDone: make(chan struct{}),
-	}
+	m := &Model{opts: opts, device: device}
 	if m.net, err = loadNetwork(opts.WeightsPath, device, opts.Variant == TorchVGGish); err != nil {
 		return nil, err
 	}
@@ -155,8 +150,18 @@ func New(ctx context.Context, opts Options) (*Model, error) {
 			return nil, err
 		}
 	}
-	go m.loop()
+	m.start()
 	return m, nil
+}
+
+// start makes the queues for m.opts and starts the inference loop.
+func (m *Model) start() {
+	queued := queuedBatches * max(m.opts.BatchSize, preprocess.BlockExamples)
+	m.workers = make(chan struct{}, max(1, m.opts.Workers))
+	m.budget = semaphore.NewWeighted(int64(queued))
+	m.reqs = make(chan *request, queued)
+	m.quit, m.loopDone = make(chan struct{}), make(chan struct{})
+	go m.loop()
 }
 
 // Capacity is how many inputs may usefully be in flight at once (for example, files given to
@@ -238,7 +243,7 @@ func (m *Model) embed(ctx context.Context, name string, open func() (decode.Sour
 	info, err := preprocess.Stream(ctx, src, m.opts.Preprocess, func(ex *preprocess.Examples) error {
 		out, rs, err := m.submit(ctx, ex)
 		if err != nil {
-			var nf *nonFiniteError
+			var nf *badValueError
 			if errors.As(err, &nf) {
 				nf.example += submitted // number the source's examples, not the block's
 			}
@@ -291,7 +296,7 @@ func (m *Model) submit(ctx context.Context, ex *preprocess.Examples) (*Embedding
 	if len(ex.Data) != n*per {
 		return nil, nil, fmt.Errorf("vggish: %d log-mel values for %d examples", len(ex.Data), n)
 	}
-	if err := checkFinite(ex.Data, ex.Starts, "log-mel input"); err != nil {
+	if err := checkRange(ex.Data, ex.Starts, "log-mel input", minLogMel, maxLogMel); err != nil {
 		return nil, nil, err
 	}
 	out := &Embeddings{Data: make([]float32, n*EmbeddingSize), Starts: append([]float64(nil), ex.Starts...)}

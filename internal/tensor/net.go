@@ -84,7 +84,7 @@ func (n *Net) Forward(x *ts.Tensor) (*ts.Tensor, error) {
 
 // Close frees the net's weights.
 func (n *Net) Close() {
-	if n.p != nil {
+	if n != nil && n.p != nil {
 		C.vggish_net_free(n.p)
 		n.p = nil
 	}
