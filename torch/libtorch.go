@@ -30,7 +30,7 @@ import (
 // costs a third of the CPU time in page faults.
 const mmapThreshold = 128 << 10
 
-// cacheMinCache is the least the CPU tensor cache keeps (it keeps up to twice the peak in use).
+// cacheMinCache is the least the CPU tensor cache keeps (it keeps up to the peak in use).
 const cacheMinCache = 64 << 20
 
 func init() {

@@ -2,8 +2,8 @@
 // layer and allocates it afresh for the next batch; glibc hands such blocks back to the kernel, and
 // every batch then pays for hundreds of megabytes of page faults and zeroing (a third of the CPU time
 // of a run). This allocator keeps freed large blocks for reuse, in size classes, and returns the least
-// recently used ones to the kernel once they exceed a multiple of the peak in use, so memory stays
-// flat. oneDNN's buffers come through it too (libtorch registers the CPU allocator with ideep).
+// recently used ones to the kernel once they exceed the peak in use, so memory stays flat. oneDNN's
+// buffers come through it too (libtorch registers the CPU allocator with ideep).
 // github.com/vggish-go/vggish/torch declares vggish_cache_cpu_allocations.
 #include <c10/core/Allocator.h>
 #include <c10/core/CPUAllocator.h>
@@ -105,8 +105,9 @@ class CachingAllocator final : public c10::Allocator {
     lru_.push_front(Block{p, size});
     by_size_.emplace(size, lru_.begin());
     cached_ += size;
-    // Keep what two batches of the largest size seen need; give the rest back, oldest first.
-    size_t cap = std::max(min_cache_, 2 * peak_live_);
+    // Keep at most the peak in use (the weights included, so several batches' activations); give the
+    // rest back, oldest first.
+    size_t cap = std::max(min_cache_, peak_live_);
     while (cached_ > cap) {
       Block b = lru_.back();
       auto range = by_size_.equal_range(b.size);
