@@ -18,7 +18,7 @@ fuzz_each = set -e; for f in $$(grep -rl --include='*_test.go' --exclude-dir=.bu
 		echo "fuzz $$(dirname $$f) $$t for $(1)"; \
 		$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(1) $$(dirname $$f); done; done
 
-.PHONY: setup deps build test bench fuzz run docker-cuda clean
+.PHONY: setup deps build test test-debian13 bench fuzz run docker-cuda clean
 
 setup: deps
 	$(GO) run ./torch/adapt
@@ -46,6 +46,11 @@ test: setup
 	$(GO) test -count=1 -timeout 30m ./...
 	$(GO) test -race -count=1 -run 'Concurrent|Closed' ./vggish/
 	@$(call fuzz_each,$(TEST_FUZZTIME))
+
+# `make run` and `make test` on Debian 13 (libtorch 2.6, torch 2.6, ffmpeg 7) from a clean clone of HEAD,
+# in a fresh copy of a debootstrapped root cached in .cache/debian13 (see .ci/debian13). Needs root.
+test-debian13:
+	GO="$(GO)" .ci/debian13
 
 # Benchmarks report the Python reference's time on the same input and thread count beside their own
 # (ref-ms/op) and the speed-up over it (x-reference). BenchmarkMemory embeds 10,000 clips once.
@@ -79,4 +84,4 @@ docker-cuda:
 	docker build -f Dockerfile.cuda -t vggish-go:cuda .
 
 clean:
-	rm -rf bin .build go.work go.work.sum testdata/gen
+	rm -rf bin .build go.work go.work.sum testdata/gen .cache

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -33,12 +34,10 @@ type ffmpegSource struct {
 // u8, s16 and s32 to float64 as (x - offset) / 2^(b-1), the same exact formula, and widens float32.
 //
 // Cancelling ctx, or Close, kills ffmpeg. A missing ffmpeg binary, or ffmpeg failing, is an error that
-// names the file and ends with the last lines ffmpeg printed.
+// names the file and quotes the first line ffmpeg printed and its last ones.
 func NewFFmpeg(ctx context.Context, path string) (Source, error) {
 	ctx, cancel := context.WithCancel(ctx)
-	// "file:" keeps ffmpeg from reading a name starting with '-' as an option or "x:y" as a protocol.
-	cmd := exec.CommandContext(ctx, "ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error",
-		"-i", "file:"+path, "-map", "0:a:0", "-c:a", "pcm_f64le", "-f", "wav", "pipe:1")
+	cmd := exec.CommandContext(ctx, "ffmpeg", ffmpegArgs(path)...)
 	cmd.WaitDelay = time.Second // don't wait on pipes held by stray children once ffmpeg is gone
 	s := &ffmpegSource{path: path, ctx: ctx, cancel: cancel, cmd: cmd, stderr: &tailBuffer{}}
 	cmd.Stderr = s.stderr
@@ -67,6 +66,13 @@ func NewFFmpeg(ctx context.Context, path string) (Source, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// ffmpegArgs has ffmpeg write the first audio stream of path as float64 WAV to stdout, and print errors
+// only. "file:" keeps ffmpeg from reading a name starting with '-' as an option or "x:y" as a protocol.
+func ffmpegArgs(path string) []string {
+	return []string{"-nostdin", "-hide_banner", "-loglevel", "error",
+		"-i", "file:" + path, "-map", "0:a:0", "-c:a", "pcm_f64le", "-f", "wav", "pipe:1"}
 }
 
 func (s *ffmpegSource) Read(p []float64) (int, error) {
@@ -104,43 +110,74 @@ func (s *ffmpegSource) stop() error {
 		case stopped && err != nil:
 			s.waitErr = fmt.Errorf("preprocess %s: ffmpeg stopped: %w", s.path, context.Cause(s.ctx))
 		case err != nil:
-			s.waitErr = fmt.Errorf("preprocess %s: ffmpeg failed (%v): %s", s.path, err, s.stderr.summary())
+			s.waitErr = fmt.Errorf("preprocess %s: ffmpeg could not decode it (%v): %s", s.path, err, s.stderr.summary())
 		}
 	})
 	return s.waitErr
 }
 
-// tailBuffer keeps the last bytes written to it: ffmpeg's stderr is drained whatever its length, and
-// its last lines explain a failure.
+// tailBuffer keeps the first and the last bytes written to it: ffmpeg's stderr is drained whatever its
+// length; its first line states the cause of a failure (ffmpeg 7 follows it with the consequences, such
+// as "Error opening output files") and its last lines the error it stopped on.
 type tailBuffer struct {
-	mu  sync.Mutex
-	buf []byte
+	mu    sync.Mutex
+	head  []byte // the first headSize bytes
+	tail  []byte // the last tailSize bytes
+	total int
 }
 
-const tailSize = 4 << 10
+const (
+	headSize = 1 << 10
+	tailSize = 4 << 10
+)
 
 func (t *tailBuffer) Write(p []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.buf = append(t.buf, p...)
-	if len(t.buf) > tailSize {
-		t.buf = append(t.buf[:0], t.buf[len(t.buf)-tailSize:]...)
+	t.total += len(p)
+	if n := headSize - len(t.head); n > 0 {
+		t.head = append(t.head, p[:min(n, len(p))]...)
+	}
+	t.tail = append(t.tail, p...)
+	if len(t.tail) > tailSize {
+		t.tail = append(t.tail[:0], t.tail[len(t.tail)-tailSize:]...)
 	}
 	return len(p), nil
 }
 
-// summary is the last three non-empty lines, joined.
+// logContextRE matches the address in the "[decoder @ 0x55d0c4a0b2c0] " prefix of ffmpeg's log lines:
+// it differs from run to run and means nothing to a user.
+var logContextRE = regexp.MustCompile(` @ 0x[0-9a-fA-F]+\]`)
+
+// summary is the first non-empty line and the last two after it, joined, with "…" where lines are left
+// out.
 func (t *tailBuffer) summary() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	var lines []string
-	for _, l := range strings.Split(string(t.buf), "\n") {
-		if l = strings.TrimSpace(l); l != "" {
-			lines = append(lines, l)
-		}
+	lines := nonEmptyLines(t.tail)
+	if t.total > len(t.tail) {
+		// The tail's first line may be cut: the first line comes from the head instead.
+		first := nonEmptyLines(t.head)
+		lines = append(first[:min(1, len(first))], lines[min(1, len(lines)):]...)
 	}
 	if len(lines) == 0 {
 		return "no message"
 	}
-	return strings.Join(lines[max(0, len(lines)-3):], " | ")
+	if len(lines) > 3 {
+		lines = append([]string{lines[0], "…"}, lines[len(lines)-2:]...)
+	}
+	for i, l := range lines {
+		lines[i] = logContextRE.ReplaceAllString(l, "]")
+	}
+	return strings.Join(lines, " | ")
+}
+
+func nonEmptyLines(b []byte) []string {
+	var lines []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			lines = append(lines, l)
+		}
+	}
+	return lines
 }

@@ -3,10 +3,13 @@ package decode
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -55,21 +58,70 @@ func TestFFmpegLossy(t *testing.T) {
 	}
 }
 
-func TestFFmpegErrors(t *testing.T) {
-	image := makeAudio(t, "image.png", "-f", "lavfi", "-i", "testsrc=size=32x32", "-frames:v", "1")
-	_, err := NewFFmpeg(t.Context(), image)
-	assert.ErrorContains(t, err, "preprocess "+image+": ffmpeg failed (exit status 1): ")
-	assert.ErrorContains(t, err, "matches no streams")
+// ffmpegSays is the first line ffmpeg prints when it fails to decode path as NewFFmpeg asks it to,
+// without the log context's "[name @ 0xADDR] " prefix, whose address changes from run to run.
+func ffmpegSays(t *testing.T, path string) string {
+	t.Helper()
+	var stderr strings.Builder
+	cmd := exec.Command("ffmpeg", ffmpegArgs(path)...)
+	cmd.Stderr = &stderr
+	require.Error(t, cmd.Run(), "ffmpeg decodes %s", path)
+	line, _, _ := strings.Cut(strings.TrimSpace(stderr.String()), "\n")
+	if _, msg, ok := strings.Cut(line, "] "); ok && strings.HasPrefix(line, "[") {
+		line = msg
+	}
+	require.NotEmpty(t, strings.TrimSpace(line), "ffmpeg says why it failed")
+	return strings.TrimSpace(line)
+}
 
-	missing := filepath.Join(t.TempDir(), "missing.mp3")
-	_, err = NewFFmpeg(t.Context(), missing)
-	assert.ErrorContains(t, err, "preprocess "+missing+": ffmpeg failed (exit status 1): ")
-	assert.ErrorContains(t, err, "No such file or directory")
+// A failure names the file, says that ffmpeg could not decode it and quotes ffmpeg's own first line,
+// whatever ffmpeg's version words it as.
+func TestFFmpegErrors(t *testing.T) {
+	dir := t.TempDir()
+	text := filepath.Join(dir, "text.mp3")
+	require.NoError(t, os.WriteFile(text, []byte("this is not audio\n"), 0o644))
+	for _, c := range []struct{ name, path string }{
+		{"no audio stream", makeAudio(t, "image.png", "-f", "lavfi", "-i", "testsrc=size=32x32", "-frames:v", "1")},
+		{"missing file", filepath.Join(dir, "missing.mp3")},
+		{"not audio", text},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := NewFFmpeg(t.Context(), c.path)
+			require.Error(t, err)
+			assert.ErrorContains(t, err, "preprocess "+c.path+": ffmpeg could not decode it (exit status ")
+			assert.ErrorContains(t, err, ffmpegSays(t, c.path))
+			assert.NotRegexp(t, ` @ 0x[0-9a-f]+\]`, err.Error(), "no log context address")
+		})
+	}
 
 	t.Setenv("PATH", t.TempDir())
-	_, err = NewFFmpeg(t.Context(), image)
-	assert.ErrorContains(t, err, "preprocess "+image+": decoding this file needs ffmpeg, which is not in PATH: install ffmpeg")
+	_, err := NewFFmpeg(t.Context(), text)
+	assert.ErrorContains(t, err, "preprocess "+text+": decoding this file needs ffmpeg, which is not in PATH: install ffmpeg")
 	assert.ErrorIs(t, err, exec.ErrNotFound)
+}
+
+func TestFFmpegErrorSummary(t *testing.T) {
+	long := strings.Repeat("x", 100)
+	many := "first\n"
+	for i := range tailSize / len(long) * 2 {
+		many += fmt.Sprintf("%d %s\n", i, long)
+	}
+	for _, c := range []struct{ name, stderr, want string }{
+		{"nothing", "", "no message"},
+		{"one line", "\n  cause\n\n", "cause"},
+		{"three lines", "cause\nthen\nlast\n", "cause | then | last"},
+		{"more lines", "[in#0 @ 0x55d0c4a0b2c0] cause\na\nb\nc\nlast", "[in#0] cause | … | c | last"},
+		{"past the tail", many, fmt.Sprintf("first | … | %d %s | %d %s", tailSize/len(long)*2-2, long, tailSize/len(long)*2-1, long)},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var b tailBuffer
+			for chunk := range slices.Chunk([]byte(c.stderr), 7) {
+				_, err := b.Write(chunk)
+				require.NoError(t, err)
+			}
+			assert.Equal(t, c.want, b.summary())
+		})
+	}
 }
 
 // An input that never arrives (a FIFO nobody writes) must not hang NewFFmpeg past cancellation.

@@ -21,11 +21,11 @@ import time
 
 def load_once(path):
     """Loads path in this process; prints seconds and the peak-RSS increase in bytes."""
-    import torch
+    import torchload
 
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.perf_counter()
-    torch.load(path)
+    torchload.load(path)
     elapsed = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(elapsed, (after - before) * 1024)

@@ -22,6 +22,8 @@ from collections import OrderedDict
 import numpy as np
 import torch
 
+import torchload
+
 
 def sha256(array):
     return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
@@ -43,7 +45,7 @@ def checksums(path):
     if path.endswith(".npz"):
         with np.load(path) as npz:
             return [checksum(k, npz[k]) for k in npz.files]
-    return [checksum(k, v) for k, v in torch.load(path).items()]
+    return [checksum(k, v) for k, v in torchload.load(path).items()]
 
 
 def fixtures():

@@ -326,10 +326,11 @@ def build_model(variant):
 
 def load_model(weights, variant):
     import torch
+    import torchload
 
     model = build_model(variant)
     try:
-        state = torch.load(weights, map_location="cpu")
+        state = torchload.load(weights, map_location="cpu")
     except Exception as e:
         raise ReferenceError(f"load weights {weights}: {e}") from e
     if not isinstance(state, dict):
@@ -356,13 +357,14 @@ class Postprocessor:
 
     def __init__(self, path):
         import torch
+        import torchload
 
         try:
             if path.endswith(".npz"):
                 with np.load(path) as params:
                     vectors, means = params["pca_eigen_vectors"], params["pca_means"]
             else:
-                params = torch.load(path, map_location="cpu")
+                params = torchload.load(path, map_location="cpu")
                 vectors, means = params["pca_eigen_vectors"], params["pca_means"]
         except Exception as e:
             raise ReferenceError(f"load PCA parameters {path}: {e!r}") from e

@@ -79,15 +79,3 @@ func TestLibGoLinksCUDAOnlyWhenPresent(t *testing.T) {
 		})
 	}
 }
-
-func TestCommittedListsAreSorted(t *testing.T) {
-	lists, err := committedLists.ReadDir("stubs")
-	require.NoError(t, err)
-	require.NotEmpty(t, lists)
-	for _, l := range lists {
-		version := strings.TrimSuffix(strings.TrimPrefix(l.Name(), "libtorch-"), ".txt")
-		names, ok := adaptation{lt: libtorch{Version: version}}.committedStubs()
-		require.True(t, ok, l.Name())
-		assert.IsIncreasing(t, names, l.Name())
-	}
-}

@@ -15,16 +15,12 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/vggish-go/vggish/torch/adapt/stubs"
 )
 
 // formatVersion changes whenever adapt's output for the same inputs changes, invalidating old copies.
 const formatVersion = 1
-
-// committedLists holds, per libtorch version, the generated wrappers that do not compile against it.
-// They were found with -regen; a version without a list is examined with the compiler at setup time.
-//
-//go:embed stubs
-var committedLists embed.FS
 
 type adaptation struct {
 	lt      libtorch
@@ -64,18 +60,19 @@ func (a adaptation) build() error {
 	if err != nil {
 		return err
 	}
-	stubs, listed := a.committedStubs()
+	// A version without a committed list is examined with the compiler.
+	stubbed, listed := stubs.List(a.lt.Version)
 	if !listed || a.regen {
 		fmt.Fprintf(os.Stderr, "adapt: finding the gotch wrappers that libtorch %s cannot compile (a few minutes)...\n", a.lt.Version)
-		if stubs, err = a.discover(libtch, gen); err != nil {
+		if stubbed, err = a.discover(libtch, gen); err != nil {
 			return err
 		}
 		if a.regen {
-			if err := a.writeList(stubs); err != nil {
+			if err := a.writeList(stubbed); err != nil {
 				return err
 			}
 		}
-	} else if err := gen.stub(stubs, a.stubMessage); err != nil {
+	} else if err := gen.stub(stubbed, a.stubMessage); err != nil {
 		return err
 	}
 	if err := gen.write(); err != nil {
@@ -91,7 +88,7 @@ func (a adaptation) build() error {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "adapt: gotch %s for libtorch %s (%s, C++11 ABI %d): %d wrappers stubbed -> %s\n",
-		a.mod.GotchVersion, a.lt.Version, a.lt.flavour(), a.lt.CXX11ABI, len(stubs), a.dst)
+		a.mod.GotchVersion, a.lt.Version, a.lt.flavour(), a.lt.CXX11ABI, len(stubbed), a.dst)
 	return nil
 }
 
@@ -170,30 +167,14 @@ func (a adaptation) stubMessage(name string) string {
 	return fmt.Sprintf("gotch %s: %s is not available with libtorch %s", a.mod.GotchVersion, strings.TrimPrefix(name, "atg_"), a.lt.Version)
 }
 
-func listName(version string) string { return "libtorch-" + version + ".txt" }
-
-func (a adaptation) committedStubs() ([]string, bool) {
-	b, err := committedLists.ReadFile("stubs/" + listName(a.lt.Version))
-	if err != nil {
-		return nil, false
-	}
-	var names []string
-	for _, line := range strings.Split(string(b), "\n") {
-		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
-			names = append(names, line)
-		}
-	}
-	return names, true
-}
-
-func (a adaptation) writeList(stubs []string) error {
+func (a adaptation) writeList(names []string) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# gotch %s wrappers that do not compile against libtorch %s; written by `go run ./torch/adapt -regen`.\n",
 		a.mod.GotchVersion, a.lt.Version)
-	for _, s := range stubs {
+	for _, s := range names {
 		b.WriteString(s + "\n")
 	}
-	path := filepath.Join(a.listDir, listName(a.lt.Version))
+	path := filepath.Join(a.listDir, stubs.FileName(a.lt.Version))
 	if err := os.MkdirAll(a.listDir, 0o755); err != nil {
 		return err
 	}
