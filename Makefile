@@ -40,10 +40,14 @@ build: setup
 	$(GO) build -o bin/vggish ./cmd/vggish
 
 # The parity tests run the Python reference live; -count=1 because go test cannot see that input change.
+# The tests of the embeddings against the reference, at each precision, run verbosely: their figures
+# (the README's) are printed.
+FIGURES := ^(TestEmbeddingsMatchReference|TestPrecisionDrift)$$
 test: setup
 	$(GO) mod verify
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 30m ./...
+	$(GO) test -count=1 -timeout 30m -skip '$(FIGURES)' ./...
+	$(GO) test -count=1 -timeout 30m -run '$(FIGURES)' -v ./vggish/
 	$(GO) test -race -count=1 -run 'Concurrent|Closed' ./vggish/
 	@$(call fuzz_each,$(TEST_FUZZTIME))
 

@@ -55,3 +55,16 @@ func TestUsableCPUs(t *testing.T) {
 	_, source = torch.UsableCPUs()
 	assert.Equal(t, "GOMAXPROCS=1", source)
 }
+
+func TestComputeCapability(t *testing.T) {
+	_, _, err := torch.ComputeCapability(torch.CPU)
+	assert.ErrorContains(t, err, "cpu has no compute capability")
+	major, minor, err := torch.ComputeCapability(torch.CUDA(0))
+	if !torch.CUDAAvailable() {
+		assert.ErrorContains(t, err, "has no CUDA device")
+		return
+	}
+	require.NoError(t, err)
+	t.Logf("cuda:0: compute capability %d.%d", major, minor)
+	assert.GreaterOrEqual(t, major, 3, "libtorch supports no older GPU")
+}

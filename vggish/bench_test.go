@@ -14,8 +14,8 @@ import (
 	"github.com/vggish-go/vggish/vggish"
 )
 
-func benchModel(b *testing.B, batch int) *vggish.Model {
-	m, err := vggish.New(context.Background(), vggish.Options{WeightsPath: reftest.Weights(b, "zip"), Device: "cpu", BatchSize: batch, Threads: reftest.BenchThreads()})
+func benchModel(b *testing.B, batch int, p vggish.Precision) *vggish.Model {
+	m, err := vggish.New(context.Background(), vggish.Options{WeightsPath: reftest.Weights(b, "zip"), Device: "cpu", BatchSize: batch, Threads: reftest.BenchThreads(), Precision: p})
 	require.NoError(b, err)
 	return m
 }
@@ -24,27 +24,7 @@ func benchModel(b *testing.B, batch int) *vggish.Model {
 // thread count (reference.py time-model).
 func BenchmarkModel(b *testing.B) {
 	for _, batch := range []int{1, 8, 64} {
-		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
-			m := benchModel(b, batch)
-			defer m.Close()
-			ex := &preprocess.Examples{Data: make([]float32, batch*preprocess.ExampleFrames*preprocess.MelBins), Starts: make([]float64, batch)}
-			rng := rand.New(rand.NewSource(1))
-			for i := range ex.Data {
-				ex.Data[i] = float32(rng.NormFloat64())
-			}
-			_, err := m.EmbedExamples(context.Background(), ex) // warm-up
-			require.NoError(b, err)
-			ref := reftest.Timing(b, "reference.py", "time-model", "--weights", reftest.Weights(b, "zip"),
-				"--batch", fmt.Sprint(batch), "--iters", fmt.Sprint(max(3, 64/batch)))
-			b.ResetTimer()
-			for range b.N {
-				if _, err := m.EmbedExamples(context.Background(), ex); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.StopTimer()
-			reftest.ReportVsReference(b, ref["seconds_per_iter"].(float64))
-		})
+		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) { benchNetwork(b, batch, vggish.FP32) })
 	}
 }
 
@@ -52,8 +32,48 @@ func BenchmarkModel(b *testing.B) {
 // one worker per core feeding the batching model, beside the reference embedding the same files one
 // after another as the Towhee operator does (reference.py time-embed), at the same thread count.
 func BenchmarkEndToEnd(b *testing.B) {
-	paths := reftest.Corpus(b, 8, 44100, 2, 10)
-	m := benchModel(b, 64)
+	benchEndToEnd(b, reftest.Corpus(b, 8, 44100, 2, 10), vggish.FP32)
+}
+
+// BenchmarkPrecision times the network alone (batch 64) and end to end on 16 kHz mono files (where the
+// network is nearly all the work) at each precision the CPU runs, beside the float32 reference.
+func BenchmarkPrecision(b *testing.B) {
+	for _, p := range []vggish.Precision{vggish.FP32, vggish.BF16} {
+		b.Run(fmt.Sprintf("network/precision=%s", p), func(b *testing.B) { benchNetwork(b, 64, p) })
+		b.Run(fmt.Sprintf("end-to-end/precision=%s", p), func(b *testing.B) {
+			benchEndToEnd(b, reftest.Corpus(b, 8, 16000, 1, 10), p)
+		})
+	}
+}
+
+// benchNetwork times EmbedExamples on batch random examples beside the reference's time-model.
+func benchNetwork(b *testing.B, batch int, p vggish.Precision) {
+	m := benchModel(b, batch, p)
+	defer m.Close()
+	ex := &preprocess.Examples{Data: make([]float32, batch*preprocess.ExampleFrames*preprocess.MelBins), Starts: make([]float64, batch)}
+	rng := rand.New(rand.NewSource(1))
+	for i := range ex.Data {
+		ex.Data[i] = float32(rng.NormFloat64())
+	}
+	_, err := m.EmbedExamples(context.Background(), ex) // warm-up
+	require.NoError(b, err)
+	ref := reftest.Timing(b, "reference.py", "time-model", "--weights", reftest.Weights(b, "zip"),
+		"--batch", fmt.Sprint(batch), "--iters", fmt.Sprint(max(3, 64/batch)))
+	b.ResetTimer()
+	for range b.N {
+		if _, err := m.EmbedExamples(context.Background(), ex); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(batch*b.N)/b.Elapsed().Seconds(), "clips/s")
+	reftest.ReportVsReference(b, ref["seconds_per_iter"].(float64))
+}
+
+// benchEndToEnd embeds paths with one worker per core feeding the batching model, beside the
+// reference's time-embed of the same files.
+func benchEndToEnd(b *testing.B, paths []string, p vggish.Precision) {
+	m := benchModel(b, 64, p)
 	defer m.Close()
 	ref := reftest.Timing(b, "reference.py", append([]string{"time-embed", "--weights", reftest.Weights(b, "zip")}, paths...)...)
 	clips := 0
@@ -67,8 +87,8 @@ func BenchmarkEndToEnd(b *testing.B) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				for p := range work {
-					e, err := m.EmbedFile(context.Background(), p)
+				for path := range work {
+					e, err := m.EmbedFile(context.Background(), path)
 					if err != nil {
 						b.Error(err)
 						continue
@@ -79,8 +99,8 @@ func BenchmarkEndToEnd(b *testing.B) {
 				}
 			}()
 		}
-		for _, p := range paths {
-			work <- p
+		for _, path := range paths {
+			work <- path
 		}
 		close(work)
 		wg.Wait()

@@ -57,3 +57,22 @@ func ExampleEmbeddings_Mean() {
 	fmt.Println(e.Rows(), len(mean), mean[0] == e.Row(0)[0]) // silence: every row is the same
 	// Output: 5 128 true
 }
+
+// A batch job that can spare the embeddings' last digits runs the network in bfloat16. The model's
+// warnings (a CPU without bfloat16 units, say) are for its user: the package prints nothing.
+func ExampleOptions_precision() {
+	m, err := vggish.New(context.Background(), vggish.Options{WeightsPath: exampleWeights, Device: "cpu", Precision: vggish.BF16})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer m.Close()
+	for _, w := range m.Warnings() {
+		log.Println("warning:", w)
+	}
+	e, err := m.Embed(context.Background(), make([]float32, 2*16000), 16000)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(m.Options().Precision, e.Rows(), len(e.Row(0)))
+	// Output: bf16 2 128
+}

@@ -22,7 +22,7 @@ type badValueError struct {
 }
 
 func (e *badValueError) Error() string {
-	cause := "the network's float32 arithmetic overflowed: are the weights or the log-mel input out of range?"
+	cause := "the network's arithmetic overflowed (float32, or float16's 65504 at precision fp16): are the weights or the log-mel input out of range?"
 	if e.what != "embedding" {
 		cause = fmt.Sprintf("log-mel values of audio lie in [%.2f, %.1f]", minLogMel, maxLogMel)
 	}

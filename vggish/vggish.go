@@ -64,6 +64,9 @@ type Options struct {
 	Workers int
 	// Preprocess chooses the examples (hop, tail padding); the zero value is the reference's.
 	Preprocess preprocess.Options
+	// Precision is the network's arithmetic; empty means FP32, the reference's numbers. BF16 trades
+	// the embeddings' last digits for speed (see Precision).
+	Precision Precision
 }
 
 // Model is a loaded VGGish network. Close it to free its native memory.
@@ -81,6 +84,9 @@ type Model struct {
 
 	net  *network
 	post *postprocessor
+
+	warnings    []string
+	releaseTF32 func() // nil unless the model claimed libtorch's TF32 switch (CUDA)
 }
 
 // queuedBatches is how many batches of examples may wait for the network: enough for the next batch to
@@ -127,8 +133,9 @@ func New(ctx context.Context, opts Options) (*Model, error) {
 			opts.BatchSize = 256
 		}
 	}
-	if dev.IsCUDA() {
-		tensor.SetTF32(false) // float32 means float32: libtorch would run cuDNN convolutions in TF32
+	var warnings []string
+	if opts.Precision, warnings, err = opts.Precision.check(dev); err != nil {
+		return nil, err
 	}
 	if opts.WeightsPath == "" {
 		if opts.WeightsPath, err = weights.Fetch(ctx, weights.Model, weights.Options{}); err != nil {
@@ -140,18 +147,44 @@ func New(ctx context.Context, opts Options) (*Model, error) {
 			return nil, err
 		}
 	}
-	m := &Model{opts: opts, device: device}
-	if m.net, err = loadNetwork(opts.WeightsPath, device, opts.Variant == TorchVGGish); err != nil {
+	m := &Model{opts: opts, device: device, warnings: warnings}
+	if err := m.load(); err != nil {
+		m.free()
 		return nil, err
-	}
-	if opts.Postprocess != NoPostprocess {
-		if m.post, err = loadPostprocessor(opts.PCAPath, opts.Postprocess, device); err != nil {
-			m.net.close()
-			return nil, err
-		}
 	}
 	m.start()
 	return m, nil
+}
+
+// load claims the TF32 switch (CUDA: libtorch would otherwise run float32 cuDNN convolutions in TF32)
+// and loads the network and the post-processor.
+func (m *Model) load() error {
+	var err error
+	if m.device.IsCuda() {
+		if m.releaseTF32, err = claimTF32(m.opts.Precision); err != nil {
+			return err
+		}
+	}
+	if m.net, err = loadNetwork(m.opts.WeightsPath, m.device, m.opts.Variant == TorchVGGish, m.opts.Precision); err != nil {
+		return err
+	}
+	if m.opts.Postprocess != NoPostprocess {
+		m.post, err = loadPostprocessor(m.opts.PCAPath, m.opts.Postprocess, m.device)
+	}
+	return err
+}
+
+// free releases what load made.
+func (m *Model) free() {
+	if m.net != nil {
+		m.net.close()
+	}
+	if m.post != nil {
+		m.post.close()
+	}
+	if m.releaseTF32 != nil {
+		m.releaseTF32()
+	}
 }
 
 // start makes the queues for m.opts and starts the inference loop.
@@ -177,15 +210,17 @@ func (m *Model) Options() Options { return m.opts }
 // Device is the device the network runs on ("cpu", "cuda:0", ...).
 func (m *Model) Device() string { return m.opts.Device }
 
+// Warnings say where the options ask for what the device does not do as asked: bf16 emulated by a CPU
+// without bfloat16 units (slower than fp32), tf32 on the CPU (fp32). A program shows them to its user;
+// the package prints nothing.
+func (m *Model) Warnings() []string { return m.warnings }
+
 // Close stops the inference loop and frees the network. Calls after Close return an error.
 func (m *Model) Close() error {
 	m.close.Do(func() {
 		close(m.quit)
 		<-m.loopDone
-		m.net.close()
-		if m.post != nil {
-			m.post.close()
-		}
+		m.free()
 	})
 	return nil
 }
@@ -271,7 +306,7 @@ func (m *Model) embed(ctx context.Context, name string, open func() (decode.Sour
 }
 
 // EmbedExamples runs the network (and post-processing) on log-mel examples. An example holding a NaN
-// or an infinity, or whose embedding would (the network's float32 arithmetic overflowing), is an error
+// or an infinity, or whose embedding would (the network's arithmetic overflowing), is an error
 // naming it: no non-finite value is ever returned.
 func (m *Model) EmbedExamples(ctx context.Context, ex *preprocess.Examples) (*Embeddings, error) {
 	out, reqs, err := m.submit(ctx, ex)

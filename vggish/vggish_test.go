@@ -33,62 +33,102 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// refCase is a configuration run on the fixtures by the reference and by vggish-go, with the same
+// seeded He-initialised weights.
+type refCase struct {
+	format  string
+	variant vggish.Variant
+	post    vggish.Postprocess
+	pca     string
+	refArgs []string
+}
+
+func (c refCase) name() string {
+	return fmt.Sprintf("%s_%s_post%d_%s", c.format, c.variant, c.post, c.pca)
+}
+
+// options are vggish-go's options for c.
+func (c refCase) options(t *testing.T, device string, p vggish.Precision) vggish.Options {
+	opts := vggish.Options{WeightsPath: reftest.Weights(t, c.format), Variant: c.variant, Postprocess: c.post, Device: device, Precision: p}
+	if c.pca != "" {
+		opts.PCAPath = reftest.PCAParams(t, c.pca)
+	}
+	return opts
+}
+
+var (
+	referenceMu   sync.Mutex
+	referenceDirs = map[string]string{}
+)
+
+// reference runs the reference's embed on the fixtures for c, once per test binary, and returns its
+// output folder.
+func (c refCase) reference(t *testing.T) string {
+	referenceMu.Lock()
+	defer referenceMu.Unlock()
+	if dir, ok := referenceDirs[c.name()]; ok {
+		return dir
+	}
+	manifest, _ := reftest.Fixtures(t)
+	w := reftest.Weights(t, c.format)
+	args := []string{"embed", "--weights", w, "--variant", string(c.variant), "--manifest", manifest}
+	if c.pca != "" {
+		args = append(args, append([]string{"--pca", reftest.PCAParams(t, c.pca)}, c.refArgs...)...)
+	}
+	dir := filepath.Join(reftest.WorkDir(t), "embed-"+c.name())
+	reftest.Run(t, "reference.py", append(args, "--out", dir)...)
+	referenceDirs[c.name()] = dir
+	return dir
+}
+
+// embedFixtures embeds every fixture with vggish-go at opts and returns its rows beside the
+// reference's, all fixtures' rows one after another.
+func (c refCase) embedFixtures(t *testing.T, opts vggish.Options) (got, want []float32) {
+	_, fx := reftest.Fixtures(t)
+	dir := c.reference(t)
+	m, err := vggish.New(context.Background(), opts)
+	require.NoError(t, err)
+	defer m.Close()
+	for _, f := range fx {
+		w, shape, err := npyfile.Read(filepath.Join(dir, f.Stem()+".npy"))
+		require.NoError(t, err, f.Name)
+		e, err := m.EmbedFile(context.Background(), f.Path)
+		require.NoError(t, err, f.Name)
+		require.Equal(t, shape[0], e.Rows(), f.Name)
+		got, want = append(got, e.Data...), append(want, w...)
+	}
+	require.NotEmpty(t, got)
+	return got, want
+}
+
 // TestEmbeddingsMatchReference runs the reference network and vggish-go on the synthesised fixtures
 // with the same seeded He-initialised weights, in both torch formats, both variants, and with PCA.
 // Tolerance: max |diff| <= 1e-4 × max |reference|.
 func TestEmbeddingsMatchReference(t *testing.T) {
-	manifest, fx := reftest.Fixtures(t)
-	for _, c := range []struct {
-		format  string
-		variant vggish.Variant
-		post    vggish.Postprocess
-		pca     string
-		refArgs []string
-	}{
+	for _, c := range []refCase{
 		{format: "zip", variant: vggish.Towhee},
 		{format: "legacy", variant: vggish.TorchVGGish},
 		{format: "legacy", variant: vggish.Towhee, post: vggish.PCA, pca: "pth", refArgs: []string{"--no-quantize"}},
 		{format: "zip", variant: vggish.Towhee, post: vggish.PCAQuantize, pca: "npz"},
 	} {
-		name := fmt.Sprintf("%s_%s_post%d_%s", c.format, c.variant, c.post, c.pca)
-		t.Run(name, func(t *testing.T) {
-			w := reftest.Weights(t, c.format)
-			opts := vggish.Options{WeightsPath: w, Variant: c.variant, Postprocess: c.post, Device: "cpu"}
-			args := []string{"embed", "--weights", w, "--variant", string(c.variant), "--manifest", manifest}
-			if c.pca != "" {
-				opts.PCAPath = reftest.PCAParams(t, c.pca)
-				args = append(args, append([]string{"--pca", opts.PCAPath}, c.refArgs...)...)
-			}
-			out := filepath.Join(reftest.WorkDir(t), "embed-"+name)
-			reftest.Run(t, "reference.py", append(args, "--out", out)...)
-			m, err := vggish.New(context.Background(), opts)
-			require.NoError(t, err)
-			defer m.Close()
-
+		t.Run(c.name(), func(t *testing.T) {
+			got, want := c.embedFixtures(t, c.options(t, "cpu", vggish.FP32))
 			var maxDiff, maxRef float64
-			rows, differing := 0, 0
-			for _, f := range fx {
-				want, shape, err := npyfile.Read(filepath.Join(out, f.Stem()+".npy"))
-				require.NoError(t, err, f.Name)
-				got, err := m.EmbedFile(context.Background(), f.Path)
-				require.NoError(t, err, f.Name)
-				require.Equal(t, shape[0], got.Rows(), f.Name)
-				for i := range want {
-					d := math.Abs(float64(got.Data[i]) - float64(want[i]))
-					maxDiff, maxRef = math.Max(maxDiff, d), math.Max(maxRef, math.Abs(float64(want[i])))
-					if d > 0 {
-						differing++
-					}
+			differing := 0
+			for i := range want {
+				d := math.Abs(float64(got[i]) - float64(want[i]))
+				maxDiff, maxRef = math.Max(maxDiff, d), math.Max(maxRef, math.Abs(float64(want[i])))
+				if d > 0 {
+					differing++
 				}
-				rows += got.Rows()
 			}
-			require.Positive(t, rows)
+			rows := len(want) / vggish.EmbeddingSize
 			if c.post == vggish.PCAQuantize {
 				// Quantised values are whole numbers: a float32 rounding difference before round()
 				// can move a value by one level, rarely.
-				t.Logf("%d rows: %d of %d quantised values differ, by at most %g", rows, differing, rows*vggish.EmbeddingSize, maxDiff)
+				t.Logf("%d rows: %d of %d quantised values differ, by at most %g", rows, differing, len(want), maxDiff)
 				assert.LessOrEqual(t, maxDiff, 1.0)
-				assert.LessOrEqual(t, float64(differing), 0.001*float64(rows*vggish.EmbeddingSize))
+				assert.LessOrEqual(t, float64(differing), 0.001*float64(len(want)))
 				return
 			}
 			t.Logf("%d rows: max |go - reference| = %.3g, max |reference| = %.3g, ratio %.2g (tolerance 1e-4)", rows, maxDiff, maxRef, maxDiff/maxRef)
@@ -110,6 +150,8 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		{"missing weights", vggish.Options{WeightsPath: "/nonexistent.pth"}, "/nonexistent.pth"},
 		{"not weights", vggish.Options{WeightsPath: reftest.PCAParams(t, "pth")}, "missing key"},
 		{"pca missing", vggish.Options{WeightsPath: w, Postprocess: vggish.PCA, PCAPath: w}, `missing key "pca_eigen_vectors"`},
+		{"precision", vggish.Options{WeightsPath: w, Precision: "fp8"}, `precision "fp8": want fp32, bf16, fp16, tf32`},
+		{"fp16 on the CPU", vggish.Options{WeightsPath: w, Device: "cpu", Precision: vggish.FP16}, "fp16 runs on CUDA only"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			m, err := vggish.New(context.Background(), c.opts)
@@ -186,26 +228,37 @@ func TestPooling(t *testing.T) {
 	assert.Equal(t, "[1, -2, ...] shape=(2, 128)", e.String())
 }
 
-// A clip's embedding does not depend on the batch it ran in, to the bit: the loop packs clips of many
-// inputs into batches of any size.
+// A clip's embedding does not depend on the batch it ran in, to the bit, at every precision the CPU
+// runs: the loop packs clips of many inputs into batches of any size.
 func TestBatchingDoesNotChangeResults(t *testing.T) {
-	m, err := vggish.New(context.Background(), vggish.Options{WeightsPath: reftest.Weights(t, "zip"), Device: "cpu"})
-	require.NoError(t, err)
-	defer m.Close()
+	for _, p := range []vggish.Precision{vggish.FP32, vggish.BF16} {
+		t.Run(string(p), func(t *testing.T) {
+			m, err := vggish.New(context.Background(), vggish.Options{WeightsPath: reftest.Weights(t, "zip"), Device: "cpu", Precision: p})
+			require.NoError(t, err)
+			defer m.Close()
+			const n = 64
+			all := testExamples(n)
+			whole, err := m.EmbedExamples(context.Background(), all)
+			require.NoError(t, err)
+			per := preprocess.ExampleFrames * preprocess.MelBins
+			for _, size := range []int{1, 2, 3, 5, 8, 13, 33} {
+				part := &preprocess.Examples{Data: all.Data[(n-size)*per:], Starts: all.Starts[n-size:]}
+				got, err := m.EmbedExamples(context.Background(), part)
+				require.NoError(t, err)
+				for k := range size {
+					require.Equal(t, whole.Row(n-size+k), got.Row(k), "example %d in a batch of %d vs of %d", n-size+k, size, n)
+				}
+			}
+		})
+	}
+}
+
+// testExamples are n log-mel examples of deterministic pseudo-random values.
+func testExamples(n int) *preprocess.Examples {
 	per := preprocess.ExampleFrames * preprocess.MelBins
-	const n = 64
-	all := &preprocess.Examples{Data: make([]float32, n*per), Starts: make([]float64, n)}
-	for i := range all.Data {
-		all.Data[i] = float32(math.Sin(float64(i)*0.001) + math.Cos(float64(i%7919)*0.37))
+	ex := &preprocess.Examples{Data: make([]float32, n*per), Starts: make([]float64, n)}
+	for i := range ex.Data {
+		ex.Data[i] = float32(math.Sin(float64(i)*0.001) + math.Cos(float64(i%7919)*0.37))
 	}
-	whole, err := m.EmbedExamples(context.Background(), all)
-	require.NoError(t, err)
-	for _, size := range []int{1, 2, 3, 5, 8, 13, 33} {
-		part := &preprocess.Examples{Data: all.Data[(n-size)*per:], Starts: all.Starts[n-size:]}
-		got, err := m.EmbedExamples(context.Background(), part)
-		require.NoError(t, err)
-		for k := range size {
-			require.Equal(t, whole.Row(n-size+k), got.Row(k), "example %d in a batch of %d vs of %d", n-size+k, size, n)
-		}
-	}
+	return ex
 }

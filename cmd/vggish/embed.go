@@ -58,6 +58,7 @@ flags:
 		pcaPath     = fs.String("pca", "", "PCA parameters `FILE` (.pth or .npz); implies --postprocess pca-quantize unless told otherwise\n(default with --postprocess: the published vggish_pca_params-970ea276.pth)")
 		quantize    = fs.Bool("quantize", false, "write uint8 .npy arrays; implies --postprocess pca-quantize")
 		device      = fs.String("device", "auto", "auto, cpu, cuda or cuda:N")
+		precision   = fs.String("precision", string(vggish.FP32), "the network's arithmetic: fp32 (the reference's numbers), bf16 (CPU and CUDA), fp16 (CUDA) or tf32 (CUDA;\nfp32 on the CPU); see `vggish info` for what the device runs natively")
 		batchSize   = fs.Int("batch", 64, "most clips per forward pass, packed across files")
 		workers     = fs.Int("workers", 0, "files decoded and preprocessed at once (default: one per usable CPU)")
 		threads     = fs.Int("threads", 0, "libtorch intra-op threads (default: one per usable CPU)")
@@ -124,7 +125,7 @@ flags:
 	vopts := vggish.Options{
 		WeightsPath: *weightsPath, Framework: *framework, Device: *device, Variant: vggish.Variant(*variant),
 		Postprocess: mode, PCAPath: *pcaPath, BatchSize: *batchSize, Threads: *threads, Workers: *workers,
-		Preprocess: preprocess.Options{Hop: *hop, PadTail: *padTail},
+		Preprocess: preprocess.Options{Hop: *hop, PadTail: *padTail}, Precision: vggish.Precision(*precision),
 	}
 	// The published files are fetched here rather than by vggish.New, so that the run record can
 	// name them.
@@ -143,6 +144,9 @@ flags:
 		return err
 	}
 	defer m.Close()
+	for _, w := range m.Warnings() {
+		fmt.Fprintf(stderr, "warning: %s\n", w)
+	}
 	if opts.OutDir != "" {
 		if opts.Record, err = record(m, args); err != nil {
 			return err
@@ -184,7 +188,8 @@ func record(m *vggish.Model, args []string) (*batch.Record, error) {
 	r := &batch.Record{
 		WeightsPath: o.WeightsPath, VggishGo: version(), Libtorch: torch.Version(), Gotch: torch.GotchVersion,
 		Go: runtime.Version(), Device: m.Device(), BatchSize: o.BatchSize, Threads: torch.Threads(), Args: args,
-		Settings: batch.Settings{Variant: string(o.Variant), Hop: o.Preprocess.Hop, PadTail: o.Preprocess.PadTail, Resampler: resampler},
+		Settings: batch.Settings{Variant: string(o.Variant), Hop: o.Preprocess.Hop, PadTail: o.Preprocess.PadTail, Resampler: resampler,
+			Precision: string(o.Precision)},
 	}
 	for name, mode := range postprocessModes {
 		if mode == o.Postprocess {

@@ -265,6 +265,22 @@ func TestRunRefusesOtherSettings(t *testing.T) {
 	assert.NoError(t, err)
 }
 
+// A record without a precision (written before there was a choice) is fp32's.
+func TestRunRefusesOtherPrecision(t *testing.T) {
+	_, inputs := corpus(t, "a.wav")
+	out := t.TempDir()
+	_, err := Run(context.Background(), &fake{}, inputs, Options{OutDir: out, Record: testRecord()})
+	require.NoError(t, err)
+	rec := testRecord()
+	rec.Settings.Precision = "fp32"
+	_, err = Run(context.Background(), &fake{}, inputs, Options{OutDir: out, Record: rec})
+	require.NoError(t, err)
+	rec = testRecord()
+	rec.Settings.Precision = "bf16"
+	_, err = Run(context.Background(), &fake{}, inputs, Options{OutDir: out, Record: rec})
+	assert.ErrorContains(t, err, "other settings (vggish-run.json: precision fp32, now bf16)")
+}
+
 func TestRunStdoutInInputOrder(t *testing.T) {
 	_, inputs := corpus(t, names...)
 	var good []Input

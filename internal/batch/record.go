@@ -1,6 +1,7 @@
 package batch
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,6 +24,7 @@ type Settings struct {
 	Hop           float64 `json:"hop_seconds"`
 	PadTail       bool    `json:"pad_tail"`
 	Resampler     string  `json:"resampler"`
+	Precision     string  `json:"precision"` // the network's arithmetic; empty (and records older than it) is fp32
 	Format        Format  `json:"format"`
 	DType         string  `json:"dtype"`
 	Pool          Pool    `json:"pool,omitempty"`
@@ -82,6 +84,7 @@ func writeRecord(path string, r *Record) error {
 // checkSettings returns an error naming the first run record in dir whose settings differ from s.
 func checkSettings(dir string, s Settings) error {
 	s.Format, s.Pool = "", ""
+	s.Precision = cmp.Or(s.Precision, "fp32")
 	names, err := filepath.Glob(filepath.Join(dir, "vggish-run*.json"))
 	if err != nil {
 		return err
@@ -96,6 +99,7 @@ func checkSettings(dir string, s Settings) error {
 			return fmt.Errorf("run record %s: %w", name, err)
 		}
 		r.Settings.Format, r.Settings.Pool = "", ""
+		r.Settings.Precision = cmp.Or(r.Settings.Precision, "fp32") // recorded before there was a choice
 		if r.Settings != s {
 			return fmt.Errorf("%s holds outputs made with other settings (%s: %s); rerun with --overwrite to replace them, or use another output folder",
 				dir, filepath.Base(name), settingsDiff(r.Settings, s))

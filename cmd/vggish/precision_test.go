@@ -1,0 +1,68 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/vggish-go/vggish/internal/batch"
+	"github.com/vggish-go/vggish/internal/npyfile"
+	"github.com/vggish-go/vggish/internal/reftest"
+)
+
+// --precision reaches the model and the run record; a rerun at another precision is refused; the
+// model's warnings are printed; fp16 is refused on the CPU.
+func TestEmbedPrecision(t *testing.T) {
+	w := reftest.Weights(t, "zip")
+	wav := reftest.Corpus(t, 1, 16000, 1, 2.0)[0]
+	out := filepath.Join(t.TempDir(), "out")
+	npy := filepath.Join(out, strings.TrimSuffix(filepath.Base(wav), ".wav")+".npy")
+	embed := func(precision string, extra ...string) (int, string) {
+		code, _, stderr := cli(append([]string{"embed", "--weights", w, "--device", "cpu", "--precision", precision, "--out-dir", out, wav}, extra...)...)
+		return code, stderr
+	}
+	recorded := func() string {
+		b, err := os.ReadFile(filepath.Join(out, "vggish-run.json"))
+		require.NoError(t, err)
+		var rec batch.Record
+		require.NoError(t, json.Unmarshal(b, &rec))
+		return rec.Settings.Precision
+	}
+
+	code, stderr := embed("tf32")
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, stderr, "warning: precision tf32 applies to CUDA only: on the CPU the network runs in fp32")
+	assert.Equal(t, "fp32", recorded(), "what ran")
+	fp32, _, err := npyfile.Read(npy)
+	require.NoError(t, err)
+
+	code, stderr = embed("bf16")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "other settings (vggish-run.json: precision fp32, now bf16)")
+
+	code, stderr = embed("bf16", "--overwrite")
+	require.Equal(t, 0, code, stderr)
+	assert.Equal(t, "bf16", recorded())
+	bf16, _, err := npyfile.Read(npy)
+	require.NoError(t, err)
+	assert.Len(t, bf16, len(fp32))
+	assert.NotEqual(t, fp32, bf16, "bf16 ran (its drift is measured in package vggish)")
+
+	code, stderr = embed("fp16")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "fp16 runs on CUDA only")
+	code, stderr = embed("fp8")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, `precision "fp8": want fp32, bf16, fp16, tf32`)
+}
+
+func TestInfoPrecisions(t *testing.T) {
+	code, stdout, stderr := cli("info")
+	require.Equal(t, 0, code, stderr)
+	assert.Regexp(t, `(?m)^precision cpu: fp32(, bf16)? native \(.+\); .*fp16 is CUDA only$`, stdout)
+}
