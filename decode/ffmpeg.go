@@ -71,8 +71,18 @@ func NewFFmpeg(ctx context.Context, path string) (Source, error) {
 
 func (s *ffmpegSource) Read(p []float64) (int, error) {
 	n, err := s.wavSource.Read(p)
+	return n, s.check(err)
+}
+
+func (s *ffmpegSource) frames(limit int) ([]float64, error) {
+	samples, err := s.wavSource.frames(limit)
+	return samples, s.check(err)
+}
+
+// check replaces the end of the WAV stream by ffmpeg's failure, if it failed.
+func (s *ffmpegSource) check(err error) error {
 	if err == nil {
-		return n, nil
+		return nil
 	}
 	if !s.ended {
 		s.cancel() // a decoding error: the rest of ffmpeg's output is not needed
@@ -80,9 +90,9 @@ func (s *ffmpegSource) Read(p []float64) (int, error) {
 	// When the stream has ended, ffmpeg's exit status says whether it ended early, and why.
 	if ferr := s.stop(); ferr != nil && s.ended {
 		s.wavSource.err = ferr
-		return n, ferr
+		return ferr
 	}
-	return n, err
+	return err
 }
 
 // Close stops ffmpeg if it is still running.

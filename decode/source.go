@@ -257,23 +257,38 @@ func (s *memSource[T]) Read(p []float64) (int, error) {
 	if s.err != nil {
 		return 0, s.err
 	}
-	c := s.mixer.channels
-	frames := min(len(p), len(s.data)/c, max(1, maxChunk/c))
-	if frames == 0 {
-		if len(p) == 0 {
-			return 0, nil
-		}
-		return 0, io.EOF
+	if len(p) == 0 {
+		return 0, nil
 	}
-	s.buf = s.buf[:0]
-	for _, v := range s.data[:frames*c] {
-		s.buf = append(s.buf, s.toFloat(v))
+	samples, err := s.frames(len(p))
+	if len(samples) == 0 {
+		return 0, err
 	}
-	n, err := s.mixer.mix(p[:frames], s.buf)
-	s.data = s.data[n*c:]
+	n, err := s.mixer.mix(p[:len(samples)/s.mixer.channels], samples)
 	s.err = err
 	if n == 0 {
 		return 0, err
 	}
 	return n, nil
 }
+
+// frames takes up to limit (> 0) frames and returns their samples, interleaved, valid until the next
+// call; once none are left it returns io.EOF.
+func (s *memSource[T]) frames(limit int) ([]float64, error) {
+	if s.err != nil {
+		return nil, s.err
+	}
+	c := s.mixer.channels
+	frames := min(limit, len(s.data)/c, max(1, maxChunk/c))
+	if frames == 0 {
+		return nil, io.EOF
+	}
+	s.buf = s.buf[:0]
+	for _, v := range s.data[:frames*c] {
+		s.buf = append(s.buf, s.toFloat(v))
+	}
+	s.data = s.data[frames*c:]
+	return s.buf, nil
+}
+
+func (s *memSource[T]) channelCount() int { return s.mixer.channels }
