@@ -147,10 +147,19 @@ def int2float(samples):
     return (samples.astype(np.float64) - offset) / half
 
 
-def waveform_16k(path):
-    """The mono 16 kHz float64 waveform the log-mel stage sees, and the file's original rate."""
+def waveform_16k(path, channel=None):
+    """The mono 16 kHz float64 waveform the log-mel stage sees, and the file's original rate.
+
+    With channel=None the channels are averaged (the reference); with channel=K only channel K is kept
+    (the --channel extension: what vggish-go's per-channel mode must give for that channel).
+    """
     data, rate, _ = read_audio(path)
-    mono = int2float(data).mean(axis=1)
+    if channel is None:
+        mono = int2float(data).mean(axis=1)
+    elif 0 <= channel < data.shape[1]:
+        mono = int2float(data)[:, channel]
+    else:
+        raise ReferenceError(f"--channel {channel}: {path} has {data.shape[1]} channel(s)")
     return resample_to_16k(mono, rate, path), rate
 
 
@@ -165,20 +174,32 @@ def resample_to_16k(mono, rate, path):
         raise ReferenceError(f"resample {path} from {rate} Hz: {e}") from e
 
 
-def pad_tail(wave, hop_frames):
-    """Zero-pad wave so the last, partial example becomes a full one (the --pad-tail extension).
+TAIL_POLICIES = ("drop", "pad", "repeat")
+
+
+def fill_tail(wave, hop_frames, policy):
+    """Extend wave so the last, partial example becomes a full one (the --tail extension).
 
     With S = hop_frames * 160 and W = 15600 (samples one example spans), N examples cover samples
-    [0, (N-1)*S + W). The padded length is L = (N-1)*S + W with N the smallest count >= 1 that covers
-    every sample: N = 1 if n <= W else 1 + ceil((n - W) / S). Empty input stays empty.
+    [0, (N-1)*S + W). N is the smallest count >= 1 that covers every sample, N = 1 if n <= W else
+    1 + ceil((n - W) / S), but no example may start at or after the end: N <= ceil(n / S) (which only
+    binds when S > W). The wave is extended to L = (N-1)*S + W samples (never shortened): 'pad' with
+    zeros, 'repeat' with the last example's own samples wave[(N-1)*S:] over and over (np.resize tiles
+    them), so a sound shorter than one example is looped. 'drop' and empty input change nothing.
     """
     n = wave.shape[0]
-    if n == 0:
+    if policy == "drop" or n == 0:
         return wave
     stride = hop_frames * HOP_SAMPLES
     count = 1 if n <= EXAMPLE_SPAN_SAMPLES else 1 + -(-(n - EXAMPLE_SPAN_SAMPLES) // stride)
-    length = (count - 1) * stride + EXAMPLE_SPAN_SAMPLES
-    return np.concatenate([wave, np.zeros(length - n, dtype=wave.dtype)])
+    count = min(count, -(-n // stride))
+    start = (count - 1) * stride
+    length = start + EXAMPLE_SPAN_SAMPLES
+    if length <= n:
+        return wave
+    if policy == "pad":
+        return np.concatenate([wave, np.zeros(length - n, dtype=wave.dtype)])
+    return np.concatenate([wave[:start], np.resize(wave[start:], EXAMPLE_SPAN_SAMPLES)])
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -253,16 +274,15 @@ class Preprocessed:
         if USE_TORCHVGGISH:
             self._torchvggish(path, args)
             return
-        self.wave, self.rate = waveform_16k(path)
-        if args.pad_tail:
-            self.wave = pad_tail(self.wave, hop)
+        self.wave, self.rate = waveform_16k(path, args.channel)
+        self.wave = fill_tail(self.wave, hop, args.tail)
         self.mel = log_mel(self.wave)
         self.examples = examples_from_log_mel(self.mel, hop)
 
     def _torchvggish(self, path, args):
         # UNTESTED HERE: the torchvggish package is not installed on the project's machines.
-        if args.hop is not None or args.pad_tail:
-            raise ReferenceError("--hop and --pad-tail are vggish-go extensions: not available with VGGISH_REFERENCE=torchvggish")
+        if args.hop is not None or args.tail != "drop" or args.channel is not None:
+            raise ReferenceError("--hop, --tail and --channel are vggish-go extensions: not available with VGGISH_REFERENCE=torchvggish")
         from torchvggish import vggish_input
 
         data, self.rate, _ = read_audio(path)
@@ -689,7 +709,9 @@ def parse_args(argv):
     inputs.add_argument("files", nargs="*", metavar="FILE", help="audio files")
     inputs.add_argument("--manifest", help="take the inputs from a synth manifest.json instead")
     inputs.add_argument("--hop", type=float, help="example hop in seconds (frames = int(round(hop * 100))); default 0.96")
-    inputs.add_argument("--pad-tail", action="store_true", help="zero-pad the waveform so the last partial example is kept")
+    inputs.add_argument("--tail", choices=TAIL_POLICIES, default="drop", help="last partial example: drop (default), pad with zeros, or repeat its audio")
+    inputs.add_argument("--pad-tail", dest="tail", action="store_const", const="pad", help="the same as --tail pad")
+    inputs.add_argument("--channel", type=int, help="embed channel K alone instead of the mean of the channels")
 
     model = argparse.ArgumentParser(add_help=False)
     model.add_argument("--weights", required=True, help="state dict saved by torch.save")

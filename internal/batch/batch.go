@@ -55,7 +55,7 @@ type Options struct {
 	// Pool adds a per-file vector (NPY: a second file; JSONL: a "mean" or "max" field; CSV and Show:
 	// a row or line of its own).
 	Pool Pool
-	// Uint8 writes NPY arrays as uint8 (quantised embeddings only).
+	// Uint8 writes NPY and NPZ arrays as uint8 (quantised embeddings only).
 	Uint8     bool
 	Overwrite bool
 	// Workers is the number of files in progress at once (being decoded, or waiting for their clips to
@@ -148,11 +148,11 @@ func (o Options) withDefaults(n int) (Options, error) {
 	}
 	switch {
 	case o.Format == Show && o.Stdout == nil:
-		return o, errors.New("format show prints on standard output: choose npy, jsonl or csv for files")
-	case o.Format == NPY && o.Stdout != nil:
-		return o, errors.New("format npy needs an output file or folder")
+		return o, errors.New("format show prints on standard output: choose npy, npz, jsonl or csv for files")
+	case (o.Format == NPY || o.Format == NPZ) && o.Stdout != nil:
+		return o, fmt.Errorf("format %s needs an output file or folder", o.Format)
 	case o.Format != Show && !slices.Contains(Formats, o.Format):
-		return o, fmt.Errorf("format %q: want npy, jsonl or csv", o.Format)
+		return o, fmt.Errorf("format %q: want npy, npz, jsonl or csv", o.Format)
 	case o.Pool != NoPool && o.Pool != Mean && o.Pool != Max:
 		return o, fmt.Errorf("pool %q: want mean or max", o.Pool)
 	case o.Output != "" && n != 1:
@@ -254,7 +254,7 @@ func (r *run) prepareOutDir(all, selected []Input) error {
 func (r *run) settings() Settings {
 	s := r.o.Record.Settings
 	s.Format, s.Pool, s.DType = r.o.Format, r.o.Pool, "float32"
-	if r.o.Uint8 && r.o.Format == NPY {
+	if r.o.Uint8 && (r.o.Format == NPY || r.o.Format == NPZ) {
 		s.DType = "uint8"
 	}
 	return s
@@ -397,7 +397,7 @@ func (r *run) embed(ctx context.Context, m Embedder, i int) {
 	}
 	if err == nil {
 		if e.Rows() == 0 {
-			r.prog.logf("warning: %s: %.3g s of audio is shorter than one clip (0.975 s): empty output, shape (0, 128); --pad-tail keeps a padded clip", in.Path, e.Duration)
+			r.prog.logf("warning: %s: %.3g s of audio is shorter than one clip (0.975 s): empty output, shape (0, 128); --tail pad or repeat keeps a clip", in.Path, e.Duration)
 		}
 		err = r.sink.put(i, in, e)
 	} else {
@@ -677,7 +677,7 @@ func (s *stream) write(r result) error {
 	case CSV:
 		w := csv.NewWriter(&b)
 		if !s.header {
-			if err := w.Write(csvHeader()); err != nil {
+			if err := w.Write(csvHeader(r.e.Channels > 0)); err != nil {
 				return err
 			}
 			s.header = true

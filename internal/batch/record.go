@@ -21,7 +21,8 @@ type Settings struct {
 	Variant       string  `json:"variant"`
 	Postprocess   string  `json:"postprocess"`
 	Hop           float64 `json:"hop_seconds"`
-	PadTail       bool    `json:"pad_tail"`
+	Tail          string  `json:"tail"`
+	Channels      string  `json:"channels"`
 	Resampler     string  `json:"resampler"`
 	Format        Format  `json:"format"`
 	DType         string  `json:"dtype"`
