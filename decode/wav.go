@@ -241,26 +241,7 @@ func (s *wavSource) Close() error {
 	return s.closer.Close()
 }
 
-func (s *wavSource) Read(p []float64) (int, error) {
-	if s.err != nil {
-		return 0, s.err
-	}
-	if len(p) == 0 {
-		return 0, nil
-	}
-	samples, err := s.frames(len(p))
-	if len(samples) == 0 {
-		return 0, err
-	}
-	n, err := s.mixer.mix(p[:len(samples)/s.mixer.channels], samples)
-	if err != nil {
-		s.err = err
-	}
-	if n == 0 {
-		return 0, s.err
-	}
-	return n, nil
-}
+func (s *wavSource) Read(p []float64) (int, error) { return readMixed(p, &s.err, &s.mixer, s.frames) }
 
 // frames decodes up to limit (> 0) frames and returns their samples, interleaved, valid until the next
 // call. The end of the stream (io.EOF) or an error comes once no samples are left: with none.
