@@ -75,7 +75,7 @@ flags:
 		shardFlag   = fs.String("shard", "", "embed only shard `I/N` of the inputs (default from $JOB_COMPLETION_INDEX with --num-shards or $VGGISH_NUM_SHARDS,\nor $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT); a file's shard is sha256(its relative path) mod N")
 		numShards   = fs.Int("num-shards", 0, "number of shards, with an index from the environment")
 	)
-	fs.Var(&channels, "channels", "mix (average the channels to mono, the reference) or each (a stream of vectors per channel:\nnpy/npz (C, N, 128), a record per channel in jsonl, a channel column in csv)")
+	fs.Var(&channels, "channels", "`MODE`: mix (average the channels to mono, the reference) or each (a stream of vectors per channel:\nnpy/npz (C, N, 128), a record per channel in jsonl, a channel column in csv) (default mix)")
 	inputs, err := parse(fs, args)
 	if err != nil {
 		return err

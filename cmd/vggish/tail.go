@@ -11,7 +11,7 @@ import (
 // fs is parsed.
 func tailFlags(fs *flag.FlagSet, what string) func() (preprocess.Tail, error) {
 	tail := preprocess.Drop
-	fs.Var(&tail, "tail", fmt.Sprintf("the last, partial %[1]s and audio shorter than one %[1]s (0.975 s): drop (the reference), pad (with silence)\nor repeat (the %[1]s's own audio, looped)", what))
+	fs.Var(&tail, "tail", fmt.Sprintf("`POLICY` for the last, partial %[1]s and audio shorter than one %[1]s (0.975 s): drop (the reference),\npad (with silence) or repeat (the %[1]s's own audio, looped) (default drop)", what))
 	padTail := fs.Bool("pad-tail", false, "the same as --tail pad")
 	return func() (preprocess.Tail, error) {
 		if !*padTail {

@@ -36,7 +36,7 @@ type Embedder interface {
 	EmbedFile(ctx context.Context, path string) (*vggish.Embeddings, error)
 }
 
-// Options configure Run. Exactly one of OutDir, Output and Stdout says where results go.
+// Options configure Run. Exactly one of OutDir, Output, Stdout and Each says where results go.
 type Options struct {
 	// OutDir receives one output per input, mirroring the inputs' tree: input Rel "a/b.wav" is
 	// written to OutDir/a/b.npy (or .jsonl, .csv), with a pool in NPY format also OutDir/a/b.mean.npy
@@ -49,6 +49,9 @@ type Options struct {
 	// Stdout receives every file's result in input order: Show lines, JSONL records, or CSV rows
 	// under one header.
 	Stdout io.Writer
+	// Each is called with every file's embeddings in input order, one call at a time; an error stops
+	// the run. Format and Pool do not apply.
+	Each func(Input, *vggish.Embeddings) error
 
 	// Format defaults to NPY for files and Show for Stdout.
 	Format Format
@@ -132,15 +135,17 @@ func (o Options) Check(n int) error {
 
 func (o Options) withDefaults(n int) (Options, error) {
 	dests := 0
-	for _, set := range []bool{o.OutDir != "", o.Output != "", o.Stdout != nil} {
+	for _, set := range []bool{o.OutDir != "", o.Output != "", o.Stdout != nil, o.Each != nil} {
 		if set {
 			dests++
 		}
 	}
 	if dests != 1 {
-		return o, errors.New("batch: want exactly one of an output folder, an output file and standard output")
+		return o, errors.New("batch: want exactly one of an output folder, an output file, standard output and a function")
 	}
-	if o.Format == "" {
+	if o.Each != nil {
+		o.Format, o.Pool = "", NoPool
+	} else if o.Format == "" {
 		o.Format = NPY
 		if o.Stdout != nil {
 			o.Format = Show
@@ -151,7 +156,7 @@ func (o Options) withDefaults(n int) (Options, error) {
 		return o, errors.New("format show prints on standard output: choose npy, npz, jsonl or csv for files")
 	case (o.Format == NPY || o.Format == NPZ) && o.Stdout != nil:
 		return o, fmt.Errorf("format %s needs an output file or folder", o.Format)
-	case o.Format != Show && !slices.Contains(Formats, o.Format):
+	case o.Format != Show && o.Each == nil && !slices.Contains(Formats, o.Format):
 		return o, fmt.Errorf("format %q: want npy, npz, jsonl or csv", o.Format)
 	case o.Pool != NoPool && o.Pool != Mean && o.Pool != Max:
 		return o, fmt.Errorf("pool %q: want mean or max", o.Pool)
@@ -179,9 +184,9 @@ func newRun(inputs []Input, o Options) (*run, error) {
 	selected := o.Shard.Select(inputs)
 	r.sum.Inputs = len(selected)
 	switch {
-	case o.Stdout != nil:
+	case o.Stdout != nil || o.Each != nil:
 		r.todo = selected
-		r.sink = &stream{w: o.Stdout, format: o.Format, pool: o.Pool, pending: map[int]result{}}
+		r.sink = &stream{w: o.Stdout, each: o.Each, format: o.Format, pool: o.Pool, pending: map[int]result{}}
 	case o.Output != "":
 		r.todo = selected
 		r.sink = newFiles(o, func(Input) []string { return targets(o.Output, o.Format, o.Pool) })
@@ -613,10 +618,11 @@ func (f *files) fault(err error) error {
 	return &Fault{Err: err, Done: int(f.done.Load())}
 }
 
-// stream writes results to one writer in input order, holding early ones until their predecessors
-// arrive.
+// stream writes results to one writer, or hands them to a function, in input order, holding early
+// ones until their predecessors arrive.
 type stream struct {
 	w       io.Writer
+	each    func(Input, *vggish.Embeddings) error
 	format  Format
 	pool    Pool
 	release func()
@@ -666,6 +672,9 @@ func (s *stream) put(i int, in Input, e *vggish.Embeddings) error {
 }
 
 func (s *stream) write(r result) error {
+	if s.each != nil {
+		return s.each(r.in, r.e)
+	}
 	var b strings.Builder
 	switch s.format {
 	case Show:

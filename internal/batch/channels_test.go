@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -152,4 +153,27 @@ print(json.dumps(out))`
 		assert.Equal(t, starts, z["timestamps"][2], in.Rel)
 		assert.Equal(t, "float32", z["mean"][1], in.Rel)
 	}
+}
+
+// Each receives every file's embeddings in input order, whatever order they complete in, and its
+// error stops the run.
+func TestRunEach(t *testing.T) {
+	_, inputs := corpus(t, names[:len(names)-1]...)
+	var got []string
+	_, err := Run(context.Background(), &fake{jitter: true}, inputs, Options{Workers: 4, Each: func(in Input, e *vggish.Embeddings) error {
+		got = append(got, in.Path)
+		assert.Equal(t, fakeEmbeddings(in.Path).Data, e.Data)
+		return nil
+	}})
+	require.NoError(t, err)
+	var want []string
+	for _, in := range inputs {
+		want = append(want, in.Path)
+	}
+	assert.Equal(t, want, got)
+
+	_, err = Run(context.Background(), &fake{}, inputs, Options{Each: func(Input, *vggish.Embeddings) error { return errors.New("full") }})
+	assert.ErrorContains(t, err, "full")
+	_, err = Run(context.Background(), &fake{}, inputs, Options{Stdout: &bytes.Buffer{}, Each: func(Input, *vggish.Embeddings) error { return nil }})
+	assert.ErrorContains(t, err, "exactly one of")
 }

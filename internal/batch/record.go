@@ -99,14 +99,14 @@ func checkSettings(dir string, s Settings) error {
 		r.Settings.Format, r.Settings.Pool = "", ""
 		if r.Settings != s {
 			return fmt.Errorf("%s holds outputs made with other settings (%s: %s); rerun with --overwrite to replace them, or use another output folder",
-				dir, filepath.Base(name), settingsDiff(r.Settings, s))
+				dir, filepath.Base(name), r.Settings.Diff(s))
 		}
 	}
 	return nil
 }
 
-// settingsDiff lists the fields that differ: "variant torchvggish, now towhee".
-func settingsDiff(was, now Settings) string {
+// Diff lists the fields that differ from now's: "variant torchvggish, now towhee".
+func (was Settings) Diff(now Settings) string {
 	a, b := reflect.ValueOf(was), reflect.ValueOf(now)
 	var diffs []string
 	for i := range a.NumField() {
