@@ -7,6 +7,7 @@
 //	vggish embed [flags] INPUT...                embeddings of files, folders, globs or a list
 //	vggish logmel --output OUT.npy INPUT         the log-mel examples the network sees
 //	vggish fad [flags] BACKGROUND EVAL           the Fréchet Audio Distance between two sets
+//	vggish selftest [--weights FILE]             TensorFlow's smoke-test figures, on this machine
 //	vggish weights download|path|verify [FILE]   the published weights
 //
 // Run `vggish COMMAND -h` for a command's flags.
@@ -31,6 +32,7 @@ func commands() []command {
 		{"embed", "embeddings of files, folders, globs or a list", runEmbed},
 		{"logmel", "the log-mel examples the network sees", runLogmel},
 		{"fad", "the Fréchet Audio Distance between two sets of audio", runFAD},
+		{"selftest", "TensorFlow's smoke test: do the weights and libtorch here give its figures?", runSelftest},
 		{"weights", "download, locate or verify the published weights", runWeights},
 	}
 }
