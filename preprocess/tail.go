@@ -15,8 +15,8 @@ const (
 	Pad
 	// Repeat fills the last, partial example by looping its own audio (from the example's start to
 	// the end of the input): a sound shorter than one example is repeated until it fills 0.975 s.
-	// Essentia's lastPatchMode "repeat" loops a last patch's log-mel frames; here the waveform is
-	// looped and the log-mel computed on the result, so there is no seam in the STFT frames.
+	// Essentia's lastPatchMode "repeat" loops a last patch's log-mel frames; here the waveform itself
+	// is looped, and the log-mel computed over it.
 	Repeat
 )
 
