@@ -12,8 +12,10 @@ require (
 	github.com/stretchr/testify v1.11.1
 	github.com/sugarme/gotch v0.9.1
 	github.com/x448/float16 v0.8.4
+	golang.org/x/sync v0.19.0
 	golang.org/x/sys v0.35.0
 	golang.org/x/term v0.34.0
+	gonum.org/v1/gonum v0.17.0
 	gopkg.in/yaml.v3 v3.0.1
 )
 
@@ -23,7 +25,5 @@ require (
 	github.com/kr/text v0.2.0 // indirect
 	github.com/pmezard/go-difflib v1.0.0 // indirect
 	github.com/rogpeppe/go-internal v1.16.0 // indirect
-	golang.org/x/sync v0.19.0 // indirect
 	golang.org/x/text v0.34.0 // indirect
-	gonum.org/v1/gonum v0.17.0 // indirect
 )

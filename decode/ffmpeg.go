@@ -77,8 +77,18 @@ func ffmpegArgs(path string) []string {
 
 func (s *ffmpegSource) Read(p []float64) (int, error) {
 	n, err := s.wavSource.Read(p)
+	return n, s.check(err)
+}
+
+func (s *ffmpegSource) frames(limit int) ([]float64, error) {
+	samples, err := s.wavSource.frames(limit)
+	return samples, s.check(err)
+}
+
+// check replaces the end of the WAV stream by ffmpeg's failure, if it failed.
+func (s *ffmpegSource) check(err error) error {
 	if err == nil {
-		return n, nil
+		return nil
 	}
 	if !s.ended {
 		s.cancel() // a decoding error: the rest of ffmpeg's output is not needed
@@ -86,9 +96,9 @@ func (s *ffmpegSource) Read(p []float64) (int, error) {
 	// When the stream has ended, ffmpeg's exit status says whether it ended early, and why.
 	if ferr := s.stop(); ferr != nil && s.ended {
 		s.wavSource.err = ferr
-		return n, ferr
+		return ferr
 	}
-	return n, err
+	return err
 }
 
 // Close stops ffmpeg if it is still running.

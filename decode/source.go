@@ -194,6 +194,29 @@ func (m *mixer) mix(dst, src []float64) (int, error) {
 	return len(dst), nil
 }
 
+// readMixed is the sources' Read: up to len(p) frames from frames, averaged by m. An error, the
+// sources' or a mixing one (which sticks in *sticky), comes once the samples before it are read.
+func readMixed(p []float64, sticky *error, m *mixer, frames func(int) ([]float64, error)) (int, error) {
+	if *sticky != nil {
+		return 0, *sticky
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	samples, err := frames(len(p))
+	if len(samples) == 0 {
+		return 0, err
+	}
+	n, err := m.mix(p[:len(samples)/m.channels], samples)
+	if err != nil {
+		*sticky = err
+	}
+	if n == 0 {
+		return 0, err
+	}
+	return n, nil
+}
+
 // pairwiseSum adds a in numpy's order (pairwise_sum in numpy/core/src/umath/loops_utils.h), so that
 // channel means equal np.mean's to the bit.
 func pairwiseSum(a []float64) float64 {
@@ -254,26 +277,26 @@ func (s *memSource[T]) Name() string { return s.mixer.name }
 func (s *memSource[T]) Close() error { return nil }
 
 func (s *memSource[T]) Read(p []float64) (int, error) {
+	return readMixed(p, &s.err, &s.mixer, s.frames)
+}
+
+// frames takes up to limit (> 0) frames and returns their samples, interleaved, valid until the next
+// call; once none are left it returns io.EOF.
+func (s *memSource[T]) frames(limit int) ([]float64, error) {
 	if s.err != nil {
-		return 0, s.err
+		return nil, s.err
 	}
 	c := s.mixer.channels
-	frames := min(len(p), len(s.data)/c, max(1, maxChunk/c))
+	frames := min(limit, len(s.data)/c, max(1, maxChunk/c))
 	if frames == 0 {
-		if len(p) == 0 {
-			return 0, nil
-		}
-		return 0, io.EOF
+		return nil, io.EOF
 	}
 	s.buf = s.buf[:0]
 	for _, v := range s.data[:frames*c] {
 		s.buf = append(s.buf, s.toFloat(v))
 	}
-	n, err := s.mixer.mix(p[:frames], s.buf)
-	s.data = s.data[n*c:]
-	s.err = err
-	if n == 0 {
-		return 0, err
-	}
-	return n, nil
+	s.data = s.data[frames*c:]
+	return s.buf, nil
 }
+
+func (s *memSource[T]) channelCount() int { return s.mixer.channels }

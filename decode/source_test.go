@@ -40,10 +40,11 @@ func readAll(t *testing.T, s Source, maxRead int, seed uint64) ([]float64, error
 }
 
 type refCase struct {
-	File     string
-	Expected string
-	Rate     int
-	Channels int
+	File         string
+	Expected     string
+	ChannelFiles []string `json:"channel_files"`
+	Rate         int
+	Channels     int
 }
 
 // referenceFiles has the Python reference write audio files and the samples it decodes from them.

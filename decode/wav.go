@@ -241,14 +241,15 @@ func (s *wavSource) Close() error {
 	return s.closer.Close()
 }
 
-func (s *wavSource) Read(p []float64) (int, error) {
+func (s *wavSource) Read(p []float64) (int, error) { return readMixed(p, &s.err, &s.mixer, s.frames) }
+
+// frames decodes up to limit (> 0) frames and returns their samples, interleaved, valid until the next
+// call. The end of the stream (io.EOF) or an error comes once no samples are left: with none.
+func (s *wavSource) frames(limit int) ([]float64, error) {
 	if s.err != nil {
-		return 0, s.err
+		return nil, s.err
 	}
-	frames := min(len(p), max(1, maxChunk/s.mixer.channels))
-	if frames == 0 {
-		return 0, nil
-	}
+	frames := min(limit, max(1, maxChunk/s.mixer.channels))
 	if need := frames * s.frameSize; cap(s.raw) < need {
 		s.raw = make([]byte, need)
 	}
@@ -269,15 +270,13 @@ func (s *wavSource) Read(p []float64) (int, error) {
 	frames = got / s.frameSize
 	s.samples = append(s.samples[:0], make([]float64, frames*s.mixer.channels)...)
 	s.decode(s.samples, raw)
-	n, err := s.mixer.mix(p[:frames], s.samples)
-	if err != nil {
-		s.err = err
+	if frames == 0 {
+		return nil, s.err
 	}
-	if n == 0 {
-		return 0, s.err
-	}
-	return n, nil
+	return s.samples, nil
 }
+
+func (s *wavSource) channelCount() int { return s.mixer.channels }
 
 // countingReader counts the bytes read through it.
 type countingReader struct {

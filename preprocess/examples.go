@@ -18,9 +18,9 @@ type Options struct {
 	// (half to even, as the reference script does); 0 means 0.96 s. Smaller values give overlapping
 	// examples.
 	Hop float64
-	// PadTail pads the waveform with silence so that a last, partial example is kept, and audio
-	// shorter than one example yields one example.
-	PadTail bool
+	// Tail is what becomes of a last, partial example and of audio shorter than one example: dropped
+	// (the zero value, as the reference), padded with silence, or filled by repeating its audio.
+	Tail Tail
 	// Device is where resampling and the log-mel run (the zero value is the CPU): a model's device,
 	// so that on a GPU the CPU only decodes.
 	Device torch.Device
@@ -84,6 +84,9 @@ func Stream(ctx context.Context, src decode.Source, opts Options, fn func(*Examp
 	if err := decode.CheckSampleRate(src.SampleRate()); err != nil { // for Sources other than decode's
 		return fail(err)
 	}
+	if opts.Tail < Drop || opts.Tail > Repeat {
+		return fail(fmt.Errorf("tail policy %v", opts.Tail))
+	}
 	device := tensor.Device(opts.Device)
 	rs, err := newResampler(src.SampleRate(), device)
 	if err != nil {
@@ -94,10 +97,18 @@ func Stream(ctx context.Context, src decode.Source, opts Options, fn func(*Examp
 	need := func(n int) int { return (n-1)*stride + ExampleSamples }
 	var (
 		in      = make([]float64, 1<<16)
-		wave    []float64 // 16 kHz samples from example `next` on
+		wave    []float64 // 16 kHz samples from example next's start on, once skip is dropped
 		next    int       // index of the first example wave holds
+		skip    int       // samples to drop from the front of wave before example next starts
 		samples int64     // source samples read
 	)
+	// drop removes what it can of the skip: with a hop longer than an example, the samples between
+	// two examples may not have arrived when the first is emitted.
+	drop := func() {
+		k := min(skip, len(wave))
+		wave = wave[:copy(wave, wave[k:])]
+		skip -= k
+	}
 	emit := func(n int) error {
 		data, err := logMelExamples(wave[:need(n)], n, hop, device)
 		if err == nil {
@@ -115,7 +126,8 @@ func Stream(ctx context.Context, src decode.Source, opts Options, fn func(*Examp
 		}
 		next += n
 		info.Examples += n
-		wave = wave[:copy(wave, wave[min(n*stride, len(wave)):])]
+		skip += n * stride
+		drop()
 		return nil
 	}
 	for {
@@ -127,6 +139,7 @@ func Stream(ctx context.Context, src decode.Source, opts Options, fn func(*Examp
 		if wave, err = rs.Write(in[:n], wave); err != nil {
 			return fail(err)
 		}
+		drop()
 		for len(wave) >= need(BlockExamples) {
 			if err := emit(BlockExamples); err != nil {
 				return info, err
@@ -142,19 +155,16 @@ func Stream(ctx context.Context, src decode.Source, opts Options, fn func(*Examp
 	if wave, err = rs.Flush(wave); err != nil {
 		return fail(err)
 	}
+	drop()
 	info.Duration = float64(samples) / float64(info.SampleRate)
 	n := 0
 	if len(wave) >= ExampleSamples {
 		n = 1 + (len(wave)-ExampleSamples)/stride
 	}
-	if total := next*stride + len(wave); opts.PadTail && total > 0 {
-		// The reference pads the whole waveform to the length that covers it with whole examples.
-		all := 1
-		if total > ExampleSamples {
-			all = 1 + (total-ExampleSamples+stride-1)/stride
-		}
-		if n = all - next; n > 0 && len(wave) < need(n) {
-			wave = append(wave, make([]float64, need(n)-len(wave))...)
+	if opts.Tail != Drop {
+		// The reference extends the whole waveform to the length that covers it with whole examples.
+		if n = tailExamples(next*stride-skip+len(wave), stride) - next; n > 0 {
+			wave = opts.Tail.fill(wave, (n-1)*stride, need(n))
 		}
 	}
 	for n > 0 {

@@ -131,7 +131,7 @@ func FuzzWAVHeader(f *testing.F) {
 			if r := src.SampleRate(); r < decode.MinSampleRate || r > decode.MaxSampleRate {
 				t.Fatalf("opened at %d Hz", r)
 			}
-			_, err = preprocess.Stream(context.Background(), src, preprocess.Options{PadTail: true}, func(e *preprocess.Examples) error {
+			_, err = preprocess.Stream(context.Background(), src, preprocess.Options{Tail: preprocess.Pad}, func(e *preprocess.Examples) error {
 				for i, v := range e.Data {
 					if v-v != 0 {
 						t.Fatalf("value %d is %v", i, v)

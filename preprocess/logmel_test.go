@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/go-audio/audio"
+	"github.com/go-audio/wav"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -42,7 +44,9 @@ func TestLogMelMatchesReference(t *testing.T) {
 	}{
 		{"default", nil, preprocess.Options{}},
 		{"hop0.5", []string{"--hop", "0.5"}, preprocess.Options{Hop: 0.5}},
-		{"padtail", []string{"--pad-tail"}, preprocess.Options{PadTail: true}},
+		{"padtail", []string{"--pad-tail"}, preprocess.Options{Tail: preprocess.Pad}},
+		{"repeat", []string{"--tail", "repeat"}, preprocess.Options{Tail: preprocess.Repeat}},
+		{"repeat_hop0.5", []string{"--tail", "repeat", "--hop", "0.5"}, preprocess.Options{Tail: preprocess.Repeat, Hop: 0.5}},
 	} {
 		t.Run(variant.name, func(t *testing.T) {
 			out := filepath.Join(reftest.WorkDir(t), "logmel-"+variant.name)
@@ -100,8 +104,10 @@ func TestChunkedEqualsWhole(t *testing.T) {
 		opts    preprocess.Options
 	}{
 		{16000, 70, preprocess.Options{}},
-		{44100, 75, preprocess.Options{Hop: 0.5, PadTail: true}},
-		{48000, 3, preprocess.Options{PadTail: true}},
+		{44100, 75, preprocess.Options{Hop: 0.5, Tail: preprocess.Pad}},
+		{48000, 3, preprocess.Options{Tail: preprocess.Pad}},
+		{22050, 0.4, preprocess.Options{Tail: preprocess.Repeat}},
+		{16000, 150.3, preprocess.Options{Hop: 2, Tail: preprocess.Repeat}},
 	} {
 		t.Run(fmt.Sprintf("%dHz_%gs", c.rate, c.seconds), func(t *testing.T) {
 			x := tone(int(c.seconds*float64(c.rate)), c.rate)
@@ -139,9 +145,11 @@ func TestShortInputGivesNoExamples(t *testing.T) {
 	ex, _, err := preprocess.Read(context.Background(), decode.FromFloat64(tone(15600, 16000), 16000), preprocess.Options{})
 	require.NoError(t, err)
 	assert.Equal(t, 1, ex.Len(), "15600 samples make one example")
-	ex, _, err = preprocess.Read(context.Background(), decode.FromFloat64(tone(100, 16000), 16000), preprocess.Options{PadTail: true})
-	require.NoError(t, err)
-	assert.Equal(t, 1, ex.Len(), "padded")
+	for _, tail := range []preprocess.Tail{preprocess.Pad, preprocess.Repeat} {
+		ex, _, err = preprocess.Read(context.Background(), decode.FromFloat64(tone(100, 16000), 16000), preprocess.Options{Tail: tail})
+		require.NoError(t, err)
+		assert.Equal(t, 1, ex.Len(), tail)
+	}
 }
 
 func TestHopOption(t *testing.T) {
@@ -162,4 +170,45 @@ func TestHopOption(t *testing.T) {
 			assert.InDelta(t, math.Max(c.hop, 0.96*map[bool]float64{true: 1, false: 0}[c.hop == 0]), ex.Starts[1], 1e-12)
 		}
 	}
+}
+
+// Hops longer than an example (0.975 s) leave samples between examples that no example covers; over
+// more than a block of examples, and with each tail policy, the examples still match the reference.
+func TestLongHopMatchesReference(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "long.wav")
+	x := tone(int(150.3*16000), 16000)
+	writeWAV16(t, path, x, 16000)
+	for _, c := range []struct {
+		hop  float64
+		tail preprocess.Tail
+	}{{2, preprocess.Drop}, {2, preprocess.Pad}, {1.5, preprocess.Repeat}, {0.98, preprocess.Repeat}} {
+		name := fmt.Sprintf("hop%g_%v", c.hop, c.tail)
+		t.Run(name, func(t *testing.T) {
+			out := filepath.Join(dir, name)
+			reftest.Run(t, "reference.py", "logmel", "--out", out, "--hop", fmt.Sprint(c.hop), "--tail", c.tail.String(), path)
+			want, shape, err := npyfile.Read(filepath.Join(out, "long.npy"))
+			require.NoError(t, err)
+			got, _, err := preprocess.File(context.Background(), path, preprocess.Options{Hop: c.hop, Tail: c.tail})
+			require.NoError(t, err)
+			require.Greater(t, shape[0], preprocess.BlockExamples)
+			require.Equal(t, shape[0], got.Len())
+			assert.LessOrEqual(t, maxAbsDiff(got.Data, want), 1e-4)
+		})
+	}
+}
+
+// writeWAV16 writes mono samples in [-1, 1] as a 16-bit WAV file.
+func writeWAV16(t *testing.T, path string, x []float64, rate int) {
+	t.Helper()
+	f, err := os.Create(path)
+	require.NoError(t, err)
+	defer f.Close()
+	buf := &audio.IntBuffer{Format: &audio.Format{NumChannels: 1, SampleRate: rate}, SourceBitDepth: 16, Data: make([]int, len(x))}
+	for i, v := range x {
+		buf.Data[i] = int(math.Round(v * 32767))
+	}
+	enc := wav.NewEncoder(f, rate, 16, 1, 1)
+	require.NoError(t, enc.Write(buf))
+	require.NoError(t, enc.Close())
 }

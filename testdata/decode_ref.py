@@ -3,8 +3,9 @@
   decode_ref.py make DIR   write test audio files into DIR and, for each, the samples the reference
                            pipeline feeds to resampy (DIR/<name>.f64, float64 LE): soundfile's samples,
                            integers mapped by Towhee's int2float ((x - offset) / 2^(bits-1) with numpy's
-                           iinfo), floats widened, then np.mean over channels. Prints a JSON list of
-                           {"file", "expected", "rate", "channels"}.
+                           iinfo), floats widened, then np.mean over channels; and each channel K alone,
+                           before the mean (DIR/<name>.chK.f64). Prints a JSON list of
+                           {"file", "expected", "channel_files", "rate", "channels"}.
 """
 import json
 import os
@@ -57,7 +58,9 @@ def main():
         x, sr = sf.read(name, dtype=READ_DTYPE[subtype], always_2d=True)
         assert sr == rate and x.shape == (3001, channels), (name, sr, x.shape)
         np.mean(int2float(x), axis=1).astype("<f8").tofile(name + ".f64")
-        manifest.append({"file": name, "expected": name + ".f64", "rate": rate, "channels": channels})
+        for k in range(channels):
+            int2float(x)[:, k].astype("<f8").tofile(f"{name}.ch{k}.f64")
+        manifest.append({"file": name, "expected": name + ".f64", "channel_files": [f"{name}.ch{k}.f64" for k in range(channels)], "rate": rate, "channels": channels})
     json.dump(manifest, sys.stdout)
 
 

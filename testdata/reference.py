@@ -147,10 +147,19 @@ def int2float(samples):
     return (samples.astype(np.float64) - offset) / half
 
 
-def waveform_16k(path):
-    """The mono 16 kHz float64 waveform the log-mel stage sees, and the file's original rate."""
+def waveform_16k(path, channel=None):
+    """The mono 16 kHz float64 waveform the log-mel stage sees, and the file's original rate.
+
+    With channel=None the channels are averaged (the reference); with channel=K only channel K is kept
+    (the --channel extension: what vggish-go's per-channel mode must give for that channel).
+    """
     data, rate, _ = read_audio(path)
-    mono = int2float(data).mean(axis=1)
+    if channel is None:
+        mono = int2float(data).mean(axis=1)
+    elif 0 <= channel < data.shape[1]:
+        mono = int2float(data)[:, channel]
+    else:
+        raise ReferenceError(f"--channel {channel}: {path} has {data.shape[1]} channel(s)")
     return resample_to_16k(mono, rate, path), rate
 
 
@@ -165,20 +174,32 @@ def resample_to_16k(mono, rate, path):
         raise ReferenceError(f"resample {path} from {rate} Hz: {e}") from e
 
 
-def pad_tail(wave, hop_frames):
-    """Zero-pad wave so the last, partial example becomes a full one (the --pad-tail extension).
+TAIL_POLICIES = ("drop", "pad", "repeat")
+
+
+def fill_tail(wave, hop_frames, policy):
+    """Extend wave so the last, partial example becomes a full one (the --tail extension).
 
     With S = hop_frames * 160 and W = 15600 (samples one example spans), N examples cover samples
-    [0, (N-1)*S + W). The padded length is L = (N-1)*S + W with N the smallest count >= 1 that covers
-    every sample: N = 1 if n <= W else 1 + ceil((n - W) / S). Empty input stays empty.
+    [0, (N-1)*S + W). N is the smallest count >= 1 that covers every sample, N = 1 if n <= W else
+    1 + ceil((n - W) / S), but no example may start at or after the end: N <= ceil(n / S) (which only
+    binds when S > W). The wave is extended to L = (N-1)*S + W samples (never shortened): 'pad' with
+    zeros, 'repeat' with the last example's own samples wave[(N-1)*S:] over and over (np.resize tiles
+    them), so a sound shorter than one example is looped. 'drop' and empty input change nothing.
     """
     n = wave.shape[0]
-    if n == 0:
+    if policy == "drop" or n == 0:
         return wave
     stride = hop_frames * HOP_SAMPLES
     count = 1 if n <= EXAMPLE_SPAN_SAMPLES else 1 + -(-(n - EXAMPLE_SPAN_SAMPLES) // stride)
-    length = (count - 1) * stride + EXAMPLE_SPAN_SAMPLES
-    return np.concatenate([wave, np.zeros(length - n, dtype=wave.dtype)])
+    count = min(count, -(-n // stride))
+    start = (count - 1) * stride
+    length = start + EXAMPLE_SPAN_SAMPLES
+    if length <= n:
+        return wave
+    if policy == "pad":
+        return np.concatenate([wave, np.zeros(length - n, dtype=wave.dtype)])
+    return np.concatenate([wave[:start], np.resize(wave[start:], EXAMPLE_SPAN_SAMPLES)])
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -253,16 +274,15 @@ class Preprocessed:
         if USE_TORCHVGGISH:
             self._torchvggish(path, args)
             return
-        self.wave, self.rate = waveform_16k(path)
-        if args.pad_tail:
-            self.wave = pad_tail(self.wave, hop)
+        self.wave, self.rate = waveform_16k(path, args.channel)
+        self.wave = fill_tail(self.wave, hop, args.tail)
         self.mel = log_mel(self.wave)
         self.examples = examples_from_log_mel(self.mel, hop)
 
     def _torchvggish(self, path, args):
         # UNTESTED HERE: the torchvggish package is not installed on the project's machines.
-        if args.hop is not None or args.pad_tail:
-            raise ReferenceError("--hop and --pad-tail are vggish-go extensions: not available with VGGISH_REFERENCE=torchvggish")
+        if args.hop is not None or args.tail != "drop" or args.channel is not None:
+            raise ReferenceError("--hop, --tail and --channel are vggish-go extensions: not available with VGGISH_REFERENCE=torchvggish")
         from torchvggish import vggish_input
 
         data, self.rate, _ = read_audio(path)
@@ -674,6 +694,130 @@ def cmd_time_model(args):
     return {"command": "time-model", "batch": args.batch, "iters": args.iters, "threads": torch.get_num_threads(), "seconds_per_iter": elapsed / args.iters}
 
 
+# ---------------------------------------------------------------------------------------------------
+# Fréchet Audio Distance
+
+
+# The distorted sine sets, after Google's frechet_audio_distance/gen_test_files.py: each file a sine
+# that glides up 10% over its length (so its clips differ), at frequencies evenly spaced over
+# 100-1000 Hz, 16 kHz PCM_16; the other sets distort the same sines.
+FAD_SETS = ("background", "noisy", "clipped", "detuned")
+
+
+def fad_signal(kind, freq, frames, rng):
+    t = np.arange(frames) / SAMPLE_RATE
+    if kind == "detuned":
+        freq *= 1.03
+    glide = freq * (1.0 + 0.1 * t / max(t[-1], 1e-9) / 2.0)  # instantaneous frequency rises 10%
+    x = 0.8 * np.sin(2 * np.pi * glide * t)
+    if kind == "noisy":
+        x = x + rng.normal(0.0, 0.01, frames) * np.max(np.abs(x))  # gen_test_files' add_noise
+    elif kind == "clipped":
+        x = np.clip(x, -0.3, 0.3)
+    return x
+
+
+def cmd_fadsets(args):
+    """Write the FAD test sets: OUT/<set>/sin_<i>.wav for each set (--sets), --files files each."""
+    frames = int(round(args.seconds * SAMPLE_RATE))
+    out = {}
+    for kind in args.sets:
+        directory = os.path.join(args.out, kind)
+        os.makedirs(directory, exist_ok=True)
+        rng = np.random.default_rng(zlib.crc32(kind.encode()))
+        paths = []
+        for i, freq in enumerate(np.linspace(100.0, 1000.0, args.files)):
+            x = fad_signal(kind, freq, frames, rng)
+            path = os.path.join(directory, f"sin_{i:03d}.wav")
+            sf.write(path, quantize_for(x[:, None], "PCM_16")[:, 0], SAMPLE_RATE, subtype="PCM_16", format="WAV")
+            paths.append(os.path.abspath(path))
+        out[kind] = {"dir": os.path.abspath(directory), "files": paths}
+    return {"command": "fadsets", "sets": out}
+
+
+def set_embeddings(model, source, args):
+    """The (N, 128) float32 embeddings of a set: a folder of .wav files (sorted), or an .npy of them."""
+    if source.endswith(".npy"):
+        return np.load(source)
+    files = sorted(os.path.join(source, f) for f in os.listdir(source) if f.lower().endswith(".wav"))
+    if not files:
+        raise ReferenceError(f"no .wav files in {source}")
+    return np.concatenate([run_model(model, Preprocessed(f, args).examples) for f in files]).astype(np.float32)
+
+
+def set_stats(model, source, args):
+    """mu and sigma of a set (np.mean, np.cov with rowvar=False), its clip count and embeddings.
+
+    Both in float64: np.mean of the float32 embeddings themselves (as most FAD code calls it) would sum
+    in float32.
+    """
+    if source.endswith(".npz"):
+        with np.load(source) as z:
+            return z["mu"], z["sigma"], None, None
+    emb = set_embeddings(model, source, args)
+    wide = emb.astype(np.float64)
+    return np.mean(wide, axis=0), np.cov(wide, rowvar=False), emb.shape[0], emb
+
+
+def trace_sqrt_product(sigma_a, sigma_b, eps=1e-7):
+    """Tr(sqrtm(sigma_a . sigma_b)) as Google's fad_utils._stable_trace_sqrt_product computes it: scipy's
+    sqrtm of the product, with eps added to the diagonals if that is not finite; the real part kept."""
+    from scipy import linalg
+
+    product, _ = linalg.sqrtm(sigma_a.dot(sigma_b), disp=False)
+    offset = False
+    if not np.isfinite(product).all():
+        offset = True
+        eye = np.eye(sigma_a.shape[0]) * eps
+        product = linalg.sqrtm((sigma_a + eye).dot(sigma_b + eye))
+    imag = float(np.max(np.abs(np.diagonal(product).imag))) if np.iscomplexobj(product) else 0.0
+    return float(np.trace(product.real)), imag, offset
+
+
+def fad_from_vectors(emb_a, emb_b):
+    """The FAD from the sets' vectors rather than their covariances: Tr((S_a S_b)^(1/2)) is the sum of the
+    singular values of F_a^T F_b, F the centred vectors over sqrt(n - 1) as columns (S = F F^T). No
+    square root of a rounded eigenvalue is taken, so it holds where sqrtm of a singular product errs."""
+    a, b = emb_a.astype(np.float64), emb_b.astype(np.float64)
+    fa = (a - a.mean(axis=0)).T / np.sqrt(a.shape[0] - 1)
+    fb = (b - b.mean(axis=0)).T / np.sqrt(b.shape[0] - 1)
+    diff = a.mean(axis=0) - b.mean(axis=0)
+    trace = np.linalg.svd(fa.T @ fb, compute_uv=False).sum()
+    return float(diff.dot(diff) + (fa * fa).sum() + (fb * fb).sum() - 2 * trace)
+
+
+def cmd_fad(args):
+    start = time.perf_counter()
+    model = None
+    if any(not s.endswith((".npy", ".npz")) for s in [args.background] + args.eval):
+        if not args.weights:
+            raise ReferenceError("--weights is needed to embed audio")
+        model = load_model(args.weights, args.variant)
+    mu_a, sigma_a, n_a, emb_a = set_stats(model, args.background, args)
+    saved = {}
+
+    def save(name, emb):
+        if args.save_embeddings and emb is not None:
+            os.makedirs(args.save_embeddings, exist_ok=True)
+            path = os.path.abspath(os.path.join(args.save_embeddings, name + ".npy"))
+            save_npy(path, emb)
+            saved[name] = path
+
+    save(os.path.basename(os.path.normpath(args.background)), emb_a)
+    results = []
+    for source in args.eval:
+        mu_b, sigma_b, n_b, emb_b = set_stats(model, source, args)
+        save(os.path.basename(os.path.normpath(source)), emb_b)
+        diff = mu_a - mu_b
+        tr, imag, offset = trace_sqrt_product(sigma_a, sigma_b)
+        fad = float(diff.dot(diff) + np.trace(sigma_a) + np.trace(sigma_b) - 2 * tr)
+        result = {"eval": source, "fad": fad, "n": [n_a, n_b], "trace_sqrt": tr, "max_imag": imag, "eps_offset": offset}
+        if emb_a is not None and emb_b is not None:
+            result["fad_from_vectors"] = fad_from_vectors(emb_a, emb_b)
+        results.append(result)
+    return {"command": "fad", "background": args.background, "results": results, "embeddings": saved, "seconds": time.perf_counter() - start}
+
+
 def reference_name():
     return "torchvggish" if USE_TORCHVGGISH else "builtin"
 
@@ -691,7 +835,9 @@ def parse_args(argv):
     inputs.add_argument("files", nargs="*", metavar="FILE", help="audio files")
     inputs.add_argument("--manifest", help="take the inputs from a synth manifest.json instead")
     inputs.add_argument("--hop", type=float, help="example hop in seconds (frames = int(round(hop * 100))); default 0.96")
-    inputs.add_argument("--pad-tail", action="store_true", help="zero-pad the waveform so the last partial example is kept")
+    inputs.add_argument("--tail", choices=TAIL_POLICIES, default="drop", help="last partial example: drop (default), pad with zeros, or repeat its audio")
+    inputs.add_argument("--pad-tail", dest="tail", action="store_const", const="pad", help="the same as --tail pad")
+    inputs.add_argument("--channel", type=int, help="embed channel K alone instead of the mean of the channels")
 
     model = argparse.ArgumentParser(add_help=False)
     model.add_argument("--weights", required=True, help="state dict saved by torch.save")
@@ -722,6 +868,23 @@ def parse_args(argv):
 
     p = sub.add_parser("time-embed", parents=[common, inputs, model], help="time preprocessing and model per file (JSON)")
     p.set_defaults(run=cmd_time_embed)
+
+    p = sub.add_parser("fadsets", parents=[common], help="write the FAD test sets (distorted sines)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--files", type=int, default=100)
+    p.add_argument("--seconds", type=float, default=2.0)
+    p.add_argument("--sets", nargs="+", choices=FAD_SETS, default=list(FAD_SETS))
+    p.set_defaults(run=cmd_fadsets)
+
+    p = sub.add_parser("fad", parents=[common], help="Fréchet Audio Distance of eval sets against a background set (JSON)")
+    p.add_argument("background", help="folder of .wav files, .npy embeddings or .npz statistics (mu, sigma)")
+    p.add_argument("eval", nargs="+", help="as background; each is compared with it")
+    p.add_argument("--weights", help="state dict saved by torch.save (needed to embed audio)")
+    p.add_argument("--variant", choices=("towhee", "torchvggish"), default="towhee")
+    p.add_argument("--hop", type=float, help=argparse.SUPPRESS)
+    p.add_argument("--tail", choices=TAIL_POLICIES, default="drop")
+    p.add_argument("--save-embeddings", metavar="DIR", help="write each embedded set's (N, 128) float32 embeddings to DIR/<set>.npy")
+    p.set_defaults(run=cmd_fad, channel=None)
 
     p = sub.add_parser("time-model", parents=[common, model], help="time the model alone on random (B, 1, 96, 64) input")
     p.add_argument("--batch", type=int, default=1)

@@ -6,6 +6,8 @@ import (
 	"log"
 	"math"
 
+	"github.com/go-audio/audio"
+
 	"github.com/vggish-go/vggish/vggish"
 )
 
@@ -75,4 +77,24 @@ func ExampleOptions_precision() {
 	}
 	fmt.Println(m.Options().Precision, e.Rows(), len(e.Row(0)))
 	// Output: bf16 2 128
+}
+
+func ExampleEmbeddings_Channel() {
+	m, err := vggish.New(context.Background(), vggish.Options{WeightsPath: exampleWeights, Channels: vggish.Each})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer m.Close()
+	// Two seconds of stereo at 16 kHz: a tone on the left, silence on the right.
+	stereo := make([]float32, 2*2*16000)
+	for i := 0; i < 2*16000; i++ {
+		stereo[2*i] = float32(0.5 * math.Sin(2*math.Pi*440*float64(i)/16000))
+	}
+	e, err := m.EmbedBuffer(context.Background(), &audio.Float32Buffer{Format: &audio.Format{NumChannels: 2, SampleRate: 16000}, Data: stereo})
+	if err != nil {
+		log.Fatal(err)
+	}
+	left, right := e.Channel(0), e.Channel(1)
+	fmt.Println(e.Channels, "channels of", left.Rows(), "vectors;", "the same?", left.Row(0)[0] == right.Row(0)[0])
+	// Output: 2 channels of 2 vectors; the same? false
 }

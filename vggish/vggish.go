@@ -62,11 +62,13 @@ type Options struct {
 	// usable CPU. Calls waiting for the network hold no worker, so many more may be in flight (see
 	// Capacity).
 	Workers int
-	// Preprocess chooses the examples (hop, tail padding); the zero value is the reference's.
+	// Preprocess chooses the examples (hop, tail policy); the zero value is the reference's.
 	Preprocess preprocess.Options
 	// Precision is the network's arithmetic; empty means FP32, the reference's numbers. BF16 trades
 	// the embeddings' last digits for speed (see Precision).
 	Precision Precision
+	// Channels is Mix (the reference: channels averaged) or Each (a stream of vectors per channel).
+	Channels Channels
 }
 
 // Model is a loaded VGGish network. Close it to free its native memory.
@@ -104,6 +106,9 @@ func New(ctx context.Context, opts Options) (*Model, error) {
 	}
 	if opts.Variant != Towhee && opts.Variant != TorchVGGish {
 		return nil, fmt.Errorf("vggish: variant %q: want %q or %q", opts.Variant, Towhee, TorchVGGish)
+	}
+	if opts.Channels != Mix && opts.Channels != Each {
+		return nil, fmt.Errorf("vggish: %v: want Mix or Each", opts.Channels)
 	}
 	if opts.BatchSize < 0 {
 		return nil, fmt.Errorf("vggish: batch size %d", opts.BatchSize)
@@ -272,32 +277,32 @@ func (m *Model) embed(ctx context.Context, name string, open func() (decode.Sour
 		return nil, err
 	}
 	defer src.Close()
-	var blocks []*Embeddings
-	var reqs []*request
-	submitted := 0
-	info, err := preprocess.Stream(ctx, src, m.opts.Preprocess, func(ex *preprocess.Examples) error {
-		out, rs, err := m.submit(ctx, ex)
-		if err != nil {
-			var nf *badValueError
-			if errors.As(err, &nf) {
-				nf.example += submitted // number the source's examples, not the block's
-			}
-			return fmt.Errorf("embed %s: %w", name, err)
+	srcs := []decode.Source{src}
+	if m.opts.Channels == Each {
+		if srcs, err = decode.Split(src); err != nil {
+			return nil, err
 		}
-		blocks, reqs, submitted = append(blocks, out), append(reqs, rs...), submitted+ex.Len()
-		return nil
-	})
+	}
+	streams, err := m.preprocessAll(ctx, name, srcs)
 	release()
-	if err == nil {
-		err = m.wait(reqs)
+	for _, s := range streams {
+		if err == nil {
+			err = m.wait(s.reqs)
+		}
 	}
 	if err != nil {
 		return nil, err
 	}
+	info := streams[0].info
 	e := &Embeddings{SampleRate: info.SampleRate, Duration: info.Duration}
-	for _, b := range blocks {
-		e.Data = append(e.Data, b.Data...)
-		e.Starts = append(e.Starts, b.Starts...)
+	if m.opts.Channels == Each {
+		e.Channels = len(streams)
+	}
+	for _, s := range streams {
+		for _, b := range s.blocks {
+			e.Data = append(e.Data, b.Data...)
+			e.Starts = append(e.Starts, b.Starts...)
+		}
 	}
 	if err := checkFinite(e.Data, e.Starts, "embedding"); err != nil {
 		return nil, fmt.Errorf("embed %s: %w", name, err)
@@ -512,21 +517,39 @@ type Embeddings struct {
 	Data []float32
 	// Starts is each row's start in the audio, in seconds.
 	Starts []float64
+	// Channels is 0 for one stream of vectors (the channels mixed, or a single channel). With
+	// Options.Channels Each it is the input's channel count, and the rows are channel 0's, then
+	// channel 1's, and so on, the same number for each: Data is a C-order (Channels, Rows() /
+	// Channels, 128) array. Channel(c) is channel c's stream.
+	Channels int
 	// SampleRate and Duration describe the source audio (zero for EmbedExamples).
 	SampleRate int
 	Duration   float64
 }
 
-// Rows is the number of vectors.
+// Rows is the number of vectors (of every channel).
 func (e *Embeddings) Rows() int { return len(e.Starts) }
+
+// Channel is channel c's stream of vectors, sharing e's memory. It panics unless 0 <= c < e.Channels.
+func (e *Embeddings) Channel(c int) *Embeddings {
+	if c < 0 || c >= e.Channels {
+		panic(fmt.Sprintf("vggish: channel %d of %d", c, e.Channels))
+	}
+	n := e.Rows() / e.Channels
+	return &Embeddings{
+		Data:       e.Data[c*n*EmbeddingSize : (c+1)*n*EmbeddingSize : (c+1)*n*EmbeddingSize],
+		Starts:     e.Starts[c*n : (c+1)*n : (c+1)*n],
+		SampleRate: e.SampleRate, Duration: e.Duration,
+	}
+}
 
 // Row is vector i.
 func (e *Embeddings) Row(i int) []float32 {
 	return e.Data[i*EmbeddingSize : (i+1)*EmbeddingSize : (i+1)*EmbeddingSize]
 }
 
-// Mean is the element-wise mean of the rows: one vector for the whole input (nil when there are no
-// rows).
+// Mean is the element-wise mean of the rows: one vector for the whole input, all channels together
+// (nil when there are no rows). Channel(c).Mean() is channel c's.
 func (e *Embeddings) Mean() []float32 {
 	if e.Rows() == 0 {
 		return nil
@@ -571,7 +594,7 @@ func (e *Embeddings) Uint8() ([]uint8, error) {
 }
 
 // String shows the embeddings the way a Towhee pipeline's show() does: the first values of the first
-// row and the shape.
+// row and the shape, (channels, rows, 128) for Options.Channels Each.
 func (e *Embeddings) String() string {
 	var b strings.Builder
 	b.WriteString("[")
@@ -584,6 +607,10 @@ func (e *Embeddings) String() string {
 		}
 		b.WriteString(", ...")
 	}
-	fmt.Fprintf(&b, "] shape=(%d, %d)", e.Rows(), EmbeddingSize)
+	if e.Channels > 0 {
+		fmt.Fprintf(&b, "] shape=(%d, %d, %d)", e.Channels, e.Rows()/e.Channels, EmbeddingSize)
+	} else {
+		fmt.Fprintf(&b, "] shape=(%d, %d)", e.Rows(), EmbeddingSize)
+	}
 	return b.String()
 }

@@ -38,13 +38,15 @@ embedded once, in sorted order. Without --output or --out-dir each file's result
 Towhee pipeline's show() does: PATH [v0, v1, ...] shape=(N, 128).
 
 With --out-dir DIR, input a/b.wav (its path under the deepest folder holding every input: a single
-folder argument is its own root) is written to DIR/a/b.npy, or .jsonl or .csv; inputs that would share
+folder argument is its own root) is written to DIR/a/b.npy, or .npz, .jsonl or .csv; inputs that would share
 an output (b.wav and b.mp3) are refused. Each output is written to a temporary file and renamed, and a
 rerun skips the inputs whose outputs exist, so an interrupted or killed run is finished by running it
 again. DIR also gets vggish-run.json (weights sha256, settings, versions, device, counts) and, when
 files fail, vggish-errors.jsonl ({"path", "error"} per line); a shard's are vggish-run.I-of-N.json and
 vggish-errors.I-of-N.jsonl. A file that fails does not stop the run; the exit status is then 1.
-Audio shorter than one clip (0.975 s) gives an empty (0, 128) output and a warning.
+Audio shorter than one clip (0.975 s) gives an empty (0, 128) output and a warning, unless --tail pad or
+repeat makes a clip of it. Every format but npy carries each clip's start in seconds: npz as
+"timestamps" beside "embedding" (OpenL3's layout), jsonl as "starts", csv in the start column.
 
 flags:
 `)
@@ -63,17 +65,23 @@ flags:
 		workers     = fs.Int("workers", 0, "files decoded and preprocessed at once (default: one per usable CPU)")
 		threads     = fs.Int("threads", 0, "libtorch intra-op threads (default: one per usable CPU)")
 		hop         = fs.Float64("hop", 0.96, "seconds between clip starts (rounded to 10 ms)")
-		padTail     = fs.Bool("pad-tail", false, "pad the audio with silence so that a last, partial clip is kept (and short files give one clip)")
+		tailPolicy  = tailFlags(fs, "clip")
+		channels    = vggish.Mix
 		output      = fs.String("output", "", "write the result of a single input to `FILE` (format from its extension unless --format)")
 		outDir      = fs.String("out-dir", "", "write one output per input to `DIR`, mirroring the inputs' folders, with vggish-run.json and,\nif files fail, vggish-errors.jsonl; inputs whose outputs exist are skipped")
-		format      = fs.String("format", "", "npy (N×128 array per file), jsonl (a record per file: path, starts, embeddings) or csv (path,start,v0..v127 per clip);\nwithout --output/--out-dir: show (default), jsonl or csv on stdout")
-		pool        = fs.String("pool", "", "also write a per-file mean or max vector (npy: NAME.mean.npy; jsonl: a \"mean\"/\"max\" field; csv/show: a row with start \"mean\"/\"max\")")
+		format      = fs.String("format", "", "npy (N×128 array per file), npz (arrays embedding and timestamps per file), jsonl (a record per file: path,\nstarts, embeddings) or csv (path,start,v0..v127 per clip); without --output/--out-dir: show (default), jsonl or csv on stdout")
+		pool        = fs.String("pool", "", "also write a per-file mean or max vector (npy: NAME.mean.npy; npz: array mean/max; jsonl: a \"mean\"/\"max\" field;\ncsv/show: a row with start \"mean\"/\"max\")")
 		filesFrom   = fs.String("files-from", "", "read more inputs from `FILE`, one per line (- for standard input)")
 		overwrite   = fs.Bool("overwrite", false, "with --out-dir: redo inputs whose outputs exist")
 		shardFlag   = fs.String("shard", "", "embed only shard `I/N` of the inputs (default from $JOB_COMPLETION_INDEX with --num-shards or $VGGISH_NUM_SHARDS,\nor $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT); a file's shard is sha256(its relative path) mod N")
 		numShards   = fs.Int("num-shards", 0, "number of shards, with an index from the environment")
 	)
+	fs.Var(&channels, "channels", "`MODE`: mix (average the channels to mono, the reference) or each (a stream of vectors per channel:\nnpy/npz (C, N, 128), a record per channel in jsonl, a channel column in csv) (default mix)")
 	inputs, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	tail, err := tailPolicy()
 	if err != nil {
 		return err
 	}
@@ -125,7 +133,7 @@ flags:
 	vopts := vggish.Options{
 		WeightsPath: *weightsPath, Framework: *framework, Device: *device, Variant: vggish.Variant(*variant),
 		Postprocess: mode, PCAPath: *pcaPath, BatchSize: *batchSize, Threads: *threads, Workers: *workers,
-		Preprocess: preprocess.Options{Hop: *hop, PadTail: *padTail}, Precision: vggish.Precision(*precision),
+		Preprocess: preprocess.Options{Hop: *hop, Tail: tail}, Channels: channels, Precision: vggish.Precision(*precision),
 	}
 	// The published files are fetched here rather than by vggish.New, so that the run record can
 	// name them.
@@ -188,8 +196,8 @@ func record(m *vggish.Model, args []string) (*batch.Record, error) {
 	r := &batch.Record{
 		WeightsPath: o.WeightsPath, VggishGo: version(), Libtorch: torch.Version(), Gotch: torch.GotchVersion,
 		Go: runtime.Version(), Device: m.Device(), BatchSize: o.BatchSize, Threads: torch.Threads(), Args: args,
-		Settings: batch.Settings{Variant: string(o.Variant), Hop: o.Preprocess.Hop, PadTail: o.Preprocess.PadTail, Resampler: resampler,
-			Precision: string(o.Precision)},
+		Settings: batch.Settings{Variant: string(o.Variant), Hop: o.Preprocess.Hop, Tail: o.Preprocess.Tail.String(),
+			Channels: o.Channels.String(), Resampler: resampler, Precision: string(o.Precision)},
 	}
 	for name, mode := range postprocessModes {
 		if mode == o.Postprocess {

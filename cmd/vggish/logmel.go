@@ -17,13 +17,17 @@ import (
 func runLogmel(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("logmel", stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: vggish logmel --output OUT.npy [--hop S] [--pad-tail] INPUT\n\nWrites the log-mel examples the network sees, float32 (N, 96, 64).\n\nflags:")
+		fmt.Fprintln(fs.Output(), "usage: vggish logmel --output OUT.npy [--hop S] [--tail drop|pad|repeat] INPUT\n\nWrites the log-mel examples the network sees, float32 (N, 96, 64).\n\nflags:")
 		fs.PrintDefaults()
 	}
 	output := fs.String("output", "", "the .npy `FILE` to write (required)")
 	hop := fs.Float64("hop", 0.96, "seconds between example starts (rounded to 10 ms)")
-	padTail := fs.Bool("pad-tail", false, "pad the audio with silence so that a last, partial example is kept")
+	tailPolicy := tailFlags(fs, "example")
 	inputs, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	tail, err := tailPolicy()
 	if err != nil {
 		return err
 	}
@@ -45,7 +49,7 @@ func runLogmel(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	info, err := preprocess.Stream(ctx, src, preprocess.Options{Hop: *hop, PadTail: *padTail}, func(ex *preprocess.Examples) error {
+	info, err := preprocess.Stream(ctx, src, preprocess.Options{Hop: *hop, Tail: tail}, func(ex *preprocess.Examples) error {
 		return w.Append(ex.Data)
 	})
 	if err != nil {
@@ -53,7 +57,7 @@ func runLogmel(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if w.Rows() == 0 {
-		fmt.Fprintf(stderr, "warning: %s: no examples in %.3g s of audio (an example needs 0.975 s; --pad-tail pads a short tail into one)\n", inputs[0], info.Duration)
+		fmt.Fprintf(stderr, "warning: %s: no examples in %.3g s of audio (an example needs 0.975 s; --tail pad or repeat makes one of a short tail)\n", inputs[0], info.Duration)
 	}
 	if err := w.Close(); err != nil {
 		return err

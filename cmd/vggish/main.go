@@ -6,6 +6,8 @@
 //	vggish info                                  libtorch, gotch, CUDA and thread details
 //	vggish embed [flags] INPUT...                embeddings of files, folders, globs or a list
 //	vggish logmel --output OUT.npy INPUT         the log-mel examples the network sees
+//	vggish fad [flags] BACKGROUND EVAL           the Fréchet Audio Distance between two sets
+//	vggish selftest [--weights FILE]             TensorFlow's smoke-test figures, on this machine
 //	vggish weights download|path|verify [FILE]   the published weights
 //
 // Run `vggish COMMAND -h` for a command's flags.
@@ -29,6 +31,8 @@ func commands() []command {
 		{"info", "libtorch, gotch, CUDA and thread details", runInfo},
 		{"embed", "embeddings of files, folders, globs or a list", runEmbed},
 		{"logmel", "the log-mel examples the network sees", runLogmel},
+		{"fad", "the Fréchet Audio Distance between two sets of audio", runFAD},
+		{"selftest", "TensorFlow's smoke test: do the weights and libtorch here give its figures?", runSelftest},
 		{"weights", "download, locate or verify the published weights", runWeights},
 	}
 }

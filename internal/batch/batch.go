@@ -36,7 +36,7 @@ type Embedder interface {
 	EmbedFile(ctx context.Context, path string) (*vggish.Embeddings, error)
 }
 
-// Options configure Run. Exactly one of OutDir, Output and Stdout says where results go.
+// Options configure Run. Exactly one of OutDir, Output, Stdout and Each says where results go.
 type Options struct {
 	// OutDir receives one output per input, mirroring the inputs' tree: input Rel "a/b.wav" is
 	// written to OutDir/a/b.npy (or .jsonl, .csv), with a pool in NPY format also OutDir/a/b.mean.npy
@@ -49,13 +49,16 @@ type Options struct {
 	// Stdout receives every file's result in input order: Show lines, JSONL records, or CSV rows
 	// under one header.
 	Stdout io.Writer
+	// Each is called with every file's embeddings in input order, one call at a time; an error stops
+	// the run. Format and Pool do not apply.
+	Each func(Input, *vggish.Embeddings) error
 
 	// Format defaults to NPY for files and Show for Stdout.
 	Format Format
 	// Pool adds a per-file vector (NPY: a second file; JSONL: a "mean" or "max" field; CSV and Show:
 	// a row or line of its own).
 	Pool Pool
-	// Uint8 writes NPY arrays as uint8 (quantised embeddings only).
+	// Uint8 writes NPY and NPZ arrays as uint8 (quantised embeddings only).
 	Uint8     bool
 	Overwrite bool
 	// Workers is the number of files in progress at once (being decoded, or waiting for their clips to
@@ -132,15 +135,17 @@ func (o Options) Check(n int) error {
 
 func (o Options) withDefaults(n int) (Options, error) {
 	dests := 0
-	for _, set := range []bool{o.OutDir != "", o.Output != "", o.Stdout != nil} {
+	for _, set := range []bool{o.OutDir != "", o.Output != "", o.Stdout != nil, o.Each != nil} {
 		if set {
 			dests++
 		}
 	}
 	if dests != 1 {
-		return o, errors.New("batch: want exactly one of an output folder, an output file and standard output")
+		return o, errors.New("batch: want exactly one of an output folder, an output file, standard output and a function")
 	}
-	if o.Format == "" {
+	if o.Each != nil {
+		o.Format, o.Pool = "", NoPool
+	} else if o.Format == "" {
 		o.Format = NPY
 		if o.Stdout != nil {
 			o.Format = Show
@@ -148,11 +153,11 @@ func (o Options) withDefaults(n int) (Options, error) {
 	}
 	switch {
 	case o.Format == Show && o.Stdout == nil:
-		return o, errors.New("format show prints on standard output: choose npy, jsonl or csv for files")
-	case o.Format == NPY && o.Stdout != nil:
-		return o, errors.New("format npy needs an output file or folder")
-	case o.Format != Show && !slices.Contains(Formats, o.Format):
-		return o, fmt.Errorf("format %q: want npy, jsonl or csv", o.Format)
+		return o, errors.New("format show prints on standard output: choose npy, npz, jsonl or csv for files")
+	case (o.Format == NPY || o.Format == NPZ) && o.Stdout != nil:
+		return o, fmt.Errorf("format %s needs an output file or folder", o.Format)
+	case o.Format != Show && o.Each == nil && !slices.Contains(Formats, o.Format):
+		return o, fmt.Errorf("format %q: want npy, npz, jsonl or csv", o.Format)
 	case o.Pool != NoPool && o.Pool != Mean && o.Pool != Max:
 		return o, fmt.Errorf("pool %q: want mean or max", o.Pool)
 	case o.Output != "" && n != 1:
@@ -179,9 +184,9 @@ func newRun(inputs []Input, o Options) (*run, error) {
 	selected := o.Shard.Select(inputs)
 	r.sum.Inputs = len(selected)
 	switch {
-	case o.Stdout != nil:
+	case o.Stdout != nil || o.Each != nil:
 		r.todo = selected
-		r.sink = &stream{w: o.Stdout, format: o.Format, pool: o.Pool, pending: map[int]result{}}
+		r.sink = &stream{w: o.Stdout, each: o.Each, format: o.Format, pool: o.Pool, pending: map[int]result{}}
 	case o.Output != "":
 		r.todo = selected
 		r.sink = newFiles(o, func(Input) []string { return targets(o.Output, o.Format, o.Pool) })
@@ -254,7 +259,7 @@ func (r *run) prepareOutDir(all, selected []Input) error {
 func (r *run) settings() Settings {
 	s := r.o.Record.Settings
 	s.Format, s.Pool, s.DType = r.o.Format, r.o.Pool, "float32"
-	if r.o.Uint8 && r.o.Format == NPY {
+	if r.o.Uint8 && (r.o.Format == NPY || r.o.Format == NPZ) {
 		s.DType = "uint8"
 	}
 	return s
@@ -397,7 +402,7 @@ func (r *run) embed(ctx context.Context, m Embedder, i int) {
 	}
 	if err == nil {
 		if e.Rows() == 0 {
-			r.prog.logf("warning: %s: %.3g s of audio is shorter than one clip (0.975 s): empty output, shape (0, 128); --pad-tail keeps a padded clip", in.Path, e.Duration)
+			r.prog.logf("warning: %s: %.3g s of audio is shorter than one clip (0.975 s): empty output, shape (0, 128); --tail pad or repeat keeps a clip", in.Path, e.Duration)
 		}
 		err = r.sink.put(i, in, e)
 	} else {
@@ -613,10 +618,11 @@ func (f *files) fault(err error) error {
 	return &Fault{Err: err, Done: int(f.done.Load())}
 }
 
-// stream writes results to one writer in input order, holding early ones until their predecessors
-// arrive.
+// stream writes results to one writer, or hands them to a function, in input order, holding early
+// ones until their predecessors arrive.
 type stream struct {
 	w       io.Writer
+	each    func(Input, *vggish.Embeddings) error
 	format  Format
 	pool    Pool
 	release func()
@@ -666,6 +672,9 @@ func (s *stream) put(i int, in Input, e *vggish.Embeddings) error {
 }
 
 func (s *stream) write(r result) error {
+	if s.each != nil {
+		return s.each(r.in, r.e)
+	}
 	var b strings.Builder
 	switch s.format {
 	case Show:
@@ -677,7 +686,7 @@ func (s *stream) write(r result) error {
 	case CSV:
 		w := csv.NewWriter(&b)
 		if !s.header {
-			if err := w.Write(csvHeader()); err != nil {
+			if err := w.Write(csvHeader(r.e.Channels > 0)); err != nil {
 				return err
 			}
 			s.header = true

@@ -183,7 +183,7 @@ func TestRunOutDirFormats(t *testing.T) {
 				rows, err := csv.NewReader(f).ReadAll()
 				require.NoError(t, err)
 				require.Len(t, rows, 4) // header, 2 clips, max
-				assert.Equal(t, csvHeader(), rows[0])
+				assert.Equal(t, csvHeader(false), rows[0])
 				assert.Equal(t, []string{ee.Path, "0.96"}, rows[2][:2])
 				assert.Equal(t, fmt.Sprint(want.Row(1)[5]), rows[2][7])
 				assert.Equal(t, "max", rows[3][1])

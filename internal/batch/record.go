@@ -22,7 +22,8 @@ type Settings struct {
 	Variant       string  `json:"variant"`
 	Postprocess   string  `json:"postprocess"`
 	Hop           float64 `json:"hop_seconds"`
-	PadTail       bool    `json:"pad_tail"`
+	Tail          string  `json:"tail"`
+	Channels      string  `json:"channels"`
 	Resampler     string  `json:"resampler"`
 	Precision     string  `json:"precision"` // the network's arithmetic; empty (and records older than it) is fp32
 	Format        Format  `json:"format"`
@@ -102,14 +103,14 @@ func checkSettings(dir string, s Settings) error {
 		r.Settings.Precision = cmp.Or(r.Settings.Precision, "fp32") // recorded before there was a choice
 		if r.Settings != s {
 			return fmt.Errorf("%s holds outputs made with other settings (%s: %s); rerun with --overwrite to replace them, or use another output folder",
-				dir, filepath.Base(name), settingsDiff(r.Settings, s))
+				dir, filepath.Base(name), r.Settings.Diff(s))
 		}
 	}
 	return nil
 }
 
-// settingsDiff lists the fields that differ: "variant torchvggish, now towhee".
-func settingsDiff(was, now Settings) string {
+// Diff lists the fields that differ from now's: "variant torchvggish, now towhee".
+func (was Settings) Diff(now Settings) string {
 	a, b := reflect.ValueOf(was), reflect.ValueOf(now)
 	var diffs []string
 	for i := range a.NumField() {

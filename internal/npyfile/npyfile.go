@@ -1,4 +1,4 @@
-// Package npyfile writes float32 and uint8 matrices as NumPy .npy files, atomically.
+// Package npyfile writes NumPy .npy files and .npz archives of them, atomically, and reads .npy files.
 //
 // The data goes through codeberg.org/sbinet/npyio. npyio takes an array's shape from its Go type and so
 // cannot write an array with no rows, nor one whose length is known only at the end; for those cases
@@ -7,6 +7,7 @@
 package npyfile
 
 import (
+	"archive/zip"
 	"bufio"
 	"bytes"
 	"encoding/binary"
@@ -23,18 +24,14 @@ import (
 )
 
 // Element is a type Write can store.
-type Element interface{ float32 | uint8 }
+type Element interface {
+	float32 | float64 | uint8 | int64
+}
 
 // Write stores data as a C-order array of the given shape in path. The file appears complete or not at
-// all: it is written to a temporary file beside path and renamed.
+// all: it is written to a temporary file beside path and renamed. Shapes: (n,), (n, 128), (c, n, 128)
+// and (n, 96, 64); () for a scalar.
 func Write[T Element](path string, data []T, shape ...int) error {
-	n := 1
-	for _, d := range shape {
-		n *= d
-	}
-	if len(shape) == 0 || n != len(data) {
-		return fmt.Errorf("npy %s: %d values do not fill shape %v", path, len(data), shape)
-	}
 	var buf bytes.Buffer
 	if err := encode(&buf, data, shape); err != nil {
 		return fmt.Errorf("npy %s: %w", path, err)
@@ -43,29 +40,42 @@ func Write[T Element](path string, data []T, shape ...int) error {
 }
 
 func encode[T Element](w io.Writer, data []T, shape []int) error {
+	n := 1
+	for _, d := range shape {
+		n *= d
+	}
+	if n != len(data) {
+		return fmt.Errorf("%d values do not fill shape %v", len(data), shape)
+	}
 	if len(data) == 0 {
 		return emptyHeader(w, data, shape)
 	}
 	// npyio reads the shape from the type: view the flat data as [rows][cols]T or [rows][d1][d2]T.
 	p := unsafe.Pointer(unsafe.SliceData(data))
 	switch {
+	case len(shape) == 0:
+		return npyio.Write(w, data[0])
 	case len(shape) == 1:
 		return npyio.Write(w, data)
 	case len(shape) == 2 && shape[1] == 128:
 		return npyio.Write(w, unsafe.Slice((*[128]T)(p), shape[0]))
+	case len(shape) == 3 && shape[2] == 128:
+		rows := unsafe.Slice((*[128]T)(p), shape[0]*shape[1])
+		planes := make([][][128]T, shape[0])
+		for i := range planes {
+			planes[i] = rows[i*shape[1] : (i+1)*shape[1]]
+		}
+		return npyio.Write(w, planes)
 	case len(shape) == 3 && shape[1] == 96 && shape[2] == 64:
 		return npyio.Write(w, unsafe.Slice((*[96][64]T)(p), shape[0]))
 	default:
-		return fmt.Errorf("shape %v: want (n,), (n, 128) or (n, 96, 64)", shape)
+		return fmt.Errorf("shape %v: want (n,), (n, 128), (c, n, 128), (n, 96, 64) or ()", shape)
 	}
 }
 
 func emptyHeader[T Element](w io.Writer, _ []T, shape []int) error {
 	var zero T
-	descr := "'<f4'"
-	if _, ok := any(zero).(uint8); ok {
-		descr = "'|u1'"
-	}
+	descr := map[any]string{float32(0): "'<f4'", float64(0): "'<f8'", uint8(0): "'|u1'", int64(0): "'<i8'"}[any(zero)]
 	_, err := w.Write(header(descr, shape, 0))
 	return err
 }
@@ -160,6 +170,47 @@ func (w *Writer) Close() error {
 
 // Abort removes the file being written.
 func (w *Writer) Abort() { w.f.Abort() }
+
+// NPZ is a NumPy .npz archive built in memory, laid out as np.savez lays it out (an uncompressed zip
+// of NAME.npy members): Add arrays to it, then Write it.
+type NPZ struct {
+	buf bytes.Buffer
+	zw  *zip.Writer
+	err error
+}
+
+// NewNPZ starts an empty archive.
+func NewNPZ() *NPZ {
+	z := &NPZ{}
+	z.zw = zip.NewWriter(&z.buf)
+	return z
+}
+
+// Add stores data as the array name (np.load(path)[name]), with shapes as Write takes them. An error
+// is kept for Write to return.
+func Add[T Element](z *NPZ, name string, data []T, shape ...int) {
+	if z.err != nil {
+		return
+	}
+	w, err := z.zw.CreateHeader(&zip.FileHeader{Name: name + ".npy", Method: zip.Store})
+	if err == nil {
+		err = encode(w, data, shape)
+	}
+	if err != nil {
+		z.err = fmt.Errorf("array %s: %w", name, err)
+	}
+}
+
+// Write writes the archive to path, whole or not at all.
+func (z *NPZ) Write(path string) error {
+	if z.err == nil {
+		z.err = z.zw.Close()
+	}
+	if z.err != nil {
+		return fmt.Errorf("npz %s: %w", path, z.err)
+	}
+	return writeAtomic(path, z.buf.Bytes())
+}
 
 func writeAtomic(path string, data []byte) error {
 	if err := atomicfile.Write(path, data, 0o644); err != nil {

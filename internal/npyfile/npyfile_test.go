@@ -41,6 +41,10 @@ func TestNumpyReadsWhatWeWrite(t *testing.T) {
 		{"logmel", func(p string) error { return npyfile.Write(p, ramp(2*96*64), 2, 96, 64) }, []int{2, 96, 64}, "float32", 0.5 * float64(2*96*64*(2*96*64-1)/2)},
 		{"quant", func(p string) error { return npyfile.Write(p, []uint8{1, 2, 255, 0}, 4) }, []int{4}, "uint8", 258},
 		{"emptyquant", func(p string) error { return npyfile.Write(p, []uint8{}, 0, 128) }, []int{0, 128}, "uint8", 0},
+		{"channels", func(p string) error { return npyfile.Write(p, ramp(4*3*128), 4, 3, 128) }, []int{4, 3, 128}, "float32", 0.5 * float64(4*3*128*(4*3*128-1)/2)},
+		{"emptychannels", func(p string) error { return npyfile.Write(p, []float32{}, 4, 0, 128) }, []int{4, 0, 128}, "float32", 0},
+		{"float64", func(p string) error { return npyfile.Write(p, []float64{0.25, 0.5, -3}, 3) }, []int{3}, "float64", -2.25},
+		{"scalar", func(p string) error { return npyfile.Write(p, []int64{1 << 40}, []int{}...) }, []int{}, "int64", 1 << 40},
 	}
 	for _, c := range cases {
 		path := filepath.Join(dir, c.name+".npy")
@@ -61,7 +65,7 @@ func TestNumpyReadsWhatWeWrite(t *testing.T) {
 			data, shape, err := npyfile.Read(path)
 			require.NoError(t, err, c.name)
 			assert.Equal(t, c.shape, shape, c.name)
-			assert.Len(t, data, shape[0]*shape[len(shape)-1]*map[int]int{2: 1, 3: 96}[len(shape)], c.name)
+			assert.Len(t, data, shape[0]*shape[1]*shape[len(shape)-1]/map[int]int{2: shape[1], 3: 1}[len(shape)], c.name)
 		}
 	}
 }
@@ -143,5 +147,51 @@ func TestReadFortranOrder(t *testing.T) {
 				assert.Equal(t, float32(k*6+j*2+i), data[i*12+j*4+k])
 			}
 		}
+	}
+}
+
+// numpy's np.load reads an archive written by NPZ: names, shapes, dtypes and values, empty arrays
+// included.
+func TestNumpyReadsOurNPZ(t *testing.T) {
+	reftest.Require(t)
+	path := filepath.Join(t.TempDir(), "a.npz")
+	z := npyfile.NewNPZ()
+	npyfile.Add(z, "embedding", []float32{1, 2, 3, 4, 5, 6}, 2, 3, 1) // refused: (2, 3, 1) is no shape of ours
+	require.ErrorContains(t, z.Write(path), "array embedding")
+	assert.NoFileExists(t, path)
+
+	z = npyfile.NewNPZ()
+	emb := make([]float32, 2*128)
+	for i := range emb {
+		emb[i] = float32(i) / 4
+	}
+	npyfile.Add(z, "embedding", emb, 2, 128)
+	npyfile.Add(z, "timestamps", []float64{0, 0.96}, 2)
+	npyfile.Add(z, "empty", []uint8{}, 0, 128)
+	npyfile.Add(z, "n", []int64{7})
+	require.NoError(t, z.Write(path))
+	out, err := exec.Command(reftest.Interpreter(), "-c", `import json,sys,numpy as np
+z=np.load(sys.argv[1])
+print(json.dumps({k: {"shape": list(z[k].shape), "dtype": str(z[k].dtype), "values": z[k].astype("float64").ravel().tolist()} for k in z.files}))`, path).Output()
+	require.NoError(t, err)
+	type array struct {
+		Shape  []int
+		Dtype  string
+		Values []float64
+	}
+	var got map[string]array
+	require.NoError(t, json.Unmarshal(out, &got))
+	want := map[string]array{
+		"timestamps": {[]int{2}, "float64", []float64{0, 0.96}},
+		"empty":      {[]int{0, 128}, "uint8", []float64{}},
+		"n":          {[]int{}, "int64", []float64{7}},
+	}
+	for k, w := range want {
+		assert.Equal(t, w, got[k], k)
+	}
+	assert.Equal(t, []int{2, 128}, got["embedding"].Shape)
+	assert.Equal(t, "float32", got["embedding"].Dtype)
+	for i, v := range got["embedding"].Values {
+		require.Equal(t, float64(emb[i]), v)
 	}
 }

@@ -1,0 +1,239 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/vggish-go/vggish/fad"
+	"github.com/vggish-go/vggish/internal/batch"
+	"github.com/vggish-go/vggish/preprocess"
+	"github.com/vggish-go/vggish/vggish"
+	"github.com/vggish-go/vggish/weights"
+)
+
+// listExtensions mark a file that lists a set's audio, one input per line.
+var listExtensions = []string{".txt", ".list", ".lst"}
+
+func runFAD(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("fad", stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), `usage: vggish fad [flags] BACKGROUND EVAL
+       vggish fad --save-stats FILE SET
+
+Prints the Fréchet Audio Distance (Kilgour et al. 2019) between two sets of audio:
+|mu_b - mu_e|^2 + Tr(S_b + S_e - 2 (S_b S_e)^(1/2)) over the sets' clip embeddings (the network's
+128-d output: no final ReLU, no PCA; mean and sample covariance in float64, in one pass). The
+number goes to standard output, the details to standard error.
+
+A set is a folder (searched recursively for audio files), a quoted glob pattern, an audio file, a
+.txt/.list/.lst file listing inputs one per line, or a statistics file (.npz: mu, sigma and n, as
+--save-stats writes them; pytorch-fid's mu/sigma files are read too). Audio is embedded with the
+batching of vggish embed. A file that fails fails the command: the FAD of the rest would not be the
+set's. Statistics made with other weights or settings are refused.
+
+flags:
+`)
+		fs.PrintDefaults()
+	}
+	var (
+		weightsPath = fs.String("weights", "", "VGGish state dict `FILE` (default: the published vggish-10086976.pth)")
+		device      = fs.String("device", "auto", "auto, cpu, cuda or cuda:N")
+		batchSize   = fs.Int("batch", 64, "most clips per forward pass, packed across files")
+		workers     = fs.Int("workers", 0, "files decoded and preprocessed at once (default: one per usable CPU)")
+		threads     = fs.Int("threads", 0, "libtorch intra-op threads (default: one per usable CPU)")
+		hop         = fs.Float64("hop", 0.96, "seconds between clip starts (rounded to 10 ms)")
+		tailPolicy  = tailFlags(fs, "clip")
+		saveStats   = fs.String("save-stats", "", "write BACKGROUND's (or the only SET's) mean, covariance and clip count to `FILE` (.npz)")
+		saveEval    = fs.String("save-eval-stats", "", "write EVAL's statistics to `FILE` (.npz)")
+	)
+	sets, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	tail, err := tailPolicy()
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(sets) == 1 && *saveStats == "":
+		fs.Usage()
+		return errors.New("one set: give a second one, or --save-stats FILE to save its statistics")
+	case len(sets) == 1 && *saveEval != "":
+		return errors.New("--save-eval-stats needs two sets")
+	case len(sets) != 1 && len(sets) != 2:
+		fs.Usage()
+		return errors.New("want BACKGROUND and EVAL")
+	}
+	saves := []string{*saveStats, *saveEval}
+	for i, set := range sets {
+		if saves[i] != "" && isStats(set) {
+			return fmt.Errorf("%s is already a statistics file", set)
+		}
+	}
+
+	// Everything that can be checked is, before the weights load.
+	loaded := make([]*fad.Stats, len(sets))
+	files := make([][]batch.Input, len(sets))
+	for i, set := range sets {
+		if isStats(set) {
+			if loaded[i], err = fad.Load(set); err != nil {
+				return err
+			}
+			if loaded[i].Dim() != vggish.EmbeddingSize {
+				return fmt.Errorf("%s: %d-dimensional statistics, want %d", set, loaded[i].Dim(), vggish.EmbeddingSize)
+			}
+			continue
+		}
+		if files[i], err = setFiles(set); err != nil {
+			return err
+		}
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	context.AfterFunc(ctx, stop)
+	// What decides a set's statistics: saved with them, and statistics made otherwise are refused.
+	want := batch.Settings{Variant: string(vggish.Towhee), Postprocess: "none", Hop: *hop, Tail: tail.String(),
+		Channels: vggish.Mix.String(), Resampler: resampler, DType: "float32"}
+	var m *vggish.Model
+	if slices.ContainsFunc(files, func(f []batch.Input) bool { return f != nil }) {
+		if *weightsPath == "" {
+			if *weightsPath, err = weights.Fetch(ctx, weights.Model, weights.Options{}); err != nil {
+				return fmt.Errorf("%w (or give --weights FILE)", err)
+			}
+		}
+		m, err = vggish.New(ctx, vggish.Options{WeightsPath: *weightsPath, Device: *device, BatchSize: *batchSize,
+			Threads: *threads, Workers: *workers, Preprocess: preprocess.Options{Hop: *hop, Tail: tail}})
+		if err != nil {
+			return err
+		}
+		defer m.Close()
+		if want.WeightsSHA256, err = weights.SHA256(*weightsPath); err != nil {
+			return err
+		}
+	}
+	if err := checkSettings(sets, loaded, want, m != nil, stderr); err != nil {
+		return err
+	}
+	settings, err := json.Marshal(want)
+	if err != nil {
+		return err
+	}
+	stats := loaded
+	for i, set := range sets {
+		if stats[i] != nil {
+			continue
+		}
+		fmt.Fprintf(stderr, "embedding %s: %d files\n", set, len(files[i]))
+		if stats[i], err = embedSet(ctx, m, files[i], stderr); err != nil {
+			return fmt.Errorf("%s: %w", set, err)
+		}
+		stats[i].Settings = string(settings)
+	}
+	for i, set := range sets {
+		if n := stats[i].N(); n > 0 && n <= vggish.EmbeddingSize {
+			fmt.Fprintf(stderr, "warning: %s has %d clips, no more than the %d dimensions: its covariance is singular, and the FAD of small sets is biased (compare sets of equal size)\n",
+				set, n, vggish.EmbeddingSize)
+		}
+		if saves[i] != "" {
+			if err := stats[i].Save(saves[i]); err != nil {
+				return err
+			}
+			fmt.Fprintf(stderr, "saved the statistics of %s (%d clips) to %s\n", set, stats[i].N(), saves[i])
+		}
+	}
+	if len(sets) == 1 {
+		return nil
+	}
+	d, err := fad.Distance(stats[0], stats[1])
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "FAD %s vs %s (%s and %s clips)\n", sets[0], sets[1], clips(stats[0]), clips(stats[1]))
+	_, err = fmt.Fprintln(stdout, strconv.FormatFloat(d, 'g', -1, 64))
+	return err
+}
+
+func isStats(set string) bool { return strings.EqualFold(filepath.Ext(set), ".npz") }
+
+func clips(s *fad.Stats) string {
+	if s.N() == 0 {
+		return "an unknown number of"
+	}
+	return strconv.FormatInt(s.N(), 10)
+}
+
+// setFiles expands a set: a list file's lines, or the argument itself, as embed's inputs.
+func setFiles(set string) ([]batch.Input, error) {
+	args := []string{set}
+	if slices.Contains(listExtensions, strings.ToLower(filepath.Ext(set))) {
+		var err error
+		if args, err = readList(set); err != nil {
+			return nil, err
+		}
+		if len(args) == 0 {
+			return nil, fmt.Errorf("%s lists no inputs", set)
+		}
+	}
+	return batch.Expand(args)
+}
+
+// embedSet embeds files and gathers their clips' statistics, in input order.
+func embedSet(ctx context.Context, m *vggish.Model, files []batch.Input, stderr io.Writer) (*fad.Stats, error) {
+	s := fad.New(vggish.EmbeddingSize)
+	sum, err := batch.Run(ctx, m, files, batch.Options{
+		Each:     func(_ batch.Input, e *vggish.Embeddings) error { return s.Add(e.Data) },
+		Progress: stderr, Terminal: isTerminal(stderr),
+	})
+	if err != nil {
+		return nil, err
+	}
+	if n := len(sum.Failures); n > 0 {
+		return nil, fmt.Errorf("%d of %d files failed: no FAD of the rest", n, sum.Inputs)
+	}
+	if s.N() < 2 {
+		return nil, fmt.Errorf("%d clips: a covariance needs two or more (--tail pad or repeat makes a clip of a short file)", s.N())
+	}
+	return s, nil
+}
+
+// checkSettings refuses loaded statistics (nil for the sets to embed) made with other settings than
+// the sets embedded here, or than each other, and says so when a file does not tell.
+func checkSettings(sets []string, loaded []*fad.Stats, want batch.Settings, embedded bool, stderr io.Writer) error {
+	var ref *batch.Settings
+	refName := "this run"
+	if embedded {
+		ref = &want
+	}
+	for i, s := range loaded {
+		if s == nil {
+			continue
+		}
+		if s.Settings == "" {
+			fmt.Fprintf(stderr, "warning: %s does not say how its embeddings were made: make sure they are VGGish's with these settings\n", sets[i])
+			continue
+		}
+		var got batch.Settings
+		if err := json.Unmarshal([]byte(s.Settings), &got); err != nil {
+			return fmt.Errorf("%s: settings: %w", sets[i], err)
+		}
+		if ref == nil {
+			ref, refName = &got, sets[i]
+			continue
+		}
+		if got != *ref {
+			return fmt.Errorf("%s was made with other settings than %s: %s", sets[i], refName, got.Diff(*ref))
+		}
+	}
+	return nil
+}

@@ -1,0 +1,108 @@
+package vggish
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/vggish-go/vggish/decode"
+	"github.com/vggish-go/vggish/preprocess"
+)
+
+// Channels chooses how an input with several channels is embedded.
+type Channels int
+
+const (
+	// Mix averages the channels to mono, as the reference does (the default): one stream of vectors.
+	Mix Channels = iota
+	// Each embeds every channel on its own: one stream of vectors per channel (see
+	// Embeddings.Channels). The streams' clips are batched with all the others.
+	Each
+)
+
+var channelsNames = []string{Mix: "mix", Each: "each"}
+
+// String is the mode's name: mix or each.
+func (c Channels) String() string {
+	if c < 0 || int(c) >= len(channelsNames) {
+		return fmt.Sprintf("Channels(%d)", int(c))
+	}
+	return channelsNames[c]
+}
+
+// ParseChannels reads a mode's name.
+func ParseChannels(s string) (Channels, error) {
+	for i, name := range channelsNames {
+		if s == name {
+			return Channels(i), nil
+		}
+	}
+	return 0, fmt.Errorf("channels %q: want mix or each", s)
+}
+
+// Set makes *Channels a flag.Value.
+func (c *Channels) Set(s string) error {
+	v, err := ParseChannels(s)
+	if err == nil {
+		*c = v
+	}
+	return err
+}
+
+// stream is one channel's (or the mix's) examples on their way through the network.
+type stream struct {
+	blocks []*Embeddings
+	reqs   []*request
+	info   preprocess.Info
+}
+
+// preprocessAll preprocesses each source and submits its examples, the sources concurrently (they are
+// the channels of one input and share its decoder). The first failure stops the others.
+func (m *Model) preprocessAll(ctx context.Context, name string, srcs []decode.Source) ([]stream, error) {
+	out := make([]stream, len(srcs))
+	// pctx stops the preprocessing; the requests keep ctx, as they outlive this call.
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	one := func(k int) error {
+		s := &out[k]
+		var err error
+		submitted := 0
+		s.info, err = preprocess.Stream(pctx, srcs[k], m.opts.Preprocess, func(ex *preprocess.Examples) error {
+			e, rs, err := m.submit(ctx, ex)
+			if err != nil {
+				var nf *badValueError
+				if errors.As(err, &nf) {
+					nf.example += submitted // number the source's examples, not the block's
+				}
+				return fmt.Errorf("embed %s: %w", name, err)
+			}
+			s.blocks, s.reqs, submitted = append(s.blocks, e), append(s.reqs, rs...), submitted+ex.Len()
+			return nil
+		})
+		return err
+	}
+	if len(srcs) == 1 {
+		return out, one(0)
+	}
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error // the first failure, not the others' cancellation that follows it
+	)
+	for k, src := range srcs {
+		wg.Go(func() {
+			defer src.Close() // a channel that stops early must not hold the others back
+			if err := one(k); err != nil {
+				mu.Lock()
+				if first == nil {
+					first = err
+					cancel()
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return out, first
+}
