@@ -370,9 +370,7 @@ func (r *run) run(ctx context.Context, m Embedder) (*Summary, error) {
 			}
 		}()
 	}
-	r.prog.start = start
-	stop := make(chan struct{})
-	go r.prog.every(o.Interval, stop)
+	r.prog.begin(start, o.Interval)
 feed:
 	for i := range r.todo {
 		select {
@@ -389,7 +387,6 @@ feed:
 	close(work)
 	wg.Wait()
 	sinkErr := r.sink.close()
-	close(stop)
 	r.prog.finish()
 	r.sum.Elapsed = time.Since(start)
 	slices.SortFunc(r.failures, func(a, b Failure) int { return strings.Compare(a.Path, b.Path) })
