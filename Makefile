@@ -1,4 +1,4 @@
-# vggish-go. `make test` and `make run` work on a fresh Debian/Ubuntu machine with Go >= 1.23:
+# vggish-go. `make test` and `make run` work on a fresh Debian/Ubuntu machine with Go >= 1.25:
 # `setup` installs what is missing (libtorch, ffmpeg, the Python reference) and adapts gotch.
 
 SHELL := /bin/bash
@@ -18,23 +18,30 @@ fuzz_each = set -e; for f in $$(grep -rl --include='*_test.go' --exclude-dir=.bu
 		echo "fuzz $$(dirname $$f) $$t for $(1)"; \
 		$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(1) $$(dirname $$f); done; done
 
+PARQUET_READER := internal/batch/batchtest/testdata/parquet-reader
+
 .PHONY: setup deps build test test-debian13 bench fuzz run docker-cuda clean
 
 setup: deps
 	$(GO) run ./torch/adapt
 
 # Installs only what is missing, so a warm machine pays a dpkg query. $LIBTORCH (an upstream libtorch)
-# replaces libtorch-dev.
+# replaces libtorch-dev. Node runs the Parquet tests' reader (hyparquet, pinned by package-lock.json,
+# installed into its git-ignored node_modules/); a node that is already there (Debian's or another)
+# is used.
 deps:
 	@missing=$$(for p in $(APT_PACKAGES); do \
 		[ "$$p" = libtorch-dev ] && [ -n "$$LIBTORCH" ] && continue; \
-		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done; \
+		command -v node >/dev/null || echo nodejs; command -v npm >/dev/null || echo npm); \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if ! command -v apt-get >/dev/null; then \
 		echo "Not a Debian/Ubuntu machine: install these (or their equivalents) and re-run: $$missing" >&2; \
 		echo "libtorch may instead be an upstream libtorch folder named by LIBTORCH=/path/to/libtorch." >&2; exit 1; fi; \
 	echo "setup: installing $$missing"; \
 	$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null
+	@[ $(PARQUET_READER)/node_modules/.package-lock.json -nt $(PARQUET_READER)/package-lock.json ] || \
+		(cd $(PARQUET_READER) && npm ci --no-audit --no-fund --loglevel=error)
 
 build: setup
 	$(GO) build -o bin/vggish ./cmd/vggish
@@ -88,4 +95,4 @@ docker-cuda:
 	docker build -f Dockerfile.cuda -t vggish-go:cuda .
 
 clean:
-	rm -rf bin .build go.work go.work.sum testdata/gen .cache
+	rm -rf bin .build go.work go.work.sum testdata/gen .cache $(PARQUET_READER)/node_modules

@@ -18,8 +18,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-
-	"golang.org/x/term"
 )
 
 // DefaultBaseURL is where the torchvggish project publishes its weights.
@@ -105,34 +103,6 @@ func (o Options) Path(f File) (string, error) {
 		}
 	}
 	return filepath.Join(dir, f.Name), nil
-}
-
-func (o Options) url(f File) string {
-	base := o.BaseURL
-	if base == "" {
-		base = os.Getenv(EnvBaseURL)
-	}
-	if base == "" {
-		base = DefaultBaseURL
-	}
-	return strings.TrimRight(base, "/") + "/" + f.Name
-}
-
-func (o Options) client() *http.Client {
-	if o.Client != nil {
-		return o.Client
-	}
-	return http.DefaultClient
-}
-
-func (o Options) progress() io.Writer {
-	if o.Progress != nil {
-		return o.Progress
-	}
-	if term.IsTerminal(int(os.Stderr.Fd())) {
-		return os.Stderr
-	}
-	return io.Discard
 }
 
 // Verify checks that the sha256 of the file at path starts with the prefix in

@@ -141,6 +141,11 @@ func TestKubernetesExample(t *testing.T) {
 	assert.Contains(t, c.Image, ":cuda")
 	require.NotEmpty(t, c.Args)
 	assert.Equal(t, "embed", c.Args[0])
+	assert.Contains(t, strings.Join(c.Args, " "), "--format parquet --pool mean --out-dir /data/embeddings")
+	// The flags parse: the run gets as far as looking for the audio.
+	code, _, stderr := cli(c.Args...)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "input /data/audio: no such file or directory")
 	env := map[string]string{}
 	for _, e := range c.Env {
 		env[e.Name] = e.Value

@@ -6,13 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"syscall"
+	"time"
 
+	"github.com/dustin/go-humanize"
 	"golang.org/x/term"
 
 	"github.com/vggish-go/vggish/internal/batch"
@@ -48,6 +51,14 @@ Audio shorter than one clip (0.975 s) gives an empty (0, 128) output and a warni
 repeat makes a clip of it. Every format but npy carries each clip's start in seconds: npz as
 "timestamps" beside "embedding" (OpenL3's layout), jsonl as "starts", csv in the start column.
 
+With --format parquet, DIR gets Parquet parts instead, each holding many files' clips:
+clips.NNNNN.parquet (a shard's: clips.I-of-N.NNNNN.parquet), a row per clip with columns path,
+clip, start and embedding (128 float, or uint8 with --quantize), and with --pool mean.NNNNN.parquet
+(or max.), a row per file with path, clips and the pooled vector. A part is committed when it
+reaches --part-size or --part-time, and at the end; the run record lists the files each part holds,
+and a rerun skips them. A killed run loses the part in progress: its files are embedded again.
+Query all parts at once, e.g. in DuckDB: SELECT count(*) FROM 'DIR/clips.*.parquet'.
+
 flags:
 `)
 		fs.PrintDefaults()
@@ -58,7 +69,7 @@ flags:
 		variant     = fs.String("variant", string(vggish.Towhee), "network: towhee (no final ReLU, the Towhee operator) or torchvggish (final ReLU)")
 		postprocess = fs.String("postprocess", "", "none, pca (PCA whitening) or pca-quantize (torchvggish's: PCA, clip to [-2, 2], quantise to 0..255, as float32)\n(default none; pca-quantize if --pca or --quantize is given)")
 		pcaPath     = fs.String("pca", "", "PCA parameters `FILE` (.pth or .npz); implies --postprocess pca-quantize unless told otherwise\n(default with --postprocess: the published vggish_pca_params-970ea276.pth)")
-		quantize    = fs.Bool("quantize", false, "write uint8 .npy arrays; implies --postprocess pca-quantize")
+		quantize    = fs.Bool("quantize", false, "write uint8 values (npy arrays, parquet lists); implies --postprocess pca-quantize")
 		device      = fs.String("device", "auto", "auto, cpu, cuda or cuda:N")
 		precision   = fs.String("precision", string(vggish.FP32), "the network's arithmetic: fp32 (the reference's numbers), bf16 (CPU and CUDA), fp16 (CUDA) or tf32 (CUDA;\nfp32 on the CPU); see `vggish info` for what the device runs natively")
 		batchSize   = fs.Int("batch", 64, "most clips per forward pass, packed across files")
@@ -69,8 +80,10 @@ flags:
 		channels    = vggish.Mix
 		output      = fs.String("output", "", "write the result of a single input to `FILE` (format from its extension unless --format)")
 		outDir      = fs.String("out-dir", "", "write one output per input to `DIR`, mirroring the inputs' folders, with vggish-run.json and,\nif files fail, vggish-errors.jsonl; inputs whose outputs exist are skipped")
-		format      = fs.String("format", "", "npy (N×128 array per file), npz (arrays embedding and timestamps per file), jsonl (a record per file: path,\nstarts, embeddings) or csv (path,start,v0..v127 per clip); without --output/--out-dir: show (default), jsonl or csv on stdout")
-		pool        = fs.String("pool", "", "also write a per-file mean or max vector (npy: NAME.mean.npy; npz: array mean/max; jsonl: a \"mean\"/\"max\" field;\ncsv/show: a row with start \"mean\"/\"max\")")
+		format      = fs.String("format", "", "npy (N×128 array per file), npz (arrays embedding and timestamps per file), jsonl (a record per file: path,\nstarts, embeddings), csv (path,start,v0..v127 per clip) or, with --out-dir, parquet (parts holding many files' clips);\nwithout --output/--out-dir: show (default), jsonl or csv on stdout")
+		pool        = fs.String("pool", "", "also write a per-file mean or max vector (npy: NAME.mean.npy; npz: array mean/max; jsonl: a \"mean\"/\"max\" field;\ncsv/show: a row with start \"mean\"/\"max\"; parquet: mean.NNNNN.parquet beside each part)")
+		partSize    = fs.String("part-size", "256MiB", "with --format parquet: commit a part once it holds about `SIZE` (e.g. 64MB, 1GiB)")
+		partTime    = fs.Duration("part-time", 10*time.Minute, "with --format parquet: commit a part once it has been open this long (a killed run loses at most the part in progress)")
 		filesFrom   = fs.String("files-from", "", "read more inputs from `FILE`, one per line (- for standard input)")
 		overwrite   = fs.Bool("overwrite", false, "with --out-dir: redo inputs whose outputs exist")
 		shardFlag   = fs.String("shard", "", "embed only shard `I/N` of the inputs (default from $JOB_COMPLETION_INDEX with --num-shards or $VGGISH_NUM_SHARDS,\nor $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT); a file's shard is sha256(its relative path) mod N")
@@ -100,9 +113,14 @@ flags:
 	if err != nil {
 		return err
 	}
+	partBytes, err := humanize.ParseBytes(*partSize)
+	if err != nil || partBytes == 0 || partBytes > math.MaxInt64 || *partTime <= 0 {
+		return fmt.Errorf("--part-size %s, --part-time %s: want a size such as 256MiB and a positive duration", *partSize, *partTime)
+	}
 	opts := batch.Options{
 		OutDir: *outDir, Output: *output, Format: batch.Format(*format), Pool: batch.Pool(*pool),
 		Uint8: *quantize, Overwrite: *overwrite, Progress: stderr, Terminal: isTerminal(stderr),
+		PartSize: int64(partBytes), PartTime: *partTime,
 	}
 	switch {
 	case *output != "" && *outDir != "":

@@ -4,7 +4,8 @@
 // log-mel preprocessing run in the workers while the model's inference loop packs their examples
 // into shared batches. Results are written as they complete, each output through a temporary file
 // and a rename, so a killed run leaves no partial file, and a rerun skips the files whose outputs
-// exist. A file that fails is reported and the run goes on. Shard splits a run across processes.
+// exist. In format Parquet the results go to parts holding many files each (see Part). A file that
+// fails is reported and the run goes on. Shard splits a run across processes.
 package batch
 
 import (
@@ -40,8 +41,9 @@ type Embedder interface {
 type Options struct {
 	// OutDir receives one output per input, mirroring the inputs' tree: input Rel "a/b.wav" is
 	// written to OutDir/a/b.npy (or .jsonl, .csv), with a pool in NPY format also OutDir/a/b.mean.npy
-	// (or .max.npy). The run's Record and failure list go there too (RecordName, ErrorsName).
-	// Inputs whose outputs all exist are skipped unless Overwrite is set.
+	// (or .max.npy); in format Parquet it receives parts holding many inputs each (see Part). The
+	// run's Record and failure list go there too (RecordName, ErrorsName). Inputs whose outputs all
+	// exist are skipped unless Overwrite is set.
 	OutDir string
 	// Output is the file for a run of a single input (always written); a pool in NPY format goes to
 	// its name with ".mean.npy" (".max.npy") in place of its extension.
@@ -56,18 +58,24 @@ type Options struct {
 	// Format defaults to NPY for files and Show for Stdout.
 	Format Format
 	// Pool adds a per-file vector (NPY: a second file; JSONL: a "mean" or "max" field; CSV and Show:
-	// a row or line of its own).
+	// a row or line of its own; Parquet: a second file per part).
 	Pool Pool
-	// Uint8 writes NPY and NPZ arrays as uint8 (quantised embeddings only).
+	// Uint8 writes NPY and NPZ arrays and Parquet lists as uint8 (quantised embeddings only).
 	Uint8     bool
 	Overwrite bool
+	// PartSize and PartTime bound a Parquet part: it is committed once it holds about PartSize
+	// bytes (default 256 MiB) or has been open for PartTime (default 10 minutes), so that a killed
+	// run loses at most that much work.
+	PartSize int64
+	PartTime time.Duration
 	// Workers is the number of files in progress at once (being decoded, or waiting for their clips to
 	// be embedded); 0 means the embedder's Capacity() where it has one (a *vggish.Model: enough short
 	// files to keep its batches full), else runtime.NumCPU().
 	Workers int
 	// Shard selects the part of the inputs this process embeds.
 	Shard Shard
-	// Record, with OutDir, describes the run (see Record); nil means none is written.
+	// Record, with OutDir, describes the run (see Record); nil means none is written. Format
+	// Parquet needs one: it lists the parts.
 	Record *Record
 
 	// Progress receives the progress line, warnings, failures and the closing summary; nil
@@ -120,6 +128,7 @@ type run struct {
 	skipped int
 	sink    sink
 	prog    *progress
+	rec     *Record // with OutDir and Options.Record
 
 	mu       sync.Mutex
 	sum      Summary
@@ -153,11 +162,15 @@ func (o Options) withDefaults(n int) (Options, error) {
 	}
 	switch {
 	case o.Format == Show && o.Stdout == nil:
-		return o, errors.New("format show prints on standard output: choose npy, npz, jsonl or csv for files")
+		return o, errors.New("format show prints on standard output: choose npy, npz, jsonl, csv or parquet for files")
 	case (o.Format == NPY || o.Format == NPZ) && o.Stdout != nil:
 		return o, fmt.Errorf("format %s needs an output file or folder", o.Format)
 	case o.Format != Show && o.Each == nil && !slices.Contains(Formats, o.Format):
-		return o, fmt.Errorf("format %q: want npy, npz, jsonl or csv", o.Format)
+		return o, fmt.Errorf("format %q: want npy, npz, jsonl, csv or parquet", o.Format)
+	case o.Format == Parquet && o.OutDir == "":
+		return o, errors.New("format parquet writes parts holding many inputs: it needs an output folder")
+	case o.PartSize < 0 || o.PartTime < 0:
+		return o, fmt.Errorf("part size %d and part time %s: want positive values, or 0 for the defaults", o.PartSize, o.PartTime)
 	case o.Pool != NoPool && o.Pool != Mean && o.Pool != Max:
 		return o, fmt.Errorf("pool %q: want mean or max", o.Pool)
 	case o.Output != "" && n != 1:
@@ -165,6 +178,12 @@ func (o Options) withDefaults(n int) (Options, error) {
 	}
 	if o.Progress == nil {
 		o.Progress = io.Discard
+	}
+	if o.PartSize == 0 {
+		o.PartSize = defaultPartSize
+	}
+	if o.PartTime == 0 {
+		o.PartTime = defaultPartTime
 	}
 	if o.Interval <= 0 {
 		o.Interval = 10 * time.Second
@@ -180,9 +199,15 @@ func newRun(inputs []Input, o Options) (*run, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.Format == Parquet && o.Record == nil {
+		return nil, errors.New("batch: format parquet needs a run record: it lists the inputs of each part")
+	}
 	r := &run{o: o}
 	selected := o.Shard.Select(inputs)
 	r.sum.Inputs = len(selected)
+	if o.OutDir != "" && o.Record != nil {
+		r.rec = r.newRecord()
+	}
 	switch {
 	case o.Stdout != nil || o.Each != nil:
 		r.todo = selected
@@ -209,11 +234,29 @@ func targets(main string, format Format, pool Pool) []string {
 	return t
 }
 
-// prepareOutDir checks that no two inputs (of any shard) share an output, that earlier runs in the
-// folder had the same settings, removes temporary files left by a killed run of this shard, and
-// skips the inputs that are done.
+// prepareOutDir checks that earlier runs in the folder had the same settings and that no two
+// inputs (of any shard) share an output, removes temporary files left by a killed run of this
+// shard, and skips the inputs that are done.
 func (r *run) prepareOutDir(all, selected []Input) error {
 	o := r.o
+	recs, err := readRecords(o.OutDir)
+	if err != nil {
+		return err
+	}
+	if o.Record != nil && !o.Overwrite {
+		if err := checkSettings(o.OutDir, recs, r.settings()); err != nil {
+			return err
+		}
+	}
+	if o.Format == Parquet {
+		return r.prepareParts(recs, selected)
+	}
+	for _, nr := range recs {
+		if nr.name == RecordName(o.Shard) && len(nr.rec.Parts) > 0 && r.rec != nil {
+			// Its record would no longer list them.
+			return fmt.Errorf("%s holds Parquet parts listed in %s: write format %s to another folder", o.OutDir, nr.name, o.Format)
+		}
+	}
 	outTargets := func(in Input) []string {
 		stem := strings.TrimSuffix(in.Rel, path.Ext(in.Rel))
 		return targets(filepath.Join(o.OutDir, filepath.FromSlash(stem))+"."+string(o.Format), o.Format, o.Pool)
@@ -230,18 +273,13 @@ func (r *run) prepareOutDir(all, selected []Input) error {
 			owner[t] = in.Path
 		}
 	}
-	if o.Record != nil && !o.Overwrite {
-		if err := checkSettings(o.OutDir, r.settings()); err != nil {
-			return err
-		}
-	}
 	mine := map[string]bool{filepath.Join(o.OutDir, RecordName(o.Shard)): true, filepath.Join(o.OutDir, ErrorsName(o.Shard)): true}
 	for _, in := range selected {
 		for _, t := range outTargets(in) {
 			mine[t] = true
 		}
 	}
-	if err := removeTemps(o.OutDir, mine); err != nil {
+	if err := removeTemps(o.OutDir, func(p string) bool { return mine[p] }); err != nil {
 		return err
 	}
 	for _, in := range selected {
@@ -259,7 +297,7 @@ func (r *run) prepareOutDir(all, selected []Input) error {
 func (r *run) settings() Settings {
 	s := r.o.Record.Settings
 	s.Format, s.Pool, s.DType = r.o.Format, r.o.Pool, "float32"
-	if r.o.Uint8 && (r.o.Format == NPY || r.o.Format == NPZ) {
+	if r.o.Uint8 && (r.o.Format == NPY || r.o.Format == NPZ || r.o.Format == Parquet) {
 		s.DType = "uint8"
 	}
 	return s
@@ -274,10 +312,10 @@ func allExist(paths []string) bool {
 	return true
 }
 
-// removeTemps deletes the temporary files under dir that were to become one of the files in mine:
+// removeTemps deletes the temporary files under dir that were to become a file that mine accepts:
 // a run killed mid-write leaves them behind. Other shards' files are left alone, as they may be
 // being written right now.
-func removeTemps(dir string, mine map[string]bool) error {
+func removeTemps(dir string, mine func(path string) bool) error {
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) && p == dir {
@@ -285,7 +323,7 @@ func removeTemps(dir string, mine map[string]bool) error {
 			}
 			return err
 		}
-		if t := atomicfile.Target(d.Name()); t != "" && !d.IsDir() && mine[filepath.Join(filepath.Dir(p), t)] {
+		if t := atomicfile.Target(d.Name()); t != "" && !d.IsDir() && mine(filepath.Join(filepath.Dir(p), t)) {
 			return removeIfExists(p)
 		}
 		return nil
@@ -304,11 +342,10 @@ func (r *run) run(ctx context.Context, m Embedder) (*Summary, error) {
 		}
 	}
 	start := time.Now()
-	r.prog.start = start
 	o := r.o
-	var rec *Record
-	if o.OutDir != "" && o.Record != nil {
-		rec = r.newRecord(start)
+	rec := r.rec
+	if rec != nil {
+		rec.Started, rec.Workers = start, o.Workers
 		if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
 			return nil, fmt.Errorf("output folder: %w", err)
 		}
@@ -338,8 +375,7 @@ func (r *run) run(ctx context.Context, m Embedder) (*Summary, error) {
 			}
 		}()
 	}
-	stop := make(chan struct{})
-	go r.prog.every(o.Interval, stop)
+	r.prog.begin(start, o.Interval)
 feed:
 	for i := range r.todo {
 		select {
@@ -355,18 +391,18 @@ feed:
 	}
 	close(work)
 	wg.Wait()
-	close(stop)
+	sinkErr := r.sink.close()
 	r.prog.finish()
 	r.sum.Elapsed = time.Since(start)
 	slices.SortFunc(r.failures, func(a, b Failure) int { return strings.Compare(a.Path, b.Path) })
 	r.sum.Failures = r.failures
 
 	var errs []error
-	if err := r.sink.err(); err != nil {
-		if fault := (*Fault)(nil); errors.As(err, &fault) {
+	if sinkErr != nil {
+		if fault := (*Fault)(nil); errors.As(sinkErr, &fault) {
 			fault.Inputs = len(r.todo)
 		}
-		errs = append(errs, err)
+		errs = append(errs, sinkErr)
 	} else if err := ctx.Err(); err != nil {
 		done := r.sum.Embedded + len(r.failures)
 		errs = append(errs, fmt.Errorf("%w after %d of %d files", ErrInterrupted, done, len(r.todo)))
@@ -384,11 +420,11 @@ feed:
 	return &r.sum, errors.Join(errs...)
 }
 
-func (r *run) newRecord(start time.Time) *Record {
+func (r *run) newRecord() *Record {
 	rec := *r.o.Record
 	rec.Settings = r.settings()
 	rec.Host, _ = os.Hostname()
-	rec.Workers, rec.Shard, rec.Started, rec.Inputs = r.o.Workers, r.o.Shard.String(), start, r.sum.Inputs
+	rec.Shard, rec.Inputs, rec.Parts = r.o.Shard.String(), r.sum.Inputs, nil
 	return &rec
 }
 
@@ -501,8 +537,9 @@ type sink interface {
 	init(release func(), cancel context.CancelFunc)
 	// put writes input i's embeddings (e is nil if it failed); an error is the input's failure.
 	put(i int, in Input, e *vggish.Embeddings) error
-	// err is a failure of the sink itself, which stopped the run.
-	err() error
+	// close ends the output once every put has returned; an error is a failure of the sink
+	// itself, which stopped the run.
+	close() error
 }
 
 // files writes each result to its own files as soon as it arrives. A fault of the output folder stops
@@ -526,6 +563,8 @@ func newFiles(o Options, targets func(Input) []string) *files {
 func (f *files) init(release func(), cancel context.CancelFunc) {
 	f.release, f.cancel = release, cancel
 }
+
+func (f *files) close() error { return f.err() }
 
 func (f *files) err() error {
 	f.mu.Lock()
@@ -644,7 +683,7 @@ func (s *stream) init(release func(), cancel context.CancelFunc) {
 	s.release, s.cancel = release, cancel
 }
 
-func (s *stream) err() error {
+func (s *stream) close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.failed

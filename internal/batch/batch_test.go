@@ -12,7 +12,9 @@ import (
 	"math/rand"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -347,7 +349,10 @@ func TestRunRejects(t *testing.T) {
 		{"no output", Options{}, inputs, "exactly one of"},
 		{"npy on stdout", Options{Stdout: &bytes.Buffer{}, Format: NPY}, inputs, "npy needs an output"},
 		{"show to files", Options{OutDir: root, Format: Show}, inputs, "show prints on standard output"},
-		{"unknown format", Options{OutDir: root, Format: "parquet"}, inputs, `format "parquet"`},
+		{"unknown format", Options{OutDir: root, Format: "avro"}, inputs, `format "avro": want npy, jsonl, csv or parquet`},
+		{"parquet on stdout", Options{Stdout: &bytes.Buffer{}, Format: Parquet}, inputs, "parquet writes parts holding many inputs: it needs an output folder"},
+		{"parquet without a record", Options{OutDir: t.TempDir(), Format: Parquet}, inputs, "parquet needs a run record"},
+		{"negative part size", Options{OutDir: t.TempDir(), Format: Parquet, Record: testRecord(), PartSize: -1}, inputs, "want positive values"},
 		{"unknown pool", Options{OutDir: root, Pool: "median"}, inputs, `pool "median"`},
 		{"one output for many", Options{Output: "x.npy"}, inputs, "an output file takes one input, not 3"},
 		{"colliding outputs", Options{OutDir: t.TempDir()}, inputs, "would both be written to"},
@@ -409,18 +414,73 @@ func TestRunInterrupted(t *testing.T) {
 
 func TestProgress(t *testing.T) {
 	_, inputs := corpus(t, names...)
-	for _, terminal := range []bool{false, true} {
-		var log bytes.Buffer
-		f := &fake{block: make(chan struct{})}
-		time.AfterFunc(30*time.Millisecond, func() { close(f.block) })
-		_, err := Run(context.Background(), f, inputs, Options{Stdout: &bytes.Buffer{}, Progress: &log, Terminal: terminal, Interval: 5 * time.Millisecond})
-		require.NoError(t, err)
-		if terminal {
-			assert.Contains(t, log.String(), clearLine+"0/8 files, 0 clips")
-			assert.NotContains(t, log.String(), "0/8 files, 0 clips, 0.0 clips/s\n")
-		} else {
-			assert.Contains(t, log.String(), "0/8 files, 0 clips, 0.0 clips/s\n")
-			assert.NotContains(t, log.String(), clearLine)
+	var log syncBuffer
+	f := &fake{block: make(chan struct{})}
+	go func() { // the files wait for the first line
+		defer close(f.block)
+		for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline) && !strings.Contains(log.String(), "\n"); {
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	_, err := Run(context.Background(), f, inputs, Options{Stdout: &bytes.Buffer{}, Progress: &log, Interval: 5 * time.Millisecond})
+	require.NoError(t, err)
+	assert.Contains(t, log.String(), "0/8 files, 0 clips, 0.0 clips/s\n")
+	assert.NotContains(t, log.String(), "\x1b[", "no terminal control off a terminal")
+}
+
+// cursorUp is what mpb writes before redrawing: cursor up N lines, erase below.
+var cursorUp = regexp.MustCompile(`\x1b\[\d+A\x1b\[J`)
+
+// On a terminal, a bar is redrawn in place, and messages printed while it runs are whole lines
+// above it: every line is a bar or a message, never a mix.
+func TestProgressBar(t *testing.T) {
+	_, inputs := corpus(t, names...)
+	var log syncBuffer
+	f := &fake{jitter: true, block: make(chan struct{})}
+	go func() { // the files wait for the bar to be drawn
+		defer close(f.block)
+		for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline) && !strings.Contains(log.String(), "0/8 files"); {
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	_, err := Run(context.Background(), f, inputs, Options{OutDir: t.TempDir(), Record: testRecord(), Workers: 2, Progress: &log, Terminal: true, Interval: time.Millisecond})
+	require.NoError(t, err)
+	out := log.String()
+	require.Regexp(t, cursorUp, out, "redrawn in place")
+	var bars, messages int
+	for _, line := range strings.Split(cursorUp.ReplaceAllString(out, ""), "\n") {
+		switch {
+		case line == "":
+		case strings.HasPrefix(line, " [") && strings.Contains(line, "/8 files"):
+			bars++
+			assert.Regexp(t, `^ \[[=>-]+\] \d/8 files( \(\d failed\))?, \d+ clips, [0-9.]+ clips/s(, ETA \w+)?\s*$`, line)
+		case strings.HasPrefix(line, "FAILED "), strings.HasPrefix(line, "warning: "):
+			messages++
+		case strings.HasPrefix(line, "8 files: 7 embedded"), strings.HasPrefix(line, "  failed: "), strings.HasPrefix(line, "failures listed in "):
+			// the summary, after the bar
+		default:
+			t.Errorf("torn line: %q", line)
 		}
 	}
+	assert.Positive(t, bars)
+	assert.Equal(t, 2, messages, "the failure and the warning")
+	assert.Contains(t, out, "] 8/8 files (1 failed)", "the last bar drawn is complete")
+}
+
+// syncBuffer is a bytes.Buffer safe for the progress display's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

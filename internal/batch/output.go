@@ -36,10 +36,12 @@ const (
 	// CSV writes a row per clip: path,start,v0,...,v127 (with a header); path,channel,start,... for
 	// the streams of Each.
 	CSV Format = "csv"
+	// Parquet writes the clips of many files into each part (output folders only; see Part).
+	Parquet Format = "parquet"
 )
 
 // Formats lists the formats that write files.
-var Formats = []Format{NPY, NPZ, JSONL, CSV}
+var Formats = []Format{NPY, NPZ, JSONL, CSV, Parquet}
 
 // Pool is a per-file summary vector written beside the clips' vectors.
 type Pool string

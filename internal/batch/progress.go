@@ -1,83 +1,124 @@
 package batch
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"sync"
 	"time"
+
+	"github.com/vbauerster/mpb/v8"
+	"github.com/vbauerster/mpb/v8/decor"
 )
 
-// progress reports a run on a writer (standard error): on a terminal a single line redrawn in place,
-// elsewhere (a log file, a pod's log) a plain line every interval. Messages (warnings, failures) go
-// through it so that they do not tear the line.
+// progress reports a run on a writer (standard error): on a terminal a progress bar (mpb) followed
+// by the files done, clips/s, failures and ETA, redrawn in place; elsewhere (a log file, a pod's
+// log) a plain line every interval. Messages (warnings, failures) go through it: on a terminal mpb
+// prints them above the bar, so that they do not tear it.
 type progress struct {
-	mu       sync.Mutex
 	w        io.Writer
 	terminal bool
-	start    time.Time
-	drawn    bool // a terminal line is on screen
 
+	mu                                  sync.Mutex
+	start                               time.Time
 	total, done, failed, skipped, clips int
+	bars                                *mpb.Progress // on a terminal, between begin and finish
+	bar                                 *mpb.Bar
+	stop, stopped                       chan struct{} // the plain line's ticker
 }
 
-const clearLine = "\r\x1b[K"
+// barWidth is the width of the bar itself; the status line follows it, in the terminal's width, or
+// lineWidth where mpb cannot ask (a writer that is not the terminal's file).
+const barWidth, lineWidth = 30, 120
+
+// begin starts the display of a run started at start, refreshed every interval.
+func (p *progress) begin(start time.Time, interval time.Duration) {
+	p.mu.Lock()
+	p.start = start
+	p.mu.Unlock()
+	switch {
+	case p.terminal && p.total == 0: // every input was skipped: no bar to draw
+	case p.terminal:
+		// ForceTTY and WithAutoRefresh: the caller has decided that w is a terminal (it may wrap
+		// one). The lock is not held while mpb starts: its drawing takes it.
+		bars := mpb.New(mpb.WithOutput(p.w), mpb.ForceTTY(), mpb.WithAutoRefresh(), mpb.WithRefreshRate(interval), mpb.WithWidth(lineWidth))
+		bar := bars.AddBar(int64(p.total), mpb.BarWidth(barWidth), mpb.AppendDecorators(decor.Any(func(decor.Statistics) string {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			return p.line()
+		})))
+		p.mu.Lock()
+		p.bars, p.bar = bars, bar
+		p.mu.Unlock()
+	default:
+		p.stop, p.stopped = make(chan struct{}), make(chan struct{})
+		go p.every(interval, p.stop, p.stopped)
+	}
+}
+
+// every writes the plain line each interval until stop is closed, then closes stopped.
+func (p *progress) every(interval time.Duration, stop <-chan struct{}, stopped chan<- struct{}) {
+	defer close(stopped)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			p.mu.Lock()
+			io.WriteString(p.w, p.line()+"\n")
+			p.mu.Unlock()
+		case <-stop:
+			return
+		}
+	}
+}
 
 func (p *progress) logf(format string, args ...any) {
+	msg := fmt.Sprintf(format+"\n", args...)
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.drawn {
-		io.WriteString(p.w, clearLine)
+	bars := p.bars
+	if bars == nil {
+		defer p.mu.Unlock()
+		io.WriteString(p.w, msg)
+		return
 	}
-	fmt.Fprintf(p.w, format+"\n", args...)
-	if p.drawn {
-		io.WriteString(p.w, p.line())
+	// Not holding p.mu: mpb may be drawing the bar, which takes it.
+	p.mu.Unlock()
+	if _, err := io.WriteString(bars, msg); errors.Is(err, mpb.ErrDone) {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		io.WriteString(p.w, msg)
 	}
 }
 
 // add counts a file finished with clips vectors, or failed.
 func (p *progress) add(clips int, failed bool) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	p.done++
 	p.clips += clips
 	if failed {
 		p.failed++
 	}
-}
-
-// show writes the line: redrawn on a terminal, appended otherwise.
-func (p *progress) show() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.terminal {
-		io.WriteString(p.w, clearLine+p.line())
-		p.drawn = true
-		return
+	bar := p.bar
+	p.mu.Unlock()
+	if bar != nil {
+		bar.Increment()
 	}
-	io.WriteString(p.w, p.line()+"\n")
 }
 
-// finish clears the terminal line: the run's summary follows.
+// finish stops the display, leaving the bar as it was last drawn: the run's summary follows.
 func (p *progress) finish() {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.drawn {
-		io.WriteString(p.w, clearLine)
-		p.drawn = false
+	bars, bar, stop, stopped := p.bars, p.bar, p.stop, p.stopped
+	p.bars, p.bar, p.stop = nil, nil, nil
+	p.mu.Unlock()
+	if bars != nil {
+		bar.Abort(false) // a no-op once complete; otherwise the bar stays where it stopped
+		bars.Wait()
 	}
-}
-
-// every shows the line each interval until stop is closed.
-func (p *progress) every(interval time.Duration, stop <-chan struct{}) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-t.C:
-			p.show()
-		case <-stop:
-			return
-		}
+	if stop != nil {
+		close(stop)
+		<-stopped
 	}
 }
 

@@ -15,7 +15,8 @@ import (
 
 // Settings are what decide the numbers in the outputs. A run refuses an output folder whose earlier
 // runs had other settings (unless told to overwrite): their files would be skipped as done. Format
-// and Pool are recorded but not compared: they choose which files are written, not their numbers.
+// and Pool are recorded but not compared: they choose which files are written, not their numbers
+// (except between Parquet runs, whose parts of one folder must agree on Pool and DType).
 type Settings struct {
 	WeightsSHA256 string  `json:"weights_sha256"`
 	PCASHA256     string  `json:"pca_sha256,omitempty"`
@@ -57,6 +58,9 @@ type Record struct {
 	Skipped  int        `json:"skipped"`
 	Failed   int        `json:"failed"`
 	Clips    int        `json:"clips"`
+	// Parts lists the Parquet parts of this shard, its earlier runs' included, each with the inputs
+	// it holds; a part is rewritten into the record as it is committed.
+	Parts []Part `json:"parts,omitempty"`
 }
 
 // RecordName and ErrorsName are the file names of a run's record and failure list in its output
@@ -82,28 +86,44 @@ func writeRecord(path string, r *Record) error {
 	return writeAtomic(path, append(b, '\n'))
 }
 
-// checkSettings returns an error naming the first run record in dir whose settings differ from s.
-func checkSettings(dir string, s Settings) error {
-	s.Format, s.Pool = "", ""
-	s.Precision = cmp.Or(s.Precision, "fp32")
+// namedRecord is a run record read from an output folder; name is its file's base name.
+type namedRecord struct {
+	name string
+	rec  Record
+}
+
+// readRecords reads the run records in dir (of every shard), in name order.
+func readRecords(dir string) ([]namedRecord, error) {
 	names, err := filepath.Glob(filepath.Join(dir, "vggish-run*.json"))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	for _, name := range names {
+	recs := make([]namedRecord, len(names))
+	for i, name := range names {
 		b, err := os.ReadFile(name)
+		if err == nil {
+			err = json.Unmarshal(b, &recs[i].rec)
+		}
 		if err != nil {
-			return fmt.Errorf("run record %s: %w", name, err)
+			return nil, fmt.Errorf("run record %s: %w", name, err)
 		}
-		var r Record
-		if err := json.Unmarshal(b, &r); err != nil {
-			return fmt.Errorf("run record %s: %w", name, err)
-		}
-		r.Settings.Format, r.Settings.Pool = "", ""
-		r.Settings.Precision = cmp.Or(r.Settings.Precision, "fp32") // recorded before there was a choice
-		if r.Settings != s {
+		recs[i].name = filepath.Base(name)
+	}
+	return recs, nil
+}
+
+// checkSettings returns an error naming the first of the run records recs in dir whose settings
+// differ from s.
+func checkSettings(dir string, recs []namedRecord, s Settings) error {
+	s.Format, s.Pool = "", ""
+	s.Precision = cmp.Or(s.Precision, "fp32")
+	for _, r := range recs {
+		got := r.rec.Settings
+		got.Format, got.Pool = "", ""
+		got.Precision = cmp.Or(got.Precision, "fp32") // recorded before there was a choice
+		if got != s {
 			return fmt.Errorf("%s holds outputs made with other settings (%s: %s); rerun with --overwrite to replace them, or use another output folder",
-				dir, filepath.Base(name), r.Settings.Diff(s))
+				dir, r.name, got.Diff(s))
 		}
 	}
 	return nil

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gofrs/flock"
+	"golang.org/x/term"
 )
 
 // tmpSuffix ends the names of partial downloads, which never pass for weights.
@@ -81,6 +82,34 @@ func Fetch(ctx context.Context, f File, o Options) (string, error) {
 			"(Options.WeightsPath in the library), or set %s to a mirror", url, err, EnvBaseURL)
 	}
 	return path, nil
+}
+
+func (o Options) url(f File) string {
+	base := o.BaseURL
+	if base == "" {
+		base = os.Getenv(EnvBaseURL)
+	}
+	if base == "" {
+		base = DefaultBaseURL
+	}
+	return strings.TrimRight(base, "/") + "/" + f.Name
+}
+
+func (o Options) client() *http.Client {
+	if o.Client != nil {
+		return o.Client
+	}
+	return http.DefaultClient
+}
+
+func (o Options) progress() io.Writer {
+	if o.Progress != nil {
+		return o.Progress
+	}
+	if term.IsTerminal(int(os.Stderr.Fd())) {
+		return os.Stderr
+	}
+	return io.Discard
 }
 
 // download fetches url into path through a verified temporary file.
