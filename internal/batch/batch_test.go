@@ -349,7 +349,7 @@ func TestRunRejects(t *testing.T) {
 		{"no output", Options{}, inputs, "exactly one of"},
 		{"npy on stdout", Options{Stdout: &bytes.Buffer{}, Format: NPY}, inputs, "npy needs an output"},
 		{"show to files", Options{OutDir: root, Format: Show}, inputs, "show prints on standard output"},
-		{"unknown format", Options{OutDir: root, Format: "avro"}, inputs, `format "avro": want npy, jsonl, csv or parquet`},
+		{"unknown format", Options{OutDir: root, Format: "avro"}, inputs, `format "avro": want npy, npz, jsonl, csv or parquet`},
 		{"parquet on stdout", Options{Stdout: &bytes.Buffer{}, Format: Parquet}, inputs, "parquet writes parts holding many inputs: it needs an output folder"},
 		{"parquet without a record", Options{OutDir: t.TempDir(), Format: Parquet}, inputs, "parquet needs a run record"},
 		{"negative part size", Options{OutDir: t.TempDir(), Format: Parquet, Record: testRecord(), PartSize: -1}, inputs, "want positive values"},
