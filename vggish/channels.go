@@ -38,7 +38,7 @@ func ParseChannels(s string) (Channels, error) {
 			return Channels(i), nil
 		}
 	}
-	return 0, fmt.Errorf("channels %q: want mix or each", s)
+	return 0, fmt.Errorf("vggish: channels %q: want mix or each", s)
 }
 
 // Set makes *Channels a flag.Value.
@@ -75,7 +75,7 @@ func (m *Model) preprocessAll(ctx context.Context, name string, srcs []decode.So
 				if errors.As(err, &nf) {
 					nf.example += submitted // number the source's examples, not the block's
 				}
-				return fmt.Errorf("embed %s: %w", name, err)
+				return named(name, err)
 			}
 			s.blocks, s.reqs, submitted = append(s.blocks, e), append(s.reqs, rs...), submitted+ex.Len()
 			return nil

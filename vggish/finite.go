@@ -26,7 +26,7 @@ func (e *badValueError) Error() string {
 	if e.what != "embedding" {
 		cause = fmt.Sprintf("log-mel values of audio lie in [%.2f, %.1f]", minLogMel, maxLogMel)
 	}
-	return fmt.Sprintf("vggish: example %d (at %.2f s): %s value %v: %s", e.example, e.start, e.what, e.value, cause)
+	return fmt.Sprintf("example %d (at %.2f s): %s value %v: %s", e.example, e.start, e.what, e.value, cause)
 }
 
 // checkRange returns a *badValueError for the first of the examples (len(starts) rows of data) that

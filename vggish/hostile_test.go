@@ -131,7 +131,7 @@ func TestOverflowingWeights(t *testing.T) {
 	require.NoError(t, err, "quiet clips stay finite")
 	_, err = ms.Embed(context.Background(), x, 16000)
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), fmt.Sprintf("embed samples: vggish: example %d (at 65.28 s): embedding value ", firstLoud))
+	assert.Contains(t, err.Error(), fmt.Sprintf("vggish samples: example %d (at 65.28 s): embedding value ", firstLoud))
 	assert.Contains(t, err.Error(), "the network's arithmetic overflowed")
 	t.Log(err)
 

@@ -73,11 +73,11 @@ func layout(device gotch.Device, p Precision) tensor.Layout {
 func loadNetwork(path string, device gotch.Device, finalReLU bool, p Precision) (*network, error) {
 	f, err := pth.Open(path)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("vggish: weights: %w", err)
 	}
 	defer f.Close()
 	if err := checkStateDict(f); err != nil {
-		return nil, fmt.Errorf("weights %s: %w", path, err)
+		return nil, fmt.Errorf("vggish: weights %s: %w", path, err)
 	}
 	params := make([]tensor.Layer, len(layers))
 	defer func() {
@@ -98,13 +98,13 @@ func loadNetwork(path string, device gotch.Device, finalReLU bool, p Precision) 
 			suffix string
 		}{{&p.Weight, ".weight"}, {&p.Bias, ".bias"}} {
 			if *param.dst, err = toDevice(f, l.name+param.suffix, device); err != nil {
-				return nil, fmt.Errorf("weights %s: %s%s: %w", path, l.name, param.suffix, err)
+				return nil, fmt.Errorf("vggish: weights %s: %s%s: %w", path, l.name, param.suffix, err)
 			}
 		}
 	}
 	net, err := tensor.NewNet(params, layout(device, p), p.dtype())
 	if err != nil {
-		return nil, fmt.Errorf("weights %s: %w", path, err)
+		return nil, fmt.Errorf("vggish: weights %s: %w", path, err)
 	}
 	return &network{net: net}, nil
 }

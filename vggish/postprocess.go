@@ -49,16 +49,16 @@ type postprocessor struct {
 func loadPostprocessor(path string, mode Postprocess, device gotch.Device) (*postprocessor, error) {
 	vectors, means, err := readPCA(path)
 	if err != nil {
-		return nil, fmt.Errorf("pca %s: %w", path, err)
+		return nil, fmt.Errorf("vggish: PCA parameters %s: %w", path, err)
 	}
 	p := &postprocessor{mode: mode, lo: ts.FloatScalar(quantizeMin), hi: ts.FloatScalar(quantizeMax),
 		scale: ts.FloatScalar(255.0 / (quantizeMax - quantizeMin))}
 	if p.vectors, err = tensor.To(device)(tensor.FromSlice(vectors, EmbeddingSize, EmbeddingSize)); err != nil {
-		return nil, fmt.Errorf("pca %s: %w", path, err)
+		return nil, fmt.Errorf("vggish: PCA parameters %s: %w", path, err)
 	}
 	if p.means, err = tensor.To(device)(tensor.FromSlice(means, EmbeddingSize, 1)); err != nil {
 		p.close()
-		return nil, fmt.Errorf("pca %s: %w", path, err)
+		return nil, fmt.Errorf("vggish: PCA parameters %s: %w", path, err)
 	}
 	return p, nil
 }

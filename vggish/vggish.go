@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -38,34 +39,38 @@ const (
 )
 
 // Options configure a Model. The zero value is the Towhee operator with the published weights on the
-// best device.
+// best device; [Model.Options] returns the options with every default filled in.
 type Options struct {
 	// WeightsPath is a VGGish state dict saved by torch.save (zip or legacy format). Empty means the
-	// published vggish-10086976.pth, downloaded once into the weights cache (see package weights).
+	// published vggish-10086976.pth, downloaded once into the weights cache (see [weights.Fetch]).
 	WeightsPath string
-	// Framework must be "" or "pytorch", as for the Towhee operator's framework argument.
-	Framework string
-	// Device is "auto" (CUDA when libtorch has it), "cpu", "cuda" or "cuda:N". Empty means "auto".
+	// Device is "auto" (CUDA when libtorch has it), "cpu", "cuda" or "cuda:N". Empty means "auto";
+	// Model.Options gives the device chosen, "cpu" or "cuda:N".
 	Device  string
 	Variant Variant // empty means Towhee
 	// Postprocess enables torchvggish's PCA post-processing with the parameters at PCAPath (empty:
-	// the published vggish_pca_params-970ea276.pth, downloaded once).
+	// the published vggish_pca_params-970ea276.pth, downloaded once). Without post-processing
+	// PCAPath is not used, and stays as given.
 	Postprocess Postprocess
 	PCAPath     string
+	// Progress receives the progress of the downloads of the published files, a line redrawn with
+	// carriage returns (see [weights.Options]). nil means none: the package writes nothing itself.
+	Progress io.Writer
 	// BatchSize is the most examples per forward pass; 0 means 64 on the CPU (larger batches gain
 	// nothing there) and 256 on CUDA.
 	BatchSize int
 	// Threads sets libtorch's intra-op thread count for the process; 0 means one per CPU the process
-	// may use (torch.UsableCPUs), where libtorch's own default is one per core of the machine, or one.
+	// may use ([torch.UsableCPUs]), where libtorch's own default is one per core of the machine, or one.
 	Threads int
 	// Workers is the most inputs decoded and preprocessed at once, over all callers; 0 means one per
 	// usable CPU. Calls waiting for the network hold no worker, so many more may be in flight (see
-	// Capacity).
+	// [Model.Capacity]).
 	Workers int
-	// Preprocess chooses the examples (hop, tail policy); the zero value is the reference's.
+	// Preprocess chooses the examples (hop, tail policy); the zero value is the reference's. Its
+	// Device is the model's.
 	Preprocess preprocess.Options
 	// Precision is the network's arithmetic; empty means FP32, the reference's numbers. BF16 trades
-	// the embeddings' last digits for speed (see Precision).
+	// the embeddings' last digits for speed (see [Precision]).
 	Precision Precision
 	// Channels is Mix (the reference: channels averaged) or Each (a stream of vectors per channel).
 	Channels Channels
@@ -95,12 +100,9 @@ type Model struct {
 // be full when the current one ends, whatever the length of the inputs.
 const queuedBatches = 4
 
-// New loads the network and starts its inference loop. ctx bounds the loading, including the download
-// of the published weights when Options.WeightsPath is empty.
+// New loads the network and starts its inference loop; it does nothing else. ctx bounds the loading,
+// including the download of the published files when WeightsPath or PCAPath is empty.
 func New(ctx context.Context, opts Options) (*Model, error) {
-	if opts.Framework != "" && opts.Framework != "pytorch" {
-		return nil, fmt.Errorf("vggish: framework %q is not supported: vggish-go runs the pytorch weights (framework \"pytorch\")", opts.Framework)
-	}
 	if opts.Variant == "" {
 		opts.Variant = Towhee
 	}
@@ -132,6 +134,9 @@ func New(ctx context.Context, opts Options) (*Model, error) {
 	device := tensor.Device(dev)
 	opts.Device = dev.String()
 	opts.Preprocess.Device = dev
+	if opts.Preprocess.Hop == 0 {
+		opts.Preprocess.Hop = preprocess.ExampleFrames * preprocess.FrameHop / float64(preprocess.SampleRate)
+	}
 	if opts.BatchSize == 0 {
 		opts.BatchSize = 64
 		if dev.IsCUDA() {
@@ -142,13 +147,14 @@ func New(ctx context.Context, opts Options) (*Model, error) {
 	if opts.Precision, warnings, err = opts.Precision.check(dev); err != nil {
 		return nil, err
 	}
+	fetch := weights.Options{Progress: opts.Progress}
 	if opts.WeightsPath == "" {
-		if opts.WeightsPath, err = weights.Fetch(ctx, weights.Model, weights.Options{}); err != nil {
+		if opts.WeightsPath, err = weights.Fetch(ctx, weights.Model, fetch); err != nil {
 			return nil, err
 		}
 	}
 	if opts.Postprocess != NoPostprocess && opts.PCAPath == "" {
-		if opts.PCAPath, err = weights.Fetch(ctx, weights.PCA, weights.Options{}); err != nil {
+		if opts.PCAPath, err = weights.Fetch(ctx, weights.PCA, fetch); err != nil {
 			return nil, err
 		}
 	}
@@ -209,7 +215,9 @@ func (m *Model) Capacity() int {
 	return m.opts.Workers + queuedBatches*max(m.opts.BatchSize, preprocess.BlockExamples)
 }
 
-// Options returns the options the model was made with, defaults filled in.
+// Options returns the options the model was made with, every default filled in: the weights' and
+// (with post-processing) the PCA parameters' paths, the device chosen, the batch size, thread and
+// worker counts, variant, precision (as it runs: TF32 on the CPU is FP32) and the example hop.
 func (m *Model) Options() Options { return m.opts }
 
 // Device is the device the network runs on ("cpu", "cuda:0", ...).
@@ -287,7 +295,7 @@ func (m *Model) embed(ctx context.Context, name string, open func() (decode.Sour
 	release()
 	for _, s := range streams {
 		if err == nil {
-			err = m.wait(s.reqs)
+			err = named(name, m.wait(s.reqs))
 		}
 	}
 	if err != nil {
@@ -305,9 +313,22 @@ func (m *Model) embed(ctx context.Context, name string, open func() (decode.Sour
 		}
 	}
 	if err := checkFinite(e.Data, e.Starts, "embedding"); err != nil {
-		return nil, fmt.Errorf("embed %s: %w", name, err)
+		return nil, named(name, err)
 	}
 	return e, nil
+}
+
+// named prefixes the model's own errors with the input's name: "vggish NAME: ...", or "vggish: ..."
+// without one. ErrClosed and the context's errors pass as they are, and the decoder's and
+// preprocessor's errors do not come here: they name the input already.
+func named(name string, err error) error {
+	switch {
+	case err == nil || errors.Is(err, ErrClosed) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+		return err
+	case name == "":
+		return fmt.Errorf("vggish: %w", err)
+	}
+	return fmt.Errorf("vggish %s: %w", name, err)
 }
 
 // EmbedExamples runs the network (and post-processing) on log-mel examples. An example holding a NaN
@@ -322,7 +343,7 @@ func (m *Model) EmbedExamples(ctx context.Context, ex *preprocess.Examples) (*Em
 		err = checkFinite(out.Data, out.Starts, "embedding")
 	}
 	if err != nil {
-		return nil, err
+		return nil, named("", err)
 	}
 	return out, nil
 }
@@ -334,7 +355,7 @@ func (m *Model) submit(ctx context.Context, ex *preprocess.Examples) (*Embedding
 	n := ex.Len()
 	per := preprocess.ExampleFrames * preprocess.MelBins
 	if len(ex.Data) != n*per {
-		return nil, nil, fmt.Errorf("vggish: %d log-mel values for %d examples", len(ex.Data), n)
+		return nil, nil, fmt.Errorf("%d log-mel values for %d examples", len(ex.Data), n)
 	}
 	if err := checkRange(ex.Data, ex.Starts, "log-mel input", minLogMel, maxLogMel); err != nil {
 		return nil, nil, err
@@ -489,7 +510,7 @@ func (m *Model) drain() {
 func (m *Model) run(batch []float32) (_ []float32, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("vggish: panic in the inference loop: %v\n%s", r, debug.Stack())
+			err = fmt.Errorf("panic in the inference loop: %v\n%s", r, debug.Stack())
 		}
 	}()
 	per := preprocess.ExampleFrames * preprocess.MelBins

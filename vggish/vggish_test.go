@@ -144,7 +144,6 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		opts vggish.Options
 		want string
 	}{
-		{"framework", vggish.Options{WeightsPath: w, Framework: "tensorflow"}, `framework "tensorflow" is not supported`},
 		{"variant", vggish.Options{WeightsPath: w, Variant: "vgg16"}, `variant "vgg16"`},
 		{"device", vggish.Options{WeightsPath: w, Device: "tpu"}, `device "tpu"`},
 		{"missing weights", vggish.Options{WeightsPath: "/nonexistent.pth"}, "/nonexistent.pth"},

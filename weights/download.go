@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/gofrs/flock"
-	"golang.org/x/term"
 )
 
 // tmpSuffix ends the names of partial downloads, which never pass for weights.
@@ -31,7 +30,8 @@ const lockRetry = 200 * time.Millisecond
 // partial or corrupt file under f's name. Concurrent callers, in this or other
 // processes, serialise on a lock file (f's path + ".lock", left in place) and
 // all end up with the single verified copy. Cancelling ctx stops the wait or
-// the download and removes the partial file.
+// the download and removes the partial file. A failed download is a
+// [*DownloadError].
 func Fetch(ctx context.Context, f File, o Options) (string, error) {
 	path, err := o.Path(f)
 	if err != nil {
@@ -78,11 +78,25 @@ func Fetch(ctx context.Context, f File, o Options) (string, error) {
 		if !errors.Is(cacheErr, os.ErrNotExist) {
 			err = fmt.Errorf("%w (the cached copy failed too: %v)", err, cacheErr)
 		}
-		return "", fmt.Errorf("weights: download %s: %w; to use a copy obtained elsewhere pass --weights FILE "+
-			"(Options.WeightsPath in the library), or set %s to a mirror", url, err, EnvBaseURL)
+		return "", &DownloadError{File: f, URL: url, Err: err}
 	}
 	return path, nil
 }
+
+// A DownloadError is a published file that could not be downloaded (the server, the network, or a
+// download that fails verification), as opposed to a cache that cannot be written. A program can
+// offer its own way round it, such as a path to a copy obtained elsewhere.
+type DownloadError struct {
+	File File
+	URL  string
+	Err  error
+}
+
+func (e *DownloadError) Error() string {
+	return fmt.Sprintf("weights: download %s: %v (set %s to use a mirror)", e.URL, e.Err, EnvBaseURL)
+}
+
+func (e *DownloadError) Unwrap() error { return e.Err }
 
 func (o Options) url(f File) string {
 	base := o.BaseURL
@@ -105,9 +119,6 @@ func (o Options) client() *http.Client {
 func (o Options) progress() io.Writer {
 	if o.Progress != nil {
 		return o.Progress
-	}
-	if term.IsTerminal(int(os.Stderr.Fd())) {
-		return os.Stderr
 	}
 	return io.Discard
 }

@@ -98,7 +98,12 @@ func TestFetch(t *testing.T) {
 			t.Log(err)
 			assert.Contains(t, err.Error(), tc.errContain)
 			assert.Contains(t, err.Error(), srv.URL+"/"+tc.file.Name, "error names the URL")
-			assert.Contains(t, err.Error(), "--weights FILE")
+			var de *DownloadError
+			if assert.ErrorAs(t, err, &de) {
+				assert.Equal(t, tc.file, de.File)
+			}
+			assert.Contains(t, err.Error(), EnvBaseURL, "error says how to use a mirror")
+			assert.NotContains(t, err.Error(), "--", "no command-line vocabulary in a library's error")
 			assert.Equal(t, tc.mismatch, errors.Is(err, ErrMismatch))
 			assert.NoFileExists(t, filepath.Join(dir, tc.file.Name))
 		})
@@ -114,7 +119,8 @@ func TestFetchUnreachable(t *testing.T) {
 	require.Error(t, err)
 	t.Log(err)
 	assert.Contains(t, err.Error(), url+"/"+f.Name)
-	assert.Contains(t, err.Error(), "--weights FILE")
+	var de *DownloadError
+	assert.ErrorAs(t, err, &de)
 }
 
 func TestFetchCached(t *testing.T) {

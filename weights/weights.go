@@ -72,8 +72,8 @@ type Options struct {
 	CacheDir string
 	// Client makes the download requests. Default: http.DefaultClient.
 	Client *http.Client
-	// Progress receives human-readable download progress. Default: os.Stderr
-	// if it is a terminal, else nothing; set io.Discard to silence it.
+	// Progress receives human-readable download progress: a line redrawn
+	// with carriage returns, meant for a terminal. Default: none.
 	Progress io.Writer
 }
 
@@ -110,14 +110,14 @@ func (o Options) Path(f File) (string, error) {
 // File{Name: filepath.Base(path)}.
 func Verify(path string, f File) error {
 	if f.SHA256Prefix() == "" {
-		return fmt.Errorf("verify %s: name %q has no -SHA256PREFIX. part to check against", path, f.Name)
+		return fmt.Errorf("weights: verify %s: name %q has no -SHA256PREFIX. part to check against", path, f.Name)
 	}
 	sum, err := hashFile(path)
 	if err != nil {
 		return err
 	}
 	if err := checkSum(sum, f); err != nil {
-		return fmt.Errorf("verify %s: %w", path, err)
+		return fmt.Errorf("weights: verify %s: %w", path, err)
 	}
 	writeStamp(path, sum)
 	return nil
@@ -149,12 +149,12 @@ func SHA256(path string) (string, error) {
 func hashFile(path string) (string, error) {
 	r, err := os.Open(path)
 	if err != nil {
-		return "", fmt.Errorf("sha256: %w", err)
+		return "", fmt.Errorf("weights: sha256: %w", err)
 	}
 	defer r.Close()
 	h := sha256.New()
 	if _, err := io.Copy(h, r); err != nil {
-		return "", fmt.Errorf("sha256 %s: %w", path, err)
+		return "", fmt.Errorf("weights: sha256 %s: %w", path, err)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }

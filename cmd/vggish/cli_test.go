@@ -119,6 +119,7 @@ func TestEmbedUsageErrors(t *testing.T) {
 		{[]string{"embed", "--weights", noWeights, "--quantize", "--postprocess", "none", wav}, "needs --postprocess pca-quantize"},
 		{[]string{"embed", "--weights", noWeights, "--shard", "4/4", wav}, "index 4 of 4"},
 		{[]string{"embed", "--weights", noWeights, "--files-from", list, "--pool", "median", "--out-dir", dir}, `pool "median"`},
+		{[]string{"embed", "--weights", noWeights, "--framework", "tensorflow", wav}, `--framework "tensorflow": vggish-go runs the pytorch weights`},
 		{[]string{"embed", "--weights", noWeights, wav}, "none.pth"}, // past the checks: the weights do not exist
 	}
 	for _, tt := range tests {
@@ -305,6 +306,17 @@ func TestWeightsCommand(t *testing.T) {
 	assert.Contains(t, stderr, "sha256 mismatch")
 	assert.Equal(t, []string{"/mirror/" + weights.Model.Name}, requested)
 	assert.NoFileExists(t, filepath.Join(cache, weights.Model.Name))
+
+	// embed downloads the published weights when --weights is not given (vggish.New does): a failed
+	// download names the flag that does without it, once.
+	t.Setenv(weights.EnvBaseURL, srv.URL+"/mirror")
+	t.Setenv(weights.EnvCache, cache)
+	audio := filepath.Join(t.TempDir(), "a.wav")
+	require.NoError(t, os.WriteFile(audio, []byte("RIFF"), 0o644))
+	code, _, stderr = cli("embed", audio)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "sha256 mismatch")
+	assert.Equal(t, 1, strings.Count(stderr, "--weights FILE"), stderr)
 
 	code, _, stderr = cli("weights", "fetch")
 	assert.Equal(t, 1, code)

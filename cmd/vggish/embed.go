@@ -109,6 +109,9 @@ flags:
 		fs.Usage()
 		return errors.New("no inputs")
 	}
+	if *framework != "pytorch" {
+		return fmt.Errorf("--framework %q: vggish-go runs the pytorch weights (the Towhee operator's framework \"pytorch\")", *framework)
+	}
 	mode, err := postprocessMode(*postprocess, *pcaPath, *quantize)
 	if err != nil {
 		return err
@@ -149,25 +152,14 @@ flags:
 	defer stop()
 	context.AfterFunc(ctx, stop)
 	vopts := vggish.Options{
-		WeightsPath: *weightsPath, Framework: *framework, Device: *device, Variant: vggish.Variant(*variant),
+		WeightsPath: *weightsPath, Device: *device, Variant: vggish.Variant(*variant),
 		Postprocess: mode, PCAPath: *pcaPath, BatchSize: *batchSize, Threads: *threads, Workers: *workers,
 		Preprocess: preprocess.Options{Hop: *hop, Tail: tail}, Channels: channels, Precision: vggish.Precision(*precision),
-	}
-	// The published files are fetched here rather than by vggish.New, so that the run record can
-	// name them.
-	if vopts.WeightsPath == "" {
-		if vopts.WeightsPath, err = weights.Fetch(ctx, weights.Model, weights.Options{}); err != nil {
-			return fmt.Errorf("%w (or give --weights FILE)", err)
-		}
-	}
-	if mode != vggish.NoPostprocess && vopts.PCAPath == "" {
-		if vopts.PCAPath, err = weights.Fetch(ctx, weights.PCA, weights.Options{}); err != nil {
-			return fmt.Errorf("%w (or give --pca FILE)", err)
-		}
+		Progress: downloadProgress(stderr),
 	}
 	m, err := vggish.New(ctx, vopts)
 	if err != nil {
-		return err
+		return downloadHint(err)
 	}
 	defer m.Close()
 	for _, w := range m.Warnings() {

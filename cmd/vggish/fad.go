@@ -107,18 +107,14 @@ flags:
 		Channels: vggish.Mix.String(), Resampler: resampler, DType: "float32"}
 	var m *vggish.Model
 	if slices.ContainsFunc(files, func(f []batch.Input) bool { return f != nil }) {
-		if *weightsPath == "" {
-			if *weightsPath, err = weights.Fetch(ctx, weights.Model, weights.Options{}); err != nil {
-				return fmt.Errorf("%w (or give --weights FILE)", err)
-			}
-		}
 		m, err = vggish.New(ctx, vggish.Options{WeightsPath: *weightsPath, Device: *device, BatchSize: *batchSize,
-			Threads: *threads, Workers: *workers, Preprocess: preprocess.Options{Hop: *hop, Tail: tail}})
+			Threads: *threads, Workers: *workers, Preprocess: preprocess.Options{Hop: *hop, Tail: tail},
+			Progress: downloadProgress(stderr)})
 		if err != nil {
-			return err
+			return downloadHint(err)
 		}
 		defer m.Close()
-		if want.WeightsSHA256, err = weights.SHA256(*weightsPath); err != nil {
+		if want.WeightsSHA256, err = weights.SHA256(m.Options().WeightsPath); err != nil {
 			return err
 		}
 	}

@@ -244,8 +244,8 @@ np.savez(nan_npz, pca_eigen_vectors=vectors, pca_means=means)
 		{[]string{"--weights", system}, "pth " + system + ": archive/data.pkl: unsupported Python class posix.system"},
 		{[]string{"--weights", terabyte}, `pth ` + terabyte + `: archive/data.pkl: storage "0" claims 1099511627776 float32 elements, more than the file holds`},
 		{[]string{"--weights", marks}, "pth " + marks + ": archive/data.pkl: malformed pickle: more than 131072 opcodes before offset 131073"},
-		{[]string{"--weights", w, "--pca", nanPCA}, "pca " + nanPCA + ": pca_eigen_vectors: element 647 is NaN"},
-		{[]string{"--weights", w, "--pca", nanNPZ}, "pca " + nanNPZ + ": pca_eigen_vectors: element 647 is NaN"},
+		{[]string{"--weights", w, "--pca", nanPCA}, "vggish: PCA parameters " + nanPCA + ": pca_eigen_vectors: element 647 is NaN"},
+		{[]string{"--weights", w, "--pca", nanNPZ}, "vggish: PCA parameters " + nanNPZ + ": pca_eigen_vectors: element 647 is NaN"},
 	}
 	for _, tt := range tests {
 		var before, after runtime.MemStats

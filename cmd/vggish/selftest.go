@@ -101,9 +101,10 @@ flags:
 	}
 	ctx := context.Background()
 	var err error
+	fetch := weights.Options{Progress: downloadProgress(stderr)}
 	if *weightsPath == "" {
-		if *weightsPath, err = weights.Fetch(ctx, weights.Model, weights.Options{}); err != nil {
-			return fmt.Errorf("%w (or give --weights FILE)", err)
+		if *weightsPath, err = weights.Fetch(ctx, weights.Model, fetch); err != nil {
+			return downloadHint(err)
 		}
 	}
 	r := &selftestReport{
@@ -121,14 +122,14 @@ flags:
 	var pca *vggish.Embeddings
 	var post []uint8
 	if *pcaPath == "" {
-		*pcaPath, err = weights.Fetch(ctx, weights.PCA, weights.Options{})
+		*pcaPath, err = weights.Fetch(ctx, weights.PCA, fetch)
 	}
 	if err == nil {
 		r.PCA = *pcaPath
 		pca, err = smokeEmbed(ctx, vggish.Options{WeightsPath: *weightsPath, Device: *device, Postprocess: vggish.PCA, PCAPath: *pcaPath}, x, nil)
 	}
 	if err != nil {
-		r.Error = fmt.Sprintf("post-processed figures not computed: %v (or give --pca FILE)", err)
+		r.Error = fmt.Sprintf("post-processed figures not computed: %v", downloadHint(err))
 	} else {
 		post = quantizeTF(pca.Data)
 		wide := make([]float32, len(post))

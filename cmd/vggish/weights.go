@@ -28,7 +28,7 @@ flags:
 `, weights.Model.Name, weights.PCA.Name)
 		fs.PrintDefaults()
 	}
-	var o weights.Options
+	o := weights.Options{Progress: downloadProgress(stderr)}
 	fs.StringVar(&o.BaseURL, "base-url", "", "`URL` of the folder the files are fetched from (default $"+weights.EnvBaseURL+", else "+weights.DefaultBaseURL+")")
 	fs.StringVar(&o.CacheDir, "cache-dir", "", "cache `DIR` (default $"+weights.EnvCache+", else vggish in the user cache folder)")
 	if len(args) == 0 {
@@ -82,6 +82,28 @@ flags:
 	}
 	fs.Usage()
 	return fmt.Errorf("unknown subcommand %q: want download, path or verify", sub)
+}
+
+// downloadProgress is where the progress of a download of the published files goes: stderr when it
+// is a terminal (the progress line is redrawn in place), else nowhere.
+func downloadProgress(stderr io.Writer) io.Writer {
+	if isTerminal(stderr) {
+		return stderr
+	}
+	return nil
+}
+
+// downloadHint adds the flag that does without a published file that could not be downloaded.
+func downloadHint(err error) error {
+	var de *weights.DownloadError
+	if !errors.As(err, &de) {
+		return err
+	}
+	flag := "--weights"
+	if de.File == weights.PCA {
+		flag = "--pca"
+	}
+	return fmt.Errorf("%w; or give %s FILE, a copy obtained elsewhere", err, flag)
 }
 
 // publishedFiles maps "model"/"pca" (or the files' names) to files; none means both.
