@@ -31,7 +31,7 @@ const maxAhead = 4 * maxChunk
 func Split(src Source) ([]Source, error) {
 	s, ok := src.(interleaved)
 	if !ok {
-		return nil, fmt.Errorf("preprocess: %T cannot be split into channels", src)
+		return nil, fmt.Errorf("decode: %T cannot be split into channels", src)
 	}
 	c := s.channelCount()
 	if c == 1 {
@@ -114,7 +114,7 @@ check:
 		for k, v := range samples[i*c : (i+1)*c] {
 			if math.IsNaN(v) || math.IsInf(v, 0) {
 				frames = i
-				err = fmt.Errorf("preprocess %s: channel %d, sample %d is %v", d.src.Name(), k, d.frames+int64(i), v)
+				err = formatError(d.src.Name(), "channel %d, sample %d is %v", k, d.frames+int64(i), v)
 				break check
 			}
 		}

@@ -33,8 +33,9 @@ type ffmpegSource struct {
 // reference's numbers exactly: the reference (PyAV) takes the decoder's native format, and ffmpeg maps
 // u8, s16 and s32 to float64 as (x - offset) / 2^(b-1), the same exact formula, and widens float32.
 //
-// Cancelling ctx, or Close, kills ffmpeg. A missing ffmpeg binary, or ffmpeg failing, is an error that
-// names the file and quotes the first line ffmpeg printed and its last ones.
+// Cancelling ctx, or Close, kills ffmpeg. ffmpeg failing is a [*FormatError] that names the file and
+// quotes the first line ffmpeg printed and its last ones; a missing ffmpeg binary is an
+// [*UnsupportedError].
 func NewFFmpeg(ctx context.Context, path string) (Source, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	cmd := exec.CommandContext(ctx, "ffmpeg", ffmpegArgs(path)...)
@@ -44,23 +45,23 @@ func NewFFmpeg(ctx context.Context, path string) (Source, error) {
 	var err error
 	if s.stdout, err = cmd.StdoutPipe(); err != nil {
 		cancel()
-		return nil, fmt.Errorf("preprocess %s: %w", path, err)
+		return nil, failed(path, err)
 	}
 	if err := cmd.Start(); err != nil {
 		cancel()
 		if errors.Is(err, exec.ErrNotFound) {
-			return nil, fmt.Errorf("preprocess %s: decoding this file needs ffmpeg, which is not in PATH: install ffmpeg (apt-get install ffmpeg): %w", path, err)
+			return nil, unsupported(path, "decoding this file needs ffmpeg, which is not in PATH: install ffmpeg (apt-get install ffmpeg): %w", err)
 		}
-		return nil, fmt.Errorf("preprocess %s: starting ffmpeg: %w", path, err)
+		return nil, failed(path, fmt.Errorf("starting ffmpeg: %w", err))
 	}
 	if s.wavSource, err = decodeWAV(s.stdout, path, -1); err != nil {
 		// ffmpeg failing explains a missing or broken stream better than the WAV reader, but not a
-		// sample rate refused here (ffmpeg then fails only because its output is no longer read).
-		var rate rateError
-		if errors.As(err, &rate) {
+		// stream refused here (ffmpeg then fails only because its output is no longer read).
+		var refused *UnsupportedError
+		if errors.As(err, &refused) {
 			s.cancel()
 		}
-		if ferr := s.stop(); ferr != nil && !errors.As(err, &rate) {
+		if ferr := s.stop(); ferr != nil && refused == nil {
 			err = ferr
 		}
 		return nil, err
@@ -118,9 +119,9 @@ func (s *ffmpegSource) stop() error {
 		s.cancel()
 		switch {
 		case stopped && err != nil:
-			s.waitErr = fmt.Errorf("preprocess %s: ffmpeg stopped: %w", s.path, context.Cause(s.ctx))
+			s.waitErr = failed(s.path, fmt.Errorf("ffmpeg stopped: %w", context.Cause(s.ctx)))
 		case err != nil:
-			s.waitErr = fmt.Errorf("preprocess %s: ffmpeg could not decode it (%v): %s", s.path, err, s.stderr.summary())
+			s.waitErr = formatError(s.path, "ffmpeg could not decode it (%v): %s", err, s.stderr.summary())
 		}
 	})
 	return s.waitErr

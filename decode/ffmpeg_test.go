@@ -88,7 +88,9 @@ func TestFFmpegErrors(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := NewFFmpeg(t.Context(), c.path)
 			require.Error(t, err)
-			assert.ErrorContains(t, err, "preprocess "+c.path+": ffmpeg could not decode it (exit status ")
+			assert.ErrorContains(t, err, "decode "+c.path+": ffmpeg could not decode it (exit status ")
+			var format *FormatError
+			assert.ErrorAs(t, err, &format)
 			assert.ErrorContains(t, err, ffmpegSays(t, c.path))
 			assert.NotRegexp(t, ` @ 0x[0-9a-f]+\]`, err.Error(), "no log context address")
 		})
@@ -96,8 +98,10 @@ func TestFFmpegErrors(t *testing.T) {
 
 	t.Setenv("PATH", t.TempDir())
 	_, err := NewFFmpeg(t.Context(), text)
-	assert.ErrorContains(t, err, "preprocess "+text+": decoding this file needs ffmpeg, which is not in PATH: install ffmpeg")
+	assert.ErrorContains(t, err, "decode "+text+": decoding this file needs ffmpeg, which is not in PATH: install ffmpeg")
 	assert.ErrorIs(t, err, exec.ErrNotFound)
+	var unsupported *UnsupportedError
+	assert.ErrorAs(t, err, &unsupported)
 }
 
 func TestFFmpegErrorSummary(t *testing.T) {
@@ -133,7 +137,7 @@ func TestFFmpegCancelWhileStarting(t *testing.T) {
 	start := time.Now()
 	_, err := NewFFmpeg(ctx, fifo)
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
-	assert.ErrorContains(t, err, "preprocess "+fifo+": ffmpeg stopped")
+	assert.ErrorContains(t, err, "decode "+fifo+": ffmpeg stopped")
 	t.Logf("NewFFmpeg returned %v after the deadline", time.Since(start)-300*time.Millisecond)
 }
 

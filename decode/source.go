@@ -37,17 +37,17 @@ const maxChunk = 1 << 15
 func Open(path string) (Source, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("preprocess: %w", err)
+		return nil, failed("", err) // the *fs.PathError names the file
 	}
 	var head [12]byte
 	n, err := io.ReadFull(f, head[:])
 	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
 		f.Close()
-		return nil, fmt.Errorf("preprocess %s: %w", path, err)
+		return nil, failed(path, err)
 	}
 	if n == 0 {
 		f.Close()
-		return nil, fmt.Errorf("preprocess %s: empty file", path)
+		return nil, formatError(path, "empty file")
 	}
 	if !bytes.Equal(head[0:4], []byte("RIFF")) || !bytes.Equal(head[8:12], []byte("WAVE")) {
 		f.Close()
@@ -55,12 +55,12 @@ func Open(path string) (Source, error) {
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("preprocess %s: %w", path, err)
+		return nil, failed(path, err)
 	}
 	s, err := openWAV(f, path)
 	if err != nil {
 		f.Close()
-		if errors.Is(err, errUnsupportedEncoding) {
+		if errors.Is(err, errUnsupportedEncoding) { // ffmpeg decodes it
 			return NewFFmpeg(context.Background(), path)
 		}
 		return nil, err
@@ -81,27 +81,28 @@ func FromFloat32(samples []float32, rate int) Source {
 	return newMemSource(samples, 1, rate, "float32 samples", func(v float32) float64 { return float64(v) })
 }
 
-// FromBuffer returns a Source reading a go-audio buffer: an *audio.IntBuffer (scaled by its
+// FromBuffer returns a Source reading a go-audio buffer: an [*audio.IntBuffer] (scaled by its
 // SourceBitDepth of 8, 16, 24 or 32 bits; 8-bit samples are unsigned, as go-audio/wav decodes them),
-// *audio.Float32Buffer or *audio.FloatBuffer, with its channels interleaved.
+// [*audio.Float32Buffer] or [*audio.FloatBuffer], with its channels interleaved. Another type, or
+// another bit depth, is an [*UnsupportedError].
 func FromBuffer(buf audio.Buffer) (Source, error) {
 	if buf == nil {
-		return nil, errors.New("preprocess: nil audio buffer")
+		return nil, formatError("", "nil audio buffer")
 	}
 	name := fmt.Sprintf("%T", buf)
 	f := buf.PCMFormat()
 	if f == nil {
-		return nil, fmt.Errorf("preprocess %s: no format", name)
+		return nil, formatError(name, "no format")
 	}
-	if err := checkFormat(f.NumChannels, f.SampleRate); err != nil {
-		return nil, fmt.Errorf("preprocess %s: %w", name, err)
+	if err := checkFormat(f.NumChannels, f.SampleRate, name); err != nil {
+		return nil, err
 	}
 	var s Source
 	var samples int
 	switch b := buf.(type) {
 	case *audio.IntBuffer:
 		if b.SourceBitDepth != 8 && b.SourceBitDepth != 16 && b.SourceBitDepth != 24 && b.SourceBitDepth != 32 {
-			return nil, fmt.Errorf("preprocess %s: SourceBitDepth %d, want 8, 16, 24 or 32", name, b.SourceBitDepth)
+			return nil, unsupported(name, "SourceBitDepth %d, want 8, 16, 24 or 32", b.SourceBitDepth)
 		}
 		offset, scale := intScale(b.SourceBitDepth)
 		samples = len(b.Data)
@@ -115,10 +116,10 @@ func FromBuffer(buf audio.Buffer) (Source, error) {
 		samples = len(b.Data)
 		s = newMemSource(b.Data, f.NumChannels, f.SampleRate, name, func(v float64) float64 { return v })
 	default:
-		return nil, fmt.Errorf("preprocess: unsupported audio buffer type %s", name)
+		return nil, unsupported(name, "unsupported audio buffer type")
 	}
 	if samples%f.NumChannels != 0 {
-		return nil, fmt.Errorf("preprocess %s: %d samples do not make whole frames of %d channels", name, samples, f.NumChannels)
+		return nil, formatError(name, "%d samples do not make whole frames of %d channels", samples, f.NumChannels)
 	}
 	return s, nil
 }
@@ -134,7 +135,8 @@ const (
 	MaxSampleRate = 1_000_000 // Hz
 )
 
-// CheckSampleRate returns an error for a rate outside MinSampleRate to MaxSampleRate.
+// CheckSampleRate returns an error for a rate outside MinSampleRate to MaxSampleRate (this package's
+// decoders return it as an [*UnsupportedError] naming the input).
 func CheckSampleRate(rate int) error {
 	if rate < MinSampleRate || rate > MaxSampleRate {
 		return rateError(rate)
@@ -149,12 +151,15 @@ func (r rateError) Error() string {
 	return fmt.Sprintf("sample rate %d Hz is out of range: audio is sampled at %d Hz to %d Hz", int(r), MinSampleRate, MaxSampleRate)
 }
 
-// checkFormat rejects what no decoder can make sense of.
-func checkFormat(channels, rate int) error {
+// checkFormat rejects what no decoder can make sense of in the input name.
+func checkFormat(channels, rate int, name string) error {
 	if channels <= 0 {
-		return fmt.Errorf("invalid channel count %d", channels)
+		return formatError(name, "invalid channel count %d", channels)
 	}
-	return CheckSampleRate(rate)
+	if err := CheckSampleRate(rate); err != nil {
+		return &UnsupportedError{Name: name, Err: err}
+	}
+	return nil
 }
 
 // intScale gives the reference's integer-to-float mapping for b-bit samples: (x - offset) / scale, with
@@ -186,7 +191,7 @@ func (m *mixer) mix(dst, src []float64) (int, error) {
 			v = pairwiseSum(src[i*c:(i+1)*c]) / float64(c)
 		}
 		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return i, fmt.Errorf("preprocess %s: sample %d is %v", m.name, m.frames+int64(i), v)
+			return i, formatError(m.name, "sample %d is %v", m.frames+int64(i), v)
 		}
 		dst[i] = v
 	}
@@ -264,7 +269,7 @@ type memSource[T any] struct {
 func newMemSource[T any](data []T, channels, rate int, name string, toFloat func(T) float64) *memSource[T] {
 	s := &memSource[T]{data: data, rate: rate, toFloat: toFloat, mixer: mixer{name: name, channels: channels}}
 	if err := CheckSampleRate(rate); err != nil {
-		s.err = fmt.Errorf("preprocess %s: %w", name, err)
+		s.err = &UnsupportedError{Name: name, Err: err}
 	}
 	return s
 }

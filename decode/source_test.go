@@ -137,11 +137,11 @@ func TestFromBuffer(t *testing.T) {
 		{"zero channels", &audio.FloatBuffer{Format: &audio.Format{SampleRate: 8000}}, nil, "invalid channel count 0"},
 		{"zero rate", &audio.FloatBuffer{Format: &audio.Format{NumChannels: 1}}, nil, "sample rate 0 Hz is out of range"},
 		{"rate 5 Hz", &audio.IntBuffer{Format: &audio.Format{NumChannels: 1, SampleRate: 5}, SourceBitDepth: 16}, nil,
-			"preprocess *audio.IntBuffer: sample rate 5 Hz is out of range"},
+			"decode *audio.IntBuffer: sample rate 5 Hz is out of range"},
 		{"rate 2 GHz", &audio.Float32Buffer{Format: &audio.Format{NumChannels: 2, SampleRate: 2e9}}, nil, "sample rate 2000000000 Hz is out of range"},
 		{"no format", &audio.FloatBuffer{}, nil, "no format"},
 		{"partial frame", &audio.FloatBuffer{Format: stereo, Data: []float64{1, 2, 3}}, nil, "whole frames"},
-		{"unsupported type", &audio.PCMBuffer{Format: mono}, nil, "unsupported audio buffer type *audio.PCMBuffer"},
+		{"unsupported type", &audio.PCMBuffer{Format: mono}, nil, "decode *audio.PCMBuffer: unsupported audio buffer type"},
 		{"nil", nil, nil, "nil audio buffer"},
 	}
 	for _, tt := range tests {
@@ -170,7 +170,7 @@ func TestFromFloat(t *testing.T) {
 	assert.Equal(t, 16000, s.SampleRate())
 	got, err = readAll(t, s, 10, 1)
 	assert.Equal(t, []float64{1, 2}, got, "samples before the NaN")
-	assert.ErrorContains(t, err, "preprocess float64 samples: sample 2 is NaN")
+	assert.ErrorContains(t, err, "decode float64 samples: sample 2 is NaN")
 
 	_, err = readAll(t, FromFloat32([]float32{float32(math.Inf(-1))}, 16000), 10, 1)
 	assert.ErrorContains(t, err, "sample 0 is -Inf")
@@ -202,7 +202,9 @@ func TestOpenErrors(t *testing.T) {
 	empty := filepath.Join(dir, "empty.wav")
 	require.NoError(t, os.WriteFile(empty, nil, 0o644))
 	_, err = Open(empty)
-	assert.EqualError(t, err, "preprocess "+empty+": empty file")
+	assert.EqualError(t, err, "decode "+empty+": empty file")
+	var format *FormatError
+	assert.ErrorAs(t, err, &format)
 }
 
 // A go-audio buffer of 16-bit stereo becomes mono float64: (left + right) / 2, scaled by 2^15.

@@ -3,7 +3,6 @@ package decode
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -38,9 +37,6 @@ const (
 // their first two bytes (PCM, IEEE_FLOAT, ...).
 var extensibleGUIDTail = []byte{0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x80, 0x00, 0x00, 0xAA, 0x00, 0x38, 0x9B, 0x71}
 
-// errUnsupportedEncoding marks a valid WAV file in an encoding decoded only by ffmpeg (MP3, ADPCM, ...).
-var errUnsupportedEncoding = errors.New("unsupported WAV encoding")
-
 // wavSource decodes the data chunk of a WAV stream as it is read.
 type wavSource struct {
 	rate      int
@@ -62,7 +58,8 @@ type wavSource struct {
 // used in errors. Samples are decoded as they are read; a data chunk shorter than its header declares
 // is an error (checked up front, as r can seek), except for the placeholder sizes streaming writers
 // leave (0xFFFFFFFF from ffmpeg, 0x7FFFF000 from sox), where the data runs to the end of r.
-// Close does not close r.
+// Close does not close r. A compressed encoding (MP3, ADPCM...) is an [*UnsupportedError]; [Open]
+// decodes those through ffmpeg.
 func NewWAV(r io.ReadSeeker, name string) (Source, error) {
 	s, err := openWAV(r, name)
 	if err != nil {
@@ -80,7 +77,7 @@ func openWAV(r io.ReadSeeker, name string) (*wavSource, error) {
 			_, err = r.Seek(cur, io.SeekStart)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("preprocess %s: %w", name, err)
+			return nil, failed(name, err)
 		}
 		size = end - cur
 	}
@@ -90,9 +87,7 @@ func openWAV(r io.ReadSeeker, name string) (*wavSource, error) {
 // decodeWAV reads the WAV header from r up to the data chunk. size is the number of bytes r holds, or
 // -1 when unknown (a pipe).
 func decodeWAV(r io.Reader, name string, size int64) (*wavSource, error) {
-	fail := func(format string, args ...any) error {
-		return fmt.Errorf("preprocess %s: "+format, append([]any{name}, args...)...)
-	}
+	fail := func(format string, args ...any) error { return formatError(name, format, args...) }
 	cr := &countingReader{r: r}
 	p := riff.New(cr)
 	if err := p.ParseHeaders(); err != nil || p.Format != riff.WavFormatID {
@@ -125,8 +120,8 @@ func decodeWAV(r io.Reader, name string, size int64) (*wavSource, error) {
 			if _, err := io.ReadFull(cr, b); err != nil {
 				return nil, fail("truncated WAV: fmt chunk cut short")
 			}
-			if s, err = parseFmt(b[:chunkSize]); err != nil {
-				return nil, fail("%w", err)
+			if s, err = parseFmt(b[:chunkSize], name); err != nil {
+				return nil, err
 			}
 			s.mixer.name = name
 		case riff.DataFormatID:
@@ -158,8 +153,8 @@ func truncated(declared, present int64) string {
 	return fmt.Sprintf("truncated WAV: the data chunk declares %d bytes, %d are present", declared, present)
 }
 
-// parseFmt reads a fmt chunk (WAVEFORMATEX, possibly WAVEFORMATEXTENSIBLE).
-func parseFmt(b []byte) (*wavSource, error) {
+// parseFmt reads a fmt chunk (WAVEFORMATEX, possibly WAVEFORMATEXTENSIBLE) of the input name.
+func parseFmt(b []byte, name string) (*wavSource, error) {
 	le := binary.LittleEndian
 	tag := le.Uint16(b[0:])
 	channels := int(le.Uint16(b[2:]))
@@ -168,11 +163,11 @@ func parseFmt(b []byte) (*wavSource, error) {
 	bits := int(le.Uint16(b[14:])) // the container size for WAVE_FORMAT_EXTENSIBLE
 	if tag == waveExtensible {
 		if len(b) < 40 || !bytes.Equal(b[26:40], extensibleGUIDTail) {
-			return nil, fmt.Errorf("%w: WAVE_FORMAT_EXTENSIBLE with an unknown sub-format", errUnsupportedEncoding)
+			return nil, unsupported(name, "%w: WAVE_FORMAT_EXTENSIBLE with an unknown sub-format", errUnsupportedEncoding)
 		}
 		tag = le.Uint16(b[24:])
 	}
-	if err := checkFormat(channels, rate); err != nil {
+	if err := checkFormat(channels, rate, name); err != nil {
 		return nil, err
 	}
 	bytesPerSample := (bits + 7) / 8
@@ -193,10 +188,10 @@ func parseFmt(b []byte) (*wavSource, error) {
 			}
 		}
 	default:
-		return nil, fmt.Errorf("%w: format tag 0x%04x with %d-bit samples", errUnsupportedEncoding, tag, bits)
+		return nil, unsupported(name, "%w: format tag 0x%04x with %d-bit samples", errUnsupportedEncoding, tag, bits)
 	}
 	if blockAlign != channels*bytesPerSample {
-		return nil, fmt.Errorf("block align %d, want %d for %d channel(s) of %d bytes", blockAlign, channels*bytesPerSample, channels, bytesPerSample)
+		return nil, formatError(name, "block align %d, want %d for %d channel(s) of %d bytes", blockAlign, channels*bytesPerSample, channels, bytesPerSample)
 	}
 	return &wavSource{
 		rate:      rate,
@@ -260,12 +255,12 @@ func (s *wavSource) frames(limit int) ([]float64, error) {
 	case err == io.EOF || err == io.ErrUnexpectedEOF:
 		s.ended, s.err = true, io.EOF
 		if s.declared >= 0 && s.consumed < s.declared {
-			s.err = fmt.Errorf("preprocess %s: %s", s.mixer.name, truncated(s.declared, s.consumed))
+			s.err = formatError(s.mixer.name, "%s", truncated(s.declared, s.consumed))
 		} else if got%s.frameSize != 0 {
-			s.err = fmt.Errorf("preprocess %s: truncated WAV: the data ends within a frame", s.mixer.name)
+			s.err = formatError(s.mixer.name, "truncated WAV: the data ends within a frame")
 		}
 	case err != nil:
-		s.err = fmt.Errorf("preprocess %s: %w", s.mixer.name, err)
+		s.err = failed(s.mixer.name, err)
 	}
 	frames = got / s.frameSize
 	s.samples = append(s.samples[:0], make([]float64, frames*s.mixer.channels)...)

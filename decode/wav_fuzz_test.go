@@ -2,6 +2,7 @@ package decode
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"math"
 	"strings"
@@ -33,8 +34,16 @@ func FuzzWAV(f *testing.F) {
 				}
 				_, err = s.Read(p)
 			}
-			if err != io.EOF && !strings.HasPrefix(err.Error(), "preprocess fuzz.wav: ") {
+			if err == io.EOF {
+				return
+			}
+			if !strings.HasPrefix(err.Error(), "decode fuzz.wav: ") {
 				t.Fatalf("error does not name the file: %v", err)
+			}
+			var format *FormatError
+			var unsupported *UnsupportedError
+			if !errors.As(err, &format) && !errors.As(err, &unsupported) {
+				t.Fatalf("error is neither a FormatError nor an UnsupportedError: %v", err)
 			}
 		}
 		check(NewWAV(bytes.NewReader(data), "fuzz.wav"))

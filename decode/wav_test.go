@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -199,8 +200,16 @@ func TestWAVBadInputs(t *testing.T) {
 			}
 			require.Error(t, err)
 			t.Log(err)
-			assert.Contains(t, err.Error(), "preprocess "+path+": ")
+			assert.Contains(t, err.Error(), "decode "+path+": ")
 			assert.Contains(t, err.Error(), tt.err)
+			// A rate out of range is a readable header refused; everything else is broken data.
+			var format *FormatError
+			var unsupported *UnsupportedError
+			if strings.Contains(tt.err, "sample rate") {
+				assert.ErrorAs(t, err, &unsupported)
+			} else {
+				assert.ErrorAs(t, err, &format)
+			}
 		})
 	}
 }
@@ -209,17 +218,21 @@ func TestWAVBadInputs(t *testing.T) {
 func TestWAVUnsupportedEncoding(t *testing.T) {
 	mp3 := riffWAVE(chunk("fmt ", fmtBody(0x55, 1, 22050, 0)), chunk("data", []byte{0xff, 0xfb, 0x90, 0x64}))
 	_, err := NewWAV(bytes.NewReader(mp3), "mp3.wav")
-	assert.EqualError(t, err, "preprocess mp3.wav: unsupported WAV encoding: format tag 0x0055 with 0-bit samples")
+	assert.EqualError(t, err, "decode mp3.wav: unsupported WAV encoding: format tag 0x0055 with 0-bit samples")
 	assert.ErrorIs(t, err, errUnsupportedEncoding)
+	var unsupported *UnsupportedError
+	if assert.ErrorAs(t, err, &unsupported) {
+		assert.Equal(t, "mp3.wav", unsupported.Name)
+	}
 
 	half := riffWAVE(chunk("fmt ", fmtBody(waveIEEEFloat, 1, 16000, 16)), chunk("data", nil))
 	_, err = NewWAV(bytes.NewReader(half), "half.wav")
-	assert.EqualError(t, err, "preprocess half.wav: unsupported WAV encoding: format tag 0x0003 with 16-bit samples")
+	assert.EqualError(t, err, "decode half.wav: unsupported WAV encoding: format tag 0x0003 with 16-bit samples")
 
 	unknownGUID := extensibleBody(wavePCM, 1, 8000, 16)
 	unknownGUID[30] ^= 0xff
 	_, err = NewWAV(bytes.NewReader(riffWAVE(chunk("fmt ", unknownGUID), chunk("data", nil))), "guid.wav")
-	assert.EqualError(t, err, "preprocess guid.wav: unsupported WAV encoding: WAVE_FORMAT_EXTENSIBLE with an unknown sub-format")
+	assert.EqualError(t, err, "decode guid.wav: unsupported WAV encoding: WAVE_FORMAT_EXTENSIBLE with an unknown sub-format")
 }
 
 // A header claiming 4 GB of data on a stream that can't be measured up front fails at its real end,
@@ -233,7 +246,7 @@ func TestWAVHugeClaimOnStream(t *testing.T) {
 	got, err := readAll(t, s, 1<<16, 1)
 	runtime.ReadMemStats(&after)
 	assert.Len(t, got, 10000)
-	assert.EqualError(t, err, "preprocess pipe.wav: truncated WAV: the data chunk declares 4294967280 bytes, 40000 are present")
+	assert.EqualError(t, err, "decode pipe.wav: truncated WAV: the data chunk declares 4294967280 bytes, 40000 are present")
 	assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(16<<20), "bytes allocated")
 }
 

@@ -37,7 +37,7 @@ func ParseTail(s string) (Tail, error) {
 			return Tail(i), nil
 		}
 	}
-	return 0, fmt.Errorf("tail policy %q: want drop, pad or repeat", s)
+	return 0, fmt.Errorf("preprocess: tail policy %q: want drop, pad or repeat", s)
 }
 
 // Set makes *Tail a flag.Value.

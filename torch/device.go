@@ -48,15 +48,15 @@ func ParseDevice(name string) (Device, error) {
 		if s != "cuda" {
 			n, err := strconv.Atoi(strings.TrimPrefix(s, "cuda:"))
 			if err != nil || n < 0 {
-				return CPU, fmt.Errorf("device %q: want cuda:N with N a device index", name)
+				return CPU, fmt.Errorf("torch: device %q: want cuda:N with N a device index", name)
 			}
 			idx = n
 		}
 		if n := DeviceCount(); idx >= n {
-			return CPU, fmt.Errorf("device %q: libtorch %s sees %d CUDA device(s)", name, Version(), n)
+			return CPU, fmt.Errorf("torch: device %q: libtorch %s sees %d CUDA device(s)", name, Version(), n)
 		}
 		return CUDA(idx), nil
 	default:
-		return CPU, fmt.Errorf("device %q: want auto, cpu, cuda or cuda:N", name)
+		return CPU, fmt.Errorf("torch: device %q: want auto, cpu, cuda or cuda:N", name)
 	}
 }
