@@ -28,6 +28,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vggish-go/vggish/decode"
 	"github.com/vggish-go/vggish/internal/atomicfile"
 	"github.com/vggish-go/vggish/vggish"
 )
@@ -100,8 +101,56 @@ type Summary struct {
 type Failure struct {
 	Path  string `json:"path"`
 	Error string `json:"error"`
+	// Kind says whose fault it is: the file's (KindFormat, KindUnsupported), the system's (KindIO,
+	// KindOutput) or the program's (KindModel, KindPanic).
+	Kind Kind `json:"kind"`
 	// Stack is the goroutine's stack when processing the file panicked (a bug to report).
 	Stack string `json:"stack,omitempty"`
+}
+
+// Kind classifies a Failure.
+type Kind string
+
+const (
+	// KindFormat is an input that is not valid audio (a *decode.FormatError): corrupt, truncated,
+	// not audio at all, or holding NaN samples.
+	KindFormat Kind = "format"
+	// KindUnsupported is audio that is not decoded here (a *decode.UnsupportedError): a sample rate
+	// out of range, or a file that needs ffmpeg where ffmpeg is not installed.
+	KindUnsupported Kind = "unsupported"
+	// KindIO is an input that could not be opened or read (permissions, a vanished file, a failing
+	// disk).
+	KindIO Kind = "io"
+	// KindOutput is an output that could not be written.
+	KindOutput Kind = "output"
+	// KindModel is a failure of the preprocessing or the network on audio that decoded: log-mel
+	// values out of range, a libtorch error such as a GPU out of memory.
+	KindModel Kind = "model"
+	// KindPanic is a bug: processing the file panicked (Failure.Stack has the stack).
+	KindPanic Kind = "panic"
+)
+
+// kindOf classifies err, a failure of embedding an input (written false) or of writing its output.
+func kindOf(err error, written bool) Kind {
+	var (
+		format      *decode.FormatError
+		unsupported *decode.UnsupportedError
+		pathErr     *fs.PathError
+		p           *panicError
+	)
+	switch {
+	case errors.As(err, &p):
+		return KindPanic
+	case written:
+		return KindOutput
+	case errors.As(err, &format):
+		return KindFormat
+	case errors.As(err, &unsupported):
+		return KindUnsupported
+	case errors.As(err, &pathErr):
+		return KindIO
+	}
+	return KindModel
 }
 
 // ErrInterrupted is returned (wrapped) when ctx is cancelled before every input is done.
@@ -436,6 +485,7 @@ func (r *run) embed(ctx context.Context, m Embedder, i int) {
 		r.sink.put(i, in, nil)
 		return
 	}
+	written := err == nil
 	if err == nil {
 		if e.Rows() == 0 {
 			r.prog.logf("warning: %s: %.3g s of audio is shorter than one clip (0.975 s): empty output, shape (0, 128); --tail pad or repeat keeps a clip", in.Path, e.Duration)
@@ -448,9 +498,9 @@ func (r *run) embed(ctx context.Context, m Embedder, i int) {
 	switch {
 	case errors.Is(err, errStopped): // the output folder's fault, not the file's: neither done nor failed
 	case errors.As(err, &p):
-		r.fail(Failure{Path: in.Path, Error: p.Error(), Stack: p.stack})
+		r.fail(Failure{Path: in.Path, Error: p.Error(), Kind: KindPanic, Stack: p.stack})
 	case err != nil:
-		r.fail(Failure{Path: in.Path, Error: err.Error()})
+		r.fail(Failure{Path: in.Path, Error: err.Error(), Kind: kindOf(err, written)})
 	default:
 		r.mu.Lock()
 		defer r.mu.Unlock()

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"io/fs"
@@ -23,6 +24,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/vggish-go/vggish/decode"
 	"github.com/vggish-go/vggish/internal/atomicfile"
 	"github.com/vggish-go/vggish/internal/npyfile"
 	"github.com/vggish-go/vggish/vggish"
@@ -58,7 +60,7 @@ func (f *fake) EmbedFile(ctx context.Context, path string) (*vggish.Embeddings, 
 		}
 	}
 	if (f.failOn == nil && strings.Contains(path, "bad")) || (f.failOn != nil && f.failOn(path)) {
-		return nil, fmt.Errorf("preprocess %s: not audio", path)
+		return nil, &decode.FormatError{Name: path, Err: errors.New("not audio")}
 	}
 	return fakeEmbeddings(path), nil
 }
@@ -216,13 +218,13 @@ func TestRunFailuresRerunAndRecord(t *testing.T) {
 	require.Equal(t, "bad.wav", filepath.Base(bad))
 	require.Len(t, sum.Failures, 1)
 	assert.Equal(t, bad, sum.Failures[0].Path)
-	assert.Contains(t, log.String(), "FAILED preprocess "+bad+": not audio")
+	assert.Contains(t, log.String(), "FAILED decode "+bad+": not audio")
 	assert.Contains(t, log.String(), "warning: "+filepath.Join(filepath.Dir(bad), "sub/deep/gggg.wav")+": 0.5 s of audio is shorter than one clip")
 	assert.Contains(t, log.String(), "8 files: 7 embedded")
 
 	b, err := os.ReadFile(filepath.Join(out, "vggish-errors.jsonl"))
 	require.NoError(t, err)
-	assert.Equal(t, fmt.Sprintf(`{"path":%q,"error":"preprocess %s: not audio"}`+"\n", bad, bad), string(b))
+	assert.Equal(t, fmt.Sprintf(`{"path":%q,"error":"decode %s: not audio","kind":"format"}`+"\n", bad, bad), string(b))
 	var rec Record
 	b, err = os.ReadFile(filepath.Join(out, "vggish-run.json"))
 	require.NoError(t, err)
@@ -483,4 +485,34 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// A failure's kind comes from the error's type, through any wrapping: the decoder's typed errors, the
+// file system's, the output's, a panic, and anything else the model's.
+func TestFailureKinds(t *testing.T) {
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty.wav")
+	require.NoError(t, os.WriteFile(empty, nil, 0o644))
+	decodeErr := func(path string) error {
+		_, err := decode.Open(path)
+		require.Error(t, err)
+		return fmt.Errorf("wrapped: %w", err)
+	}
+	for _, c := range []struct {
+		name    string
+		err     error
+		written bool
+		want    Kind
+	}{
+		{"empty file", decodeErr(empty), false, KindFormat},
+		{"missing file", decodeErr(filepath.Join(dir, "missing.wav")), false, KindIO},
+		{"unsupported", &decode.UnsupportedError{Name: "x.wav", Err: errors.New("sample rate 2 Hz is out of range")}, false, KindUnsupported},
+		{"model", errors.New("vggish x.wav: libtorch: CUDA out of memory"), false, KindModel},
+		{"output", &os.PathError{Op: "write", Path: "out/x.npy", Err: errors.New("disk quota exceeded")}, true, KindOutput},
+		{"panic", fmt.Errorf("x: %w", &panicError{value: "bug"}), true, KindPanic},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			assert.Equal(t, c.want, kindOf(c.err, c.written), c.err.Error())
+		})
+	}
 }

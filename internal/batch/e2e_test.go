@@ -54,6 +54,7 @@ func TestEndToEnd(t *testing.T) {
 	for _, f := range sum.Failures {
 		failed = append(failed, f.Path)
 		assert.Contains(t, f.Error, f.Path, "the reason names the file")
+		assert.Equal(t, batch.KindFormat, f.Kind, f.Error)
 	}
 	var corrupt []string
 	for _, rel := range c.Corrupt {

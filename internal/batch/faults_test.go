@@ -34,6 +34,7 @@ func TestRunPanicIsAFileFailure(t *testing.T) {
 	p := sum.Failures[1]
 	require.True(t, panics(p.Path), p.Path)
 	assert.Equal(t, "panic: runtime error: invalid memory address or nil pointer dereference", p.Error)
+	assert.Equal(t, KindPanic, p.Kind)
 	assert.Contains(t, p.Stack, "batch.(*fake).EmbedFile")
 	assert.Contains(t, log.String(), "FAILED "+p.Path+": panic: runtime error: invalid memory address or nil pointer dereference (a bug: please report it with the stack in "+filepath.Join(out, "vggish-errors.jsonl")+")")
 	b, err := os.ReadFile(filepath.Join(out, "vggish-errors.jsonl"))
