@@ -8,15 +8,23 @@ import (
 
 	"github.com/go-audio/audio"
 
+	"github.com/vggish-go/vggish/internal/golden"
 	"github.com/vggish-go/vggish/vggish"
 )
 
-// exampleWeights is set by TestMain: seeded random weights in the published layout. Real code leaves
-// WeightsPath empty for the published weights, or names a downloaded vggish-10086976.pth.
-var exampleWeights string
+// seededWeights are the tests' weights in the published layout (internal/golden: numbers from a
+// formula, written to a temporary file once), which mean nothing. Real code leaves WeightsPath empty
+// for the published weights, or names a downloaded vggish-10086976.pth.
+func seededWeights() string {
+	p, err := golden.WeightsPath()
+	if err != nil {
+		log.Fatal(err)
+	}
+	return p
+}
 
 func ExampleNew() {
-	m, err := vggish.New(context.Background(), vggish.Options{WeightsPath: exampleWeights, Device: "cpu"})
+	m, err := vggish.New(context.Background(), vggish.Options{WeightsPath: seededWeights(), Device: "cpu"})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -26,7 +34,7 @@ func ExampleNew() {
 }
 
 func ExampleModel_Embed() {
-	m, err := vggish.New(context.Background(), vggish.Options{WeightsPath: exampleWeights})
+	m, err := vggish.New(context.Background(), vggish.Options{WeightsPath: seededWeights()})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -45,7 +53,7 @@ func ExampleModel_Embed() {
 }
 
 func ExampleEmbeddings_Mean() {
-	m, err := vggish.New(context.Background(), vggish.Options{WeightsPath: exampleWeights})
+	m, err := vggish.New(context.Background(), vggish.Options{WeightsPath: seededWeights()})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -63,7 +71,7 @@ func ExampleEmbeddings_Mean() {
 // A batch job that can spare the embeddings' last digits runs the network in bfloat16. The model's
 // warnings (a CPU without bfloat16 units, say) are for its user: the package prints nothing.
 func ExampleOptions_precision() {
-	m, err := vggish.New(context.Background(), vggish.Options{WeightsPath: exampleWeights, Device: "cpu", Precision: vggish.BF16})
+	m, err := vggish.New(context.Background(), vggish.Options{WeightsPath: seededWeights(), Device: "cpu", Precision: vggish.BF16})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -80,7 +88,7 @@ func ExampleOptions_precision() {
 }
 
 func ExampleEmbeddings_Channel() {
-	m, err := vggish.New(context.Background(), vggish.Options{WeightsPath: exampleWeights, Channels: vggish.Each})
+	m, err := vggish.New(context.Background(), vggish.Options{WeightsPath: seededWeights(), Channels: vggish.Each})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -14,8 +14,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/vggish-go/vggish/internal/golden"
 	"github.com/vggish-go/vggish/internal/pth"
-	"github.com/vggish-go/vggish/internal/reftest"
 	"github.com/vggish-go/vggish/preprocess"
 	"github.com/vggish-go/vggish/vggish"
 )
@@ -36,7 +36,7 @@ func examples(n int) *preprocess.Examples {
 // A Model never returns a NaN or an infinity: a log-mel input that no audio gives (non-finite, or outside
 // [log(0.01), log(MaxFloat64)]) fails naming the example; overflowing weights are TestOverflowingWeights.
 func TestEmbedExamplesNeverReturnsNonFinite(t *testing.T) {
-	m, err := vggish.New(context.Background(), vggish.Options{WeightsPath: reftest.Weights(t, "zip"), Device: "cpu", BatchSize: 2})
+	m, err := vggish.New(context.Background(), vggish.Options{WeightsPath: golden.Weights(t), Device: "cpu", BatchSize: 2})
 	require.NoError(t, err)
 	defer m.Close()
 	per := preprocess.ExampleFrames * preprocess.MelBins
@@ -99,7 +99,7 @@ func maxAbs(e *vggish.Embeddings, from, to int) float64 {
 // input, named by its index among all the input's clips (it is in the second block of 64 examples) and
 // its start. NaN weights are refused when the model loads, naming the tensor.
 func TestOverflowingWeights(t *testing.T) {
-	w := reftest.Weights(t, "zip")
+	w := golden.Weights(t)
 	m, err := vggish.New(context.Background(), vggish.Options{WeightsPath: w, Device: "cpu"})
 	require.NoError(t, err)
 	defer m.Close()

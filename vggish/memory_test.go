@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/sugarme/gotch/ts"
 
+	"github.com/vggish-go/vggish/internal/golden"
 	"github.com/vggish-go/vggish/internal/reftest"
 	"github.com/vggish-go/vggish/preprocess"
 	"github.com/vggish-go/vggish/vggish"
@@ -28,7 +29,7 @@ func embedClips(tb testing.TB, m *vggish.Model, n int) {
 // No tensor made for a call outlives it, and the process's memory stays flat over many calls.
 // BenchmarkMemory runs the issue's 10,000 clips; this test runs fewer to keep `make test` short.
 func TestMemoryIsFlat(t *testing.T) {
-	m, err := vggish.New(context.Background(), vggish.Options{WeightsPath: reftest.Weights(t, "zip"), Device: "cpu", BatchSize: 8})
+	m, err := vggish.New(context.Background(), vggish.Options{WeightsPath: golden.Weights(t), Device: "cpu", BatchSize: 8})
 	require.NoError(t, err)
 	defer m.Close()
 	embedClips(t, m, 200) // warm-up: allocator pools, Go heap
@@ -41,7 +42,7 @@ func TestMemoryIsFlat(t *testing.T) {
 }
 
 func BenchmarkMemory(b *testing.B) {
-	m, err := vggish.New(context.Background(), vggish.Options{WeightsPath: reftest.Weights(b, "zip"), Device: "cpu", BatchSize: 64})
+	m, err := vggish.New(context.Background(), vggish.Options{WeightsPath: golden.Weights(b), Device: "cpu", BatchSize: 64})
 	require.NoError(b, err)
 	defer m.Close()
 	embedClips(b, m, 500)

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/vggish-go/vggish/internal/golden"
 	"github.com/vggish-go/vggish/torch"
 	"github.com/vggish-go/vggish/vggish"
 )
@@ -82,7 +83,7 @@ func measureDrift(got, want []float32) drift {
 
 // On the CPU tf32 is fp32, with a warning saying so, and fp16 is refused.
 func TestPrecisionOnCPU(t *testing.T) {
-	weights := exampleWeights
+	weights := golden.Weights(t)
 	fp32, err := vggish.New(context.Background(), vggish.Options{WeightsPath: weights, Device: "cpu"})
 	require.NoError(t, err)
 	defer fp32.Close()

@@ -12,24 +12,20 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/vggish-go/vggish/internal/golden"
 	"github.com/vggish-go/vggish/internal/npyfile"
 	"github.com/vggish-go/vggish/internal/reftest"
 	"github.com/vggish-go/vggish/preprocess"
 	"github.com/vggish-go/vggish/vggish"
 )
 
+// TestMain removes the weights files the tests wrote. The tests that compare with the Python reference
+// live are skipped without it (VGGISH_SKIP_REFERENCE=1); the others, the goldens' among them, run
+// with the formula weights of internal/golden.
 func TestMain(m *testing.M) {
-	if reftest.Skipped() {
-		fmt.Println("VGGISH_SKIP_REFERENCE=1: every test here needs weights made by the Python reference; skipped")
-		os.Exit(0)
-	}
-	var err error
-	if exampleWeights, err = reftest.WeightsPath("zip"); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
 	code := m.Run()
 	reftest.Cleanup()
+	golden.Cleanup()
 	os.Exit(code)
 }
 
@@ -138,7 +134,9 @@ func TestEmbeddingsMatchReference(t *testing.T) {
 }
 
 func TestNewRejectsBadOptions(t *testing.T) {
-	w := reftest.Weights(t, "zip")
+	w := golden.Weights(t)
+	other := filepath.Join(t.TempDir(), "other.pth")
+	require.NoError(t, golden.Write(other, []golden.Tensor{{Key: "fc.weight", Shape: []int64{2, 2}, Scale: 1}}))
 	for _, c := range []struct {
 		name string
 		opts vggish.Options
@@ -147,7 +145,8 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		{"variant", vggish.Options{WeightsPath: w, Variant: "vgg16"}, `variant "vgg16"`},
 		{"device", vggish.Options{WeightsPath: w, Device: "tpu"}, `device "tpu"`},
 		{"missing weights", vggish.Options{WeightsPath: "/nonexistent.pth"}, "/nonexistent.pth"},
-		{"not weights", vggish.Options{WeightsPath: reftest.PCAParams(t, "pth")}, "missing key"},
+		{"not weights", vggish.Options{WeightsPath: other}, `not a VGGish state dict: unexpected key "fc.weight"; missing key "embeddings.0.bias"`},
+		{"not a torch file", vggish.Options{WeightsPath: golden.Path("pca.npz")}, "not a torch.save file"},
 		{"pca missing", vggish.Options{WeightsPath: w, Postprocess: vggish.PCA, PCAPath: w}, `missing key "pca_eigen_vectors"`},
 		{"precision", vggish.Options{WeightsPath: w, Precision: "fp8"}, `precision "fp8": want fp32, bf16, fp16, tf32`},
 		{"fp16 on the CPU", vggish.Options{WeightsPath: w, Device: "cpu", Precision: vggish.FP16}, "fp16 runs on CUDA only"},
@@ -164,7 +163,7 @@ func TestNewRejectsBadOptions(t *testing.T) {
 
 // Concurrent callers get their own rows while the loop batches them together.
 func TestConcurrentCallers(t *testing.T) {
-	m, err := vggish.New(context.Background(), vggish.Options{WeightsPath: reftest.Weights(t, "zip"), Device: "cpu", BatchSize: 5})
+	m, err := vggish.New(context.Background(), vggish.Options{WeightsPath: golden.Weights(t), Device: "cpu", BatchSize: 5})
 	require.NoError(t, err)
 	defer m.Close()
 	signal := func(f float64) []float32 {
@@ -205,7 +204,7 @@ func toF64(x []float32) []float64 {
 }
 
 func TestClosedModel(t *testing.T) {
-	m, err := vggish.New(context.Background(), vggish.Options{WeightsPath: reftest.Weights(t, "zip"), Device: "cpu"})
+	m, err := vggish.New(context.Background(), vggish.Options{WeightsPath: golden.Weights(t), Device: "cpu"})
 	require.NoError(t, err)
 	require.NoError(t, m.Close())
 	require.NoError(t, m.Close(), "Close is idempotent")
@@ -232,7 +231,7 @@ func TestPooling(t *testing.T) {
 func TestBatchingDoesNotChangeResults(t *testing.T) {
 	for _, p := range []vggish.Precision{vggish.FP32, vggish.BF16} {
 		t.Run(string(p), func(t *testing.T) {
-			m, err := vggish.New(context.Background(), vggish.Options{WeightsPath: reftest.Weights(t, "zip"), Device: "cpu", Precision: p})
+			m, err := vggish.New(context.Background(), vggish.Options{WeightsPath: golden.Weights(t), Device: "cpu", Precision: p})
 			require.NoError(t, err)
 			defer m.Close()
 			const n = 64
