@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/vggish-go/vggish/internal/golden"
 	"github.com/vggish-go/vggish/internal/npyfile"
 	"github.com/vggish-go/vggish/internal/reftest"
 	"github.com/vggish-go/vggish/preprocess"
@@ -131,7 +132,7 @@ func TestEmbedUsageErrors(t *testing.T) {
 
 // The show() lines, the output formats and the quantised uint8 output, with seeded weights.
 func TestEmbedOutputs(t *testing.T) {
-	w := reftest.Weights(t, "zip")
+	w := golden.Weights(t)
 	wavs := reftest.Corpus(t, 2, 22050, 1, 3.0)
 	dir := t.TempDir()
 	ctx := context.Background()
@@ -179,7 +180,7 @@ func TestEmbedOutputs(t *testing.T) {
 	assert.Equal(t, want[0].Row(2), rec.Embeddings[2])
 
 	// --pca with --quantize: torchvggish's uint8 embeddings; the same values as float32 without it.
-	pca := reftest.PCAParams(t, "pth")
+	pca := golden.Path("pca.npz")
 	q := filepath.Join(dir, "q.npy")
 	code, _, stderr = cli("embed", "--weights", w, "--pca", pca, "--quantize", "--output", q, wavs[0])
 	require.Equal(t, 0, code, stderr)

@@ -22,6 +22,7 @@ import (
 
 	"github.com/vggish-go/vggish/internal/batch"
 	"github.com/vggish-go/vggish/internal/batch/batchtest"
+	"github.com/vggish-go/vggish/internal/golden"
 	"github.com/vggish-go/vggish/internal/npyfile"
 	"github.com/vggish-go/vggish/internal/reftest"
 	"github.com/vggish-go/vggish/weights"
@@ -30,6 +31,7 @@ import (
 func TestMain(m *testing.M) {
 	code := m.Run()
 	reftest.Cleanup()
+	golden.Cleanup()
 	os.Exit(code)
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/vggish-go/vggish/internal/golden"
 	"github.com/vggish-go/vggish/internal/reftest"
 	"github.com/vggish-go/vggish/preprocess"
 	"github.com/vggish-go/vggish/vggish"
@@ -36,7 +37,7 @@ func TestTailAndChannelsFlags(t *testing.T) {
 // `embed --channels each --tail repeat --output x.npz` on a 0.6 s stereo file: one looped clip per
 // channel, (2, 1, 128) beside its timestamps, the model's numbers.
 func TestEmbedChannelsTailNPZ(t *testing.T) {
-	w := reftest.Weights(t, "zip")
+	w := golden.Weights(t)
 	wav := reftest.Corpus(t, 1, 22050, 2, 0.6)[0]
 	out := filepath.Join(t.TempDir(), "x.npz")
 	code, _, stderr := cli("embed", "--weights", w, "--channels", "each", "--tail", "repeat", "--output", out, wav)

@@ -18,6 +18,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/vggish-go/vggish/internal/batch"
+	"github.com/vggish-go/vggish/internal/golden"
 	"github.com/vggish-go/vggish/internal/npyfile"
 	"github.com/vggish-go/vggish/internal/reftest"
 )
@@ -127,7 +129,7 @@ func finiteNPY(t *testing.T, path string) int {
 // output, through `vggish logmel` and a batch `vggish embed`; the files within bounds give finite
 // values. Each run is timed: none may take more than a few seconds.
 func TestHostileInputs(t *testing.T) {
-	w := reftest.Weights(t, "zip")
+	w := golden.Weights(t)
 	cases := hostileCases()
 	dir := t.TempDir()
 	in := filepath.Join(dir, "in")
@@ -158,14 +160,14 @@ func TestHostileInputs(t *testing.T) {
 	t.Logf("embed of %d crafted files: %s", len(cases), time.Since(start))
 	assert.Equal(t, 1, code)
 	assert.NotContains(t, stderr, "panic")
-	failures := map[string]string{}
+	failures, kinds := map[string]string{}, map[string]batch.Kind{}
 	f, err := os.Open(filepath.Join(out, "vggish-errors.jsonl"))
 	require.NoError(t, err)
 	defer f.Close()
 	for sc := bufio.NewScanner(f); sc.Scan(); {
-		var line struct{ Path, Error string }
+		var line batch.Failure
 		require.NoError(t, json.Unmarshal(sc.Bytes(), &line))
-		failures[line.Path] = line.Error
+		failures[line.Path], kinds[line.Path] = line.Error, line.Kind
 	}
 	for _, c := range cases {
 		path, npy := filepath.Join(in, c.name+".wav"), filepath.Join(out, c.name+".npy")
@@ -176,6 +178,16 @@ func TestHostileInputs(t *testing.T) {
 		}
 		assert.Contains(t, failures[path], path+": ", c.name)
 		assert.Contains(t, failures[path], c.err, c.name)
+		// A rate out of range is audio not decoded here; samples that overflow the spectrum are
+		// refused by the preprocessing; the rest is not valid audio.
+		kind := batch.KindFormat
+		switch {
+		case strings.Contains(c.err, "sample rate"):
+			kind = batch.KindUnsupported
+		case c.name == "overflow":
+			kind = batch.KindModel
+		}
+		assert.Equal(t, kind, kinds[path], c.name)
 		assert.NoFileExists(t, npy, c.name)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vggish-go/vggish/internal/batch"
+	"github.com/vggish-go/vggish/internal/golden"
 	"github.com/vggish-go/vggish/internal/npyfile"
 	"github.com/vggish-go/vggish/internal/reftest"
 )
@@ -18,7 +19,7 @@ import (
 // --precision reaches the model and the run record; a rerun at another precision is refused; the
 // model's warnings are printed; fp16 is refused on the CPU.
 func TestEmbedPrecision(t *testing.T) {
-	w := reftest.Weights(t, "zip")
+	w := golden.Weights(t)
 	wav := reftest.Corpus(t, 1, 16000, 1, 2.0)[0]
 	out := filepath.Join(t.TempDir(), "out")
 	npy := filepath.Join(out, strings.TrimSuffix(filepath.Base(wav), ".wav")+".npy")
