@@ -5,10 +5,6 @@ import (
 	"fmt"
 )
 
-// Errors from this package name the input: "decode NAME: what is wrong". Those about the audio itself
-// are a [*FormatError] or an [*UnsupportedError], which a caller tells apart with errors.As; others
-// (a file that cannot be opened or read, a cancelled context) wrap the underlying error.
-
 // A FormatError reports that an input is not valid audio: a corrupt or truncated WAV file, samples
 // that are NaN or infinite, a file ffmpeg fails to decode (ffmpeg does not say reliably whether such a
 // file is corrupt or in a format it lacks), an empty file.

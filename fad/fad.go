@@ -4,13 +4,14 @@
 //	FAD = |mu_a - mu_b|^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2))
 //
 // with mu and S each set's mean and sample covariance (divided by n - 1, as np.cov) over its clips'
-// embeddings. Stats gathers them in one pass, in float64, whatever the size of the set, and saves them
-// in the .npz layout of pytorch-fid's precomputed statistics (mu, sigma; here also n), so that a
-// reference set is embedded once.
+// embeddings. [Stats] gathers them in one pass ([Stats.Add], [Stats.Merge]), in float64, whatever
+// the size of the set, and saves them ([Stats.Save], [Load]) in the .npz layout of pytorch-fid's
+// precomputed statistics (mu, sigma; here also n), so that a reference set is embedded once.
+// [Distance] is the FAD of two sets' statistics.
 //
 // The trace of the matrix square root is taken from the symmetric form S_a^(1/2) S_b S_a^(1/2), which
 // has the eigenvalues of S_a S_b and is positive semi-definite, by two symmetric eigendecompositions
-// (gonum's EigenSym): no complex arithmetic, and no failure on the singular covariances of sets with
+// (gonum's [mat.EigenSym]): no complex arithmetic, and no failure on the singular covariances of sets with
 // fewer clips than dimensions. Implementations built on scipy.linalg.sqrtm(S_a.dot(S_b)) (Google's,
 // pytorch-fid, frechet-audio-distance, fadtk) get complex parts there, of the size of the rounding's
 // square root, and keep the real part; here the eigenvalues that are zero (below zero, or beyond the

@@ -1,6 +1,8 @@
 // Package torch reports on the libtorch that vggish-go runs on and sets its process-wide options:
-// its version, its intra-op thread count, and the devices it sees. No gotch type crosses this API; the
-// tensor glue that uses gotch is internal to the module.
+// its [Version], its intra-op thread count ([Threads], [SetThreads], [UsableCPUs]), and the devices it
+// sees ([CUDAAvailable], [DeviceCount], [ComputeCapability]; a [Device] names one, [ParseDevice] reads
+// its name). No gotch type crosses this API; the tensor glue that uses gotch is internal to the
+// module.
 //
 // Importing the package makes libtorch allocate CPU tensors of 128 KiB and more from a cache that
 // reuses freed blocks (VGGISH_CPU_ALLOCATOR=libtorch keeps libtorch's own allocator), and fixes

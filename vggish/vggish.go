@@ -1,9 +1,18 @@
 // Package vggish computes VGGish audio embeddings with libtorch: one 128-d vector per 0.96 s of sound,
 // with the numbers of the Towhee operator audio_embedding.vggish (built on torchvggish).
 //
-// A Model holds the network on a CPU or CUDA device. It is safe for concurrent use: calls from many
-// goroutines are batched together, up to Options.BatchSize examples per forward pass, by one inference
-// loop that owns the device.
+// [New] loads a [Model] as [Options] say (downloading the published weights once when no WeightsPath
+// is given) and starts its inference loop, nothing more; the package prints nothing
+// ([Options.Progress] receives download progress, [Model.Warnings] say what the device does not do
+// as asked). A Model holds the network
+// on a CPU or CUDA device. It is safe for concurrent use: calls from many goroutines
+// ([Model.EmbedFile], [Model.Embed], [Model.EmbedBuffer], [Model.EmbedExamples]) are batched
+// together, up to [Options.BatchSize] examples per forward pass, by one inference loop that owns the
+// device. Each call returns [Embeddings], a row per example.
+//
+// Decoding is package decode's and the log-mel examples package preprocess's; their errors pass
+// through as they are ("decode NAME: ...", a [*decode.FormatError] or [*decode.UnsupportedError] for
+// bad audio; "preprocess NAME: ..."). The model's own name the input: "vggish NAME: ...".
 package vggish
 
 import (

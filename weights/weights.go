@@ -1,10 +1,12 @@
 // Package weights locates, downloads and verifies the published VGGish weight
-// files (the torchvggish v0.1 release).
+// files (the torchvggish v0.1 release): [Model] and [PCA].
 //
 // Files are named the torch.hub way, NAME-HASH.EXT, where HASH is a prefix of
-// the file's sha256 in hex; every file is checked against it. Downloads go to a
-// per-user cache directory and are safe against interruption and against
-// several processes fetching the same file at once.
+// the file's sha256 in hex; every file is checked against it ([Verify]).
+// [Fetch] downloads to a per-user cache directory ([CacheDir]), safely against
+// interruption and against several processes fetching the same file at once;
+// a failed download is a [*DownloadError]. The package prints nothing: download
+// progress goes to [Options.Progress] when a program asks for it.
 package weights
 
 import (
