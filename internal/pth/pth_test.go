@@ -24,6 +24,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
+	"github.com/vggish-go/vggish/internal/golden"
 	"github.com/vggish-go/vggish/internal/reftest"
 )
 
@@ -150,20 +151,6 @@ func TestVGGishWeights(t *testing.T) {
 	assert.Equal(t, sums[zipPath], sums[legacyPath], "zip and legacy weights of one seed")
 	assert.Equal(t, sums[pcaNPZ], sums[pcaZip], "npz and torch.save'd PCA params of one seed")
 
-	layers := []struct {
-		prefix string
-		shape  []int64
-	}{
-		{"features.0", []int64{64, 1, 3, 3}},
-		{"features.3", []int64{128, 64, 3, 3}},
-		{"features.6", []int64{256, 128, 3, 3}},
-		{"features.8", []int64{256, 256, 3, 3}},
-		{"features.11", []int64{512, 256, 3, 3}},
-		{"features.13", []int64{512, 512, 3, 3}},
-		{"embeddings.0", []int64{4096, 12288}},
-		{"embeddings.2", []int64{4096, 4096}},
-		{"embeddings.4", []int64{128, 4096}},
-	}
 	for _, path := range []string{zipPath, legacyPath} {
 		t.Run(filepath.Base(path), func(t *testing.T) {
 			f, err := Open(path)
@@ -172,21 +159,21 @@ func TestVGGishWeights(t *testing.T) {
 			requireMatches(t, f, sums[path])
 
 			var want []string
-			for _, l := range layers {
-				want = append(want, l.prefix+".weight", l.prefix+".bias")
-				w := f.Tensors[l.prefix+".weight"]
-				require.Equal(t, l.shape, w.Shape)
-				fanIn := int(l.shape[1])
-				if len(l.shape) == 4 {
+			for _, l := range golden.Layers {
+				want = append(want, l.Name+".weight", l.Name+".bias")
+				w := f.Tensors[l.Name+".weight"]
+				require.Equal(t, l.Weight, w.Shape)
+				fanIn := int(l.Weight[1])
+				if len(l.Weight) == 4 {
 					fanIn *= 9
 				}
 				values, err := w.Float32()
 				require.NoError(t, err)
 				std := stddev(values)
 				he := math.Sqrt(2 / float64(fanIn))
-				assert.InEpsilon(t, he, std, heStdTolerance(len(values)), "He init of %s.weight", l.prefix)
-				assert.Equal(t, []int64{l.shape[0]}, f.Tensors[l.prefix+".bias"].Shape)
-				t.Logf("%s.weight std %.5f, He %.5f", l.prefix, std, he)
+				assert.InEpsilon(t, he, std, heStdTolerance(len(values)), "He init of %s.weight", l.Name)
+				assert.Equal(t, []int64{l.Weight[0]}, f.Tensors[l.Name+".bias"].Shape)
+				t.Logf("%s.weight std %.5f, He %.5f", l.Name, std, he)
 			}
 			assert.Equal(t, want, f.Keys)
 
