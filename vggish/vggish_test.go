@@ -1,9 +1,13 @@
 package vggish_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"sync"
@@ -16,7 +20,9 @@ import (
 	"github.com/vggish-go/vggish/internal/npyfile"
 	"github.com/vggish-go/vggish/internal/reftest"
 	"github.com/vggish-go/vggish/preprocess"
+	"github.com/vggish-go/vggish/torch"
 	"github.com/vggish-go/vggish/vggish"
+	"github.com/vggish-go/vggish/weights"
 )
 
 // TestMain removes the weights files the tests wrote. The tests that compare with the Python reference
@@ -259,4 +265,66 @@ func testExamples(n int) *preprocess.Examples {
 		ex.Data[i] = float32(math.Sin(float64(i)*0.001) + math.Cos(float64(i%7919)*0.37))
 	}
 	return ex
+}
+
+// Options() has every default filled in.
+func TestOptionsDefaults(t *testing.T) {
+	w := golden.Weights(t)
+	m, err := vggish.New(context.Background(), vggish.Options{WeightsPath: w, Device: "cpu"})
+	require.NoError(t, err)
+	defer m.Close()
+	cpus, _ := torch.UsableCPUs()
+	assert.Equal(t, vggish.Options{
+		WeightsPath: w, Device: "cpu", Variant: vggish.Towhee, BatchSize: 64, Threads: cpus, Workers: cpus,
+		Preprocess: preprocess.Options{Hop: 0.96, Tail: preprocess.Drop, Device: torch.CPU},
+		Precision:  vggish.FP32, Channels: vggish.Mix,
+	}, m.Options())
+
+	pca, err := vggish.New(context.Background(), vggish.Options{WeightsPath: w, Device: "cpu", Postprocess: vggish.PCA, PCAPath: golden.Path("pca.npz")})
+	require.NoError(t, err)
+	defer pca.Close()
+	assert.Equal(t, golden.Path("pca.npz"), pca.Options().PCAPath)
+}
+
+// New downloads the published weights when no WeightsPath is given, reporting progress only to
+// Options.Progress, and a failed download says so with a *weights.DownloadError that names no flag.
+func TestNewDownloadsQuietly(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("not the weights"))
+	}))
+	defer srv.Close()
+	t.Setenv(weights.EnvBaseURL, srv.URL)
+	t.Setenv(weights.EnvCache, t.TempDir())
+	for _, progress := range []bool{false, true} {
+		var buf bytes.Buffer
+		opts := vggish.Options{Device: "cpu"}
+		if progress {
+			opts.Progress = &buf
+		}
+		stderr := captureStderr(t, func() {
+			_, err := vggish.New(context.Background(), opts)
+			var de *weights.DownloadError
+			require.ErrorAs(t, err, &de)
+			assert.Equal(t, weights.Model, de.File)
+			assert.NotContains(t, err.Error(), "--")
+		})
+		assert.Empty(t, stderr, "the package prints nothing")
+		if progress {
+			assert.Contains(t, buf.String(), "downloading "+srv.URL+"/"+weights.Model.Name)
+		}
+	}
+}
+
+// captureStderr returns what fn writes to os.Stderr.
+func captureStderr(t *testing.T, fn func()) string {
+	r, w, err := os.Pipe()
+	require.NoError(t, err)
+	saved := os.Stderr
+	os.Stderr = w
+	defer func() { os.Stderr = saved }()
+	fn()
+	require.NoError(t, w.Close())
+	b, err := io.ReadAll(r)
+	require.NoError(t, err)
+	return string(b)
 }
