@@ -38,13 +38,15 @@ func TestSelftest(t *testing.T) {
 	t.Logf("seeded weights: %+v", r.Figures)
 
 	wav := filepath.Join(dir, "smoke.wav")
-	out, err := exec.Command(reftest.Interpreter(), "-c", `import sys, json, numpy as np, soundfile as sf, torch
+	out, err := exec.Command(reftest.Interpreter(), "-c", `import sys, json, numpy as np, soundfile as sf
+sys.path.insert(0, sys.argv[4])
+from torchload import load
 z = np.load(sys.argv[1])
 t = np.arange(0, 3, 1 / 16000)
 x = np.sin(2 * np.pi * 1000 * t)  # vggish_smoke_test.py's input
 sf.write(sys.argv[3], z["input"], 16000, subtype="DOUBLE")
 emb, pca, post = z["embedding"], z["pca"], z["postprocessed"]
-params = torch.load(sys.argv[2])
+params = load(sys.argv[2])
 mine = np.dot(np.asarray(params["pca_eigen_vectors"], np.float64), emb.T.astype(np.float64) - np.asarray(params["pca_means"], np.float64).reshape(-1, 1)).T
 # TensorFlow's Postprocessor after the PCA: clip, scale, cast to uint8.
 quant = ((np.clip(pca, -2.0, 2.0) + 2.0) * (255.0 / 4.0)).astype(np.uint8)
@@ -53,7 +55,7 @@ print(json.dumps({
   "pca": float(np.abs(pca - mine).max() / np.abs(mine).max()),
   "quantized_equal": bool((quant == post).all()), "post_dtype": str(post.dtype),
   "figures": [float(np.mean(emb, dtype=np.float64)), float(np.std(emb, dtype=np.float64)), float(np.mean(post)), float(np.std(post))],
-  "figures_float32": [float(np.mean(emb)), float(np.std(emb))]}))`, saved, pca, wav).CombinedOutput()
+  "figures_float32": [float(np.mean(emb)), float(np.std(emb))]}))`, saved, pca, wav, filepath.Dir(reftest.Script("torchload.py"))).CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	var np struct {
 		Input          float64
