@@ -5,56 +5,97 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/vggish-go/vggish/internal/regfile"
 )
 
 // ffmpegSource reads the WAV stream an ffmpeg process writes to a pipe.
 type ffmpegSource struct {
 	*wavSource
-	path   string
+	name   string
 	ctx    context.Context
 	cancel context.CancelFunc
 	cmd    *exec.Cmd
-	stdout io.ReadCloser
+	stdout *os.File
 	stderr *tailBuffer
+	exited chan error // ffmpeg's exit, from the goroutine that started it
 
 	waitOnce sync.Once
 	waitErr  error
 }
 
 // NewFFmpeg returns a Source decoding the first audio stream of the file at path with ffmpeg, at the
-// stream's own sample rate and channel count.
+// stream's own sample rate and channel count. path must be a regular file: anything else is an
+// [*UnsupportedError], refused before ffmpeg opens it.
 //
 // ffmpeg converts the decoder's samples to float64 (pcm_f64le in a WAV stream on a pipe). That keeps the
 // reference's numbers exactly: the reference (PyAV) takes the decoder's native format, and ffmpeg maps
 // u8, s16 and s32 to float64 as (x - offset) / 2^(b-1), the same exact formula, and widens float32.
 //
-// Cancelling ctx, or Close, kills ffmpeg. ffmpeg failing is a [*FormatError] that names the file and
-// quotes the first line ffmpeg printed and its last ones; a missing ffmpeg binary is an
+// Cancelling ctx, or Close, kills ffmpeg; on Linux so does the end of this process, however it ends
+// (ffmpeg is started with a parent-death signal). ffmpeg failing is a [*FormatError] that names the
+// file and quotes the first line ffmpeg printed and its last ones; a missing ffmpeg binary is an
 // [*UnsupportedError].
 func NewFFmpeg(ctx context.Context, path string) (Source, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	cmd := exec.CommandContext(ctx, "ffmpeg", ffmpegArgs(path)...)
-	cmd.WaitDelay = time.Second // don't wait on pipes held by stray children once ffmpeg is gone
-	s := &ffmpegSource{path: path, ctx: ctx, cancel: cancel, cmd: cmd, stderr: &tailBuffer{}}
-	cmd.Stderr = s.stderr
-	var err error
-	if s.stdout, err = cmd.StdoutPipe(); err != nil {
-		cancel()
-		return nil, failed(path, err)
+	if err := regfile.Require(path); err != nil {
+		return nil, fileError(path, err)
 	}
-	if err := cmd.Start(); err != nil {
+	return startFFmpeg(ctx, "file:"+path, nil, path)
+}
+
+// startFFmpeg runs ffmpeg on input (a "file:" URL, or "pipe:0" fed from stdin).
+func startFFmpeg(ctx context.Context, input string, stdin io.Reader, name string) (*ffmpegSource, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	cmd := exec.CommandContext(ctx, "ffmpeg", ffmpegArgs(input)...)
+	cmd.Stdin = stdin
+	cmd.WaitDelay = time.Second // don't wait on pipes held by stray children once ffmpeg is gone
+	cmd.SysProcAttr = childAttr()
+	s := &ffmpegSource{name: name, ctx: ctx, cancel: cancel, cmd: cmd, stderr: &tailBuffer{}, exited: make(chan error, 1)}
+	cmd.Stderr = s.stderr
+	// Our own pipe rather than cmd.StdoutPipe: ffmpeg is waited for by another goroutine (below), and
+	// Wait closes the pipes it made, which would lose what ffmpeg wrote before exiting.
+	r, w, err := os.Pipe()
+	if err != nil {
+		cancel()
+		return nil, failed(name, err)
+	}
+	cmd.Stdout = w
+	started := make(chan error)
+	go func() {
+		// The parent-death signal is sent when the thread that started the child ends, not the
+		// process (go.dev/issue/27505): this goroutine holds its thread until ffmpeg has exited.
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		err := cmd.Wait()
+		if errors.Is(err, exec.ErrWaitDelay) && cmd.ProcessState.Success() {
+			err = nil // ffmpeg is done; only the copying of a stalled stdin to it was cut short
+		}
+		s.exited <- err
+	}()
+	err = <-started
+	w.Close()
+	if err != nil {
+		r.Close()
 		cancel()
 		if errors.Is(err, exec.ErrNotFound) {
-			return nil, unsupported(path, "decoding this file needs ffmpeg, which is not in PATH: install ffmpeg (apt-get install ffmpeg): %w", err)
+			return nil, unsupported(name, "decoding this file needs ffmpeg, which is not in PATH: install ffmpeg (apt-get install ffmpeg): %w", err)
 		}
-		return nil, failed(path, fmt.Errorf("starting ffmpeg: %w", err))
+		return nil, failed(name, fmt.Errorf("starting ffmpeg: %w", err))
 	}
-	if s.wavSource, err = decodeWAV(s.stdout, path, -1); err != nil {
+	s.stdout = r
+	if s.wavSource, err = decodeWAV(r, name, -1); err != nil {
 		// ffmpeg failing explains a missing or broken stream better than the WAV reader, but not a
 		// stream refused here (ffmpeg then fails only because its output is no longer read).
 		var refused *UnsupportedError
@@ -69,11 +110,12 @@ func NewFFmpeg(ctx context.Context, path string) (Source, error) {
 	return s, nil
 }
 
-// ffmpegArgs has ffmpeg write the first audio stream of path as float64 WAV to stdout, and print errors
-// only. "file:" keeps ffmpeg from reading a name starting with '-' as an option or "x:y" as a protocol.
-func ffmpegArgs(path string) []string {
+// ffmpegArgs has ffmpeg write the first audio stream of input as float64 WAV to stdout, and print
+// errors only. input is "file:PATH" ("file:" keeps ffmpeg from reading a name starting with '-' as an
+// option or "x:y" as a protocol) or "pipe:0".
+func ffmpegArgs(input string) []string {
 	return []string{"-nostdin", "-hide_banner", "-loglevel", "error",
-		"-i", "file:" + path, "-map", "0:a:0", "-c:a", "pcm_f64le", "-f", "wav", "pipe:1"}
+		"-i", input, "-map", "0:a:0", "-c:a", "pcm_f64le", "-f", "wav", "pipe:1"}
 }
 
 func (s *ffmpegSource) Read(p []float64) (int, error) {
@@ -114,14 +156,14 @@ func (s *ffmpegSource) Close() error {
 func (s *ffmpegSource) stop() error {
 	s.waitOnce.Do(func() {
 		s.stdout.Close()
-		err := s.cmd.Wait()
+		err := <-s.exited
 		stopped := s.ctx.Err() != nil
 		s.cancel()
 		switch {
 		case stopped && err != nil:
-			s.waitErr = failed(s.path, fmt.Errorf("ffmpeg stopped: %w", context.Cause(s.ctx)))
+			s.waitErr = failed(s.name, fmt.Errorf("ffmpeg stopped: %w", context.Cause(s.ctx)))
 		case err != nil:
-			s.waitErr = formatError(s.path, "ffmpeg could not decode it (%v): %s", err, s.stderr.summary())
+			s.waitErr = formatError(s.name, "ffmpeg could not decode it (%v): %s", err, s.stderr.summary())
 		}
 	})
 	return s.waitErr

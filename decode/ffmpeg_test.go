@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -63,7 +64,7 @@ func TestFFmpegLossy(t *testing.T) {
 func ffmpegSays(t *testing.T, path string) string {
 	t.Helper()
 	var stderr strings.Builder
-	cmd := exec.Command("ffmpeg", ffmpegArgs(path)...)
+	cmd := exec.Command("ffmpeg", ffmpegArgs("file:"+path)...)
 	cmd.Stderr = &stderr
 	require.Error(t, cmd.Run(), "ffmpeg decodes %s", path)
 	line, _, _ := strings.Cut(strings.TrimSpace(stderr.String()), "\n")
@@ -82,7 +83,6 @@ func TestFFmpegErrors(t *testing.T) {
 	require.NoError(t, os.WriteFile(text, []byte("this is not audio\n"), 0o644))
 	for _, c := range []struct{ name, path string }{
 		{"no audio stream", makeAudio(t, "image.png", "-f", "lavfi", "-i", "testsrc=size=32x32", "-frames:v", "1")},
-		{"missing file", filepath.Join(dir, "missing.mp3")},
 		{"not audio", text},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -96,8 +96,13 @@ func TestFFmpegErrors(t *testing.T) {
 		})
 	}
 
+	missing := filepath.Join(dir, "missing.mp3")
+	_, err := NewFFmpeg(t.Context(), missing)
+	assert.EqualError(t, err, "decode "+missing+": no such file or directory", "refused before ffmpeg runs")
+	assert.ErrorIs(t, err, os.ErrNotExist)
+
 	t.Setenv("PATH", t.TempDir())
-	_, err := NewFFmpeg(t.Context(), text)
+	_, err = NewFFmpeg(t.Context(), text)
 	assert.ErrorContains(t, err, "decode "+text+": decoding this file needs ffmpeg, which is not in PATH: install ffmpeg")
 	assert.ErrorIs(t, err, exec.ErrNotFound)
 	var unsupported *UnsupportedError
@@ -128,17 +133,53 @@ func TestFFmpegErrorSummary(t *testing.T) {
 	}
 }
 
-// An input that never arrives (a FIFO nobody writes) must not hang NewFFmpeg past cancellation.
-func TestFFmpegCancelWhileStarting(t *testing.T) {
+// Inputs that would block or never end are refused before ffmpeg opens them.
+func TestFFmpegNotRegular(t *testing.T) {
 	fifo := filepath.Join(t.TempDir(), "stalled.wav")
 	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
-	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
-	defer cancel()
-	start := time.Now()
-	_, err := NewFFmpeg(ctx, fifo)
-	assert.ErrorIs(t, err, context.DeadlineExceeded)
-	assert.ErrorContains(t, err, "decode "+fifo+": ffmpeg stopped")
-	t.Logf("NewFFmpeg returned %v after the deadline", time.Since(start)-300*time.Millisecond)
+	for _, path := range []string{fifo, "/dev/zero", t.TempDir()} {
+		_, err := NewFFmpeg(t.Context(), path)
+		assert.ErrorContains(t, err, "decode "+path+": not a regular file: it is a")
+		var unsupported *UnsupportedError
+		assert.ErrorAs(t, err, &unsupported)
+	}
+}
+
+// The parent-death signal is tied to the thread that starts ffmpeg: a caller whose goroutine ends
+// locked to its thread (which then ends) must not take ffmpeg with it.
+func TestFFmpegOutlivesCallersThread(t *testing.T) {
+	long := makeAudio(t, "long.flac", "-f", "lavfi", "-i", "sine=duration=20:sample_rate=8000")
+	var s Source
+	var err error
+	onEndingThread(t, func() { s, err = NewFFmpeg(t.Context(), long) })
+	require.NoError(t, err)
+	time.Sleep(200 * time.Millisecond)
+	got, err := readAll(t, s, 1<<14, 1)
+	require.NoError(t, err)
+	assert.Len(t, got, 20*8000)
+}
+
+// onEndingThread runs fn on a goroutine locked to an OS thread that ends with it. The main thread is
+// never ended (the runtime parks it instead), so goroutines that land on it hold it until the test ends.
+func onEndingThread(t *testing.T, fn func()) {
+	release := make(chan struct{})
+	defer close(release)
+	for {
+		ran := make(chan bool)
+		go func() {
+			runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
+			if syscall.Gettid() == os.Getpid() {
+				ran <- false
+				<-release
+				return
+			}
+			fn()
+			ran <- true
+		}()
+		if <-ran {
+			return
+		}
+	}
 }
 
 func TestFFmpegCancelAndCloseWhileReading(t *testing.T) {

@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
-	"os"
 
 	"github.com/go-audio/audio"
+
+	"github.com/vggish-go/vggish/internal/regfile"
 )
 
 // Source yields mono float64 samples at the source's rate.
@@ -33,11 +35,15 @@ const maxChunk = 1 << 15
 
 // Open opens an audio file. WAV files (recognised by their RIFF/WAVE header, not their name) in PCM or
 // IEEE float encoding are decoded natively; anything else, including WAV files with compressed
-// encodings such as MP3 or ADPCM, is decoded by ffmpeg (see NewFFmpeg).
-func Open(path string) (Source, error) {
-	f, err := os.Open(path)
+// encodings such as MP3 or ADPCM, is decoded by ffmpeg (see NewFFmpeg). path must be a regular file: a
+// named pipe, a device or a socket is refused before it is opened for reading, an [*UnsupportedError].
+func Open(path string) (Source, error) { return OpenContext(context.Background(), path) }
+
+// OpenContext is Open with a context: cancelling it stops ffmpeg.
+func OpenContext(ctx context.Context, path string) (Source, error) {
+	f, err := regfile.Open(path)
 	if err != nil {
-		return nil, failed("", err) // the *fs.PathError names the file
+		return nil, fileError(path, err)
 	}
 	var head [12]byte
 	n, err := io.ReadFull(f, head[:])
@@ -49,9 +55,9 @@ func Open(path string) (Source, error) {
 		f.Close()
 		return nil, formatError(path, "empty file")
 	}
-	if !bytes.Equal(head[0:4], []byte("RIFF")) || !bytes.Equal(head[8:12], []byte("WAVE")) {
+	if !isWAV(head[:n]) {
 		f.Close()
-		return NewFFmpeg(context.Background(), path)
+		return NewFFmpeg(ctx, path)
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		f.Close()
@@ -61,12 +67,115 @@ func Open(path string) (Source, error) {
 	if err != nil {
 		f.Close()
 		if errors.Is(err, errUnsupportedEncoding) { // ffmpeg decodes it
-			return NewFFmpeg(context.Background(), path)
+			return NewFFmpeg(ctx, path)
 		}
 		return nil, err
 	}
 	s.closer = f
 	return s, nil
+}
+
+// fileError is why the file at path cannot be read: anything but a regular file (a named pipe, a
+// device) is not decoded here, an *UnsupportedError; other errors (a missing file) come wrapped.
+func fileError(path string, err error) error {
+	if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+		err = pe.Err // path is named once
+	}
+	if errors.Is(err, regfile.ErrNotRegular) {
+		return &UnsupportedError{Name: path, Err: err}
+	}
+	return failed(path, err)
+}
+
+// isWAV reports whether a stream starting with head is RIFF/WAVE.
+func isWAV(head []byte) bool {
+	return len(head) >= 12 && bytes.Equal(head[0:4], []byte("RIFF")) && bytes.Equal(head[8:12], []byte("WAVE"))
+}
+
+// OpenReader decodes an audio stream that need not seek, such as standard input: a WAV stream (by its
+// header) natively, as it arrives, its data running to the end of the stream when the header does not
+// say how long it is; anything else through ffmpeg, which reads it from a pipe. Memory does not grow
+// with the length of the stream. name is used in errors.
+//
+// r is read by a goroutine of its own, so that cancelling ctx, or Close, ends a Read waiting on r at
+// once. If r never returns, that goroutine waits on it until the program ends.
+func OpenReader(ctx context.Context, r io.Reader, name string) (Source, error) {
+	pr, pw := io.Pipe()
+	go func() {
+		_, err := io.Copy(pw, r)
+		pw.CloseWithError(err) // nil: io.EOF for the reader
+	}()
+	// Reads of pr then fail with the cause, and the copying goroutine's next write fails: it ends.
+	stopAfter := context.AfterFunc(ctx, func() { pw.CloseWithError(context.Cause(ctx)) })
+	stop := func() {
+		stopAfter()
+		pr.Close()
+	}
+	src, err := openStream(ctx, &replay{r: pr, keep: true}, name)
+	if err != nil {
+		stop()
+		return nil, err
+	}
+	return &streamSource{interleaved: src, stop: stop}, nil
+}
+
+// openStream sniffs the stream's first bytes and decodes it natively or through ffmpeg.
+func openStream(ctx context.Context, r *replay, name string) (interleaved, error) {
+	var head [12]byte
+	n, err := io.ReadFull(r, head[:])
+	switch {
+	case n == 0 && err == io.EOF:
+		return nil, formatError(name, "empty stream")
+	case err != nil && err != io.ErrUnexpectedEOF:
+		return nil, failed(name, err)
+	}
+	if isWAV(head[:n]) {
+		s, err := decodeWAV(io.MultiReader(bytes.NewReader(head[:n]), r), name, -1)
+		if err == nil {
+			r.keep, r.kept = false, nil
+			return s, nil
+		}
+		if !errors.Is(err, errUnsupportedEncoding) {
+			return nil, err
+		}
+	}
+	if r.kept == nil {
+		return nil, unsupported(name, "a WAV header longer than %d bytes, in an encoding only ffmpeg decodes: give it as a file", maxReplay)
+	}
+	return startFFmpeg(ctx, "pipe:0", io.MultiReader(bytes.NewReader(r.kept), r.r), name)
+}
+
+// maxReplay bounds the bytes of a stream kept while its format is found out.
+const maxReplay = 1 << 20
+
+// replay keeps what is read through it (while keep is set, up to maxReplay bytes; beyond, kept is
+// dropped and nil), so that ffmpeg can be handed a stream whose start was read to sniff its format.
+type replay struct {
+	r    io.Reader
+	keep bool
+	kept []byte
+}
+
+func (p *replay) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	if p.keep {
+		if p.kept = append(p.kept, b[:n]...); len(p.kept) > maxReplay {
+			p.keep, p.kept = false, nil
+		}
+	}
+	return n, err
+}
+
+// streamSource is a Source over a stream read by OpenReader's goroutine (Split takes it too).
+type streamSource struct {
+	interleaved
+	stop func()
+}
+
+// Close ends the reading of the stream first: ffmpeg, if it reads it, then sees its end.
+func (s *streamSource) Close() error {
+	s.stop()
+	return s.interleaved.Close()
 }
 
 // FromFloat64 returns a Source reading mono samples at rate Hz from memory. A rate out of range (see

@@ -213,7 +213,7 @@ func Read(ctx context.Context, src decode.Source, opts Options) (*Examples, Info
 
 // File returns the examples of an audio file: WAV natively, other formats through ffmpeg.
 func File(ctx context.Context, path string, opts Options) (*Examples, Info, error) {
-	src, err := decode.Open(path)
+	src, err := decode.OpenContext(ctx, path)
 	if err != nil {
 		return nil, Info{}, err
 	}

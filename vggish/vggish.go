@@ -253,7 +253,13 @@ var ErrClosed = errors.New("vggish: model is closed")
 // EmbedFile embeds an audio file: WAV natively, other formats through ffmpeg. Long files are read
 // and embedded a block at a time, so memory does not grow with their length.
 func (m *Model) EmbedFile(ctx context.Context, path string) (*Embeddings, error) {
-	return m.embed(ctx, path, func() (decode.Source, error) { return decode.Open(path) })
+	return m.embed(ctx, path, func() (decode.Source, error) { return decode.OpenContext(ctx, path) })
+}
+
+// EmbedReader embeds an audio stream, such as standard input, as it arrives: WAV natively, other
+// formats through ffmpeg (see decode.OpenReader). name is used in errors.
+func (m *Model) EmbedReader(ctx context.Context, r io.Reader, name string) (*Embeddings, error) {
+	return m.embed(ctx, name, func() (decode.Source, error) { return decode.OpenReader(ctx, r, name) })
 }
 
 // Embed embeds mono samples in [-1, 1] at sampleRate Hz.

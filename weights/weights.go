@@ -20,6 +20,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+
+	"github.com/vggish-go/vggish/internal/regfile"
 )
 
 // DefaultBaseURL is where the torchvggish project publishes its weights.
@@ -149,7 +151,7 @@ func SHA256(path string) (string, error) {
 }
 
 func hashFile(path string) (string, error) {
-	r, err := os.Open(path)
+	r, err := regfile.Open(path) // a named pipe would block, a device never end
 	if err != nil {
 		return "", fmt.Errorf("weights: sha256: %w", err)
 	}

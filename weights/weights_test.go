@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -52,6 +53,8 @@ func TestVerify(t *testing.T) {
 	got, err := SHA256(path)
 	require.NoError(t, err)
 	assert.Equal(t, hex.EncodeToString(sum[:]), got)
+	fifo := filepath.Join(dir, "fifo-"+f.SHA256Prefix()+".pth")
+	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
 
 	for _, tc := range []struct {
 		name, path string
@@ -64,6 +67,7 @@ func TestVerify(t *testing.T) {
 		{name: "wrong hash", path: path, file: File{Name: "x-00000000.pth"}, errContain: path, mismatch: true},
 		{name: "no hash in name", path: path, file: File{Name: "x.pth"}, errContain: "no -SHA256PREFIX"},
 		{name: "missing file", path: filepath.Join(dir, "nope"), file: f, errContain: "nope"},
+		{name: "a named pipe, never opened", path: fifo, file: f, errContain: "not a regular file: it is a named pipe"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := Verify(tc.path, tc.file)

@@ -30,6 +30,8 @@ import (
 
 	"github.com/x448/float16"
 	"golang.org/x/sys/unix"
+
+	"github.com/vggish-go/vggish/internal/regfile"
 )
 
 // DType is a tensor's element type.
@@ -230,9 +232,9 @@ type File struct {
 // Open maps the torch.save file at path and decodes its dict of tensors; no tensor data is read until
 // used. The caller must Close the File when done with the tensors' Data.
 func Open(path string) (*File, error) {
-	file, err := os.Open(path)
+	file, err := regfile.Open(path) // a named pipe would block, a device never end
 	if err != nil {
-		return nil, fmt.Errorf("pth %s: %w", path, err)
+		return nil, fmt.Errorf("pth: %w", err)
 	}
 	mapping, err := mapFile(file)
 	var f *File
@@ -256,8 +258,6 @@ func mapFile(file *os.File) ([]byte, error) {
 		return nil, err
 	}
 	switch size := info.Size(); {
-	case !info.Mode().IsRegular():
-		return nil, errors.New("not a regular file")
 	case size == 0:
 		return nil, fmt.Errorf("empty file: %w", errNotTorch)
 	case size > math.MaxInt:

@@ -454,6 +454,16 @@ func TestOpenErrors(t *testing.T) {
 	}
 }
 
+// A named pipe, a device or a folder given as weights is refused before it is read: none blocks.
+func TestOpenNotRegular(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "w.pth")
+	require.NoError(t, unix.Mkfifo(fifo, 0o600))
+	for _, path := range []string{fifo, "/dev/zero", t.TempDir()} {
+		_, err := Open(path)
+		assert.ErrorContains(t, err, "pth: open "+path+": not a regular file: it is a")
+	}
+}
+
 // FuzzOpen fuzzes Open's decoding of the mapped bytes (decode, so no file is written per input). Seeds
 // are the fixture files of both formats. Besides never panicking, decoding must allocate in proportion
 // to the input, whatever sizes its headers claim and whatever opcodes it repeats, and never more than
