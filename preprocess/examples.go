@@ -26,13 +26,25 @@ type Options struct {
 	Device torch.Device
 }
 
+// Hop bounds, in seconds: one log-mel frame, and one example every 2.8 hours.
+const (
+	MinHop float64 = 0.01
+	MaxHop float64 = 10000
+)
+
+// Check reports whether the options are valid: a Hop of 0 or one that rounds to MinHop..MaxHop.
+func (o Options) Check() error {
+	_, err := o.hopFrames()
+	return err
+}
+
 func (o Options) hopFrames() (int, error) {
 	if o.Hop == 0 {
 		return defaultHop, nil
 	}
 	h := math.RoundToEven(o.Hop * 100)
-	if math.IsNaN(o.Hop) || h < 1 || h > 1e6 {
-		return 0, fmt.Errorf("example hop %gs: want at least 0.01 s", o.Hop)
+	if math.IsNaN(o.Hop) || h < MinHop*100 || h > MaxHop*100 {
+		return 0, fmt.Errorf("example hop %g s: want %g to %g s (rounded to 10 ms)", o.Hop, MinHop, MaxHop)
 	}
 	return int(h), nil
 }
@@ -63,9 +75,15 @@ type Info struct {
 }
 
 // BlockExamples is the most examples Stream computes at once (about a minute of audio at the default
-// hop): memory stays flat however long the input is. Block boundaries depend only on the example
-// index, so the result does not depend on how the source delivers its samples.
+// hop; fewer with a longer hop, so that a block never spans more audio): memory stays flat however
+// long the input is, whatever the hop. Block boundaries depend only on the example index and the hop,
+// so the result does not depend on how the source delivers its samples.
 const BlockExamples = 64
+
+// blockExamples is the examples per block for a hop of hop frames.
+func blockExamples(hop int) int {
+	return max(1, min(BlockExamples, (BlockExamples-1)*defaultHop/hop+1))
+}
 
 // Stream reads src to the end and calls fn with each block of examples, in order. Errors from src
 // and fn are returned as they are; Stream's own name the source ("preprocess NAME: ...", with the
@@ -95,6 +113,7 @@ func Stream(ctx context.Context, src decode.Source, opts Options, fn func(*Examp
 	defer rs.Close()
 	stride := hop * FrameHop // samples between example starts at 16 kHz
 	need := func(n int) int { return (n-1)*stride + ExampleSamples }
+	block := blockExamples(hop)
 	var (
 		in      = make([]float64, 1<<16)
 		wave    []float64 // 16 kHz samples from example next's start on, once skip is dropped
@@ -140,8 +159,8 @@ func Stream(ctx context.Context, src decode.Source, opts Options, fn func(*Examp
 			return fail(err)
 		}
 		drop()
-		for len(wave) >= need(BlockExamples) {
-			if err := emit(BlockExamples); err != nil {
+		for len(wave) >= need(block) {
+			if err := emit(block); err != nil {
 				return info, err
 			}
 		}
@@ -168,7 +187,7 @@ func Stream(ctx context.Context, src decode.Source, opts Options, fn func(*Examp
 		}
 	}
 	for n > 0 {
-		k := min(n, BlockExamples)
+		k := min(n, block)
 		if err := emit(k); err != nil {
 			return info, err
 		}
