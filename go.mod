@@ -15,6 +15,7 @@ require (
 	github.com/sugarme/gotch v0.9.1
 	github.com/vbauerster/mpb/v8 v8.15.2
 	github.com/x448/float16 v0.8.4
+	golang.org/x/mod v0.32.0
 	golang.org/x/sync v0.19.0
 	golang.org/x/sys v0.47.0
 	golang.org/x/term v0.34.0

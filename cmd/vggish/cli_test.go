@@ -5,8 +5,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
-	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -32,7 +32,7 @@ import (
 // cli runs a command in-process and returns its exit code, stdout and stderr.
 func cli(args ...string) (int, string, string) {
 	var stdout, stderr bytes.Buffer
-	code := run(args, &stdout, &stderr)
+	code := run(args, stdio{strings.NewReader(""), &stdout, &stderr})
 	return code, stdout.String(), stderr.String()
 }
 
@@ -48,9 +48,9 @@ func TestParseInterspersed(t *testing.T) {
 		{[]string{"-", "--out", "x"}, []string{"-"}, "x"},
 	}
 	for _, tt := range tests {
-		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		fs := newFlags("t", "")
 		out := fs.String("out", "", "")
-		pos, err := parse(fs, tt.args)
+		pos, err := fs.parse(tt.args, io.Discard)
 		require.NoError(t, err, tt.args)
 		assert.Equal(t, tt.pos, pos, tt.args)
 		assert.Equal(t, tt.out, *out, tt.args)
@@ -60,10 +60,13 @@ func TestParseInterspersed(t *testing.T) {
 func TestReadList(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "list.txt")
 	require.NoError(t, os.WriteFile(p, []byte("a.wav\r\n\n  \nsub dir/b c.mp3\n/abs/*.flac"), 0o644))
-	got, err := readList(p)
+	got, err := readList(p, nil)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"a.wav", "sub dir/b c.mp3", "/abs/*.flac"}, got)
-	_, err = readList(filepath.Join(t.TempDir(), "missing"))
+	got, err = readList("-", strings.NewReader("x.wav\n"))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"x.wav"}, got)
+	_, err = readList(filepath.Join(t.TempDir(), "missing"), nil)
 	assert.ErrorContains(t, err, "--files-from")
 }
 
@@ -95,6 +98,12 @@ func TestPostprocessMode(t *testing.T) {
 	}
 }
 
+// lastLine is the last line of s, without its newline.
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSuffix(s, "\n"), "\n")
+	return lines[len(lines)-1]
+}
+
 // Usage errors are reported before the model loads (these would take seconds otherwise).
 func TestEmbedUsageErrors(t *testing.T) {
 	dir := t.TempDir()
@@ -103,30 +112,34 @@ func TestEmbedUsageErrors(t *testing.T) {
 	list := filepath.Join(dir, "list.txt")
 	require.NoError(t, os.WriteFile(list, []byte(wav+"\n"+wav+"\n"), 0o644))
 	noWeights := filepath.Join(dir, "none.pth")
+	weights := filepath.Join(dir, "w.pth") // never loaded: every case fails before
+	require.NoError(t, os.WriteFile(weights, nil, 0o644))
 	tests := []struct {
 		args []string
 		want string
 	}{
 		{[]string{"embed"}, "no inputs"},
-		{[]string{"embed", "--weights", noWeights, filepath.Join(dir, "missing.wav")}, "missing.wav: no such file or directory"},
+		{[]string{"embed", "--weights", weights, filepath.Join(dir, "missing.wav")}, "missing.wav: no such file or directory"},
 		{[]string{"embed", "--output", "a.npy", "--out-dir", dir, wav}, "not both"},
-		{[]string{"embed", "--weights", noWeights, "--out-dir", dir, "--format", "show", wav}, "show prints on standard output"},
-		{[]string{"embed", "--weights", noWeights, "--format", "npy", wav}, "npy needs an output"},
-		{[]string{"embed", "--weights", noWeights, "--output", filepath.Join(dir, "x.avro"), wav}, `format "avro"`},
-		{[]string{"embed", "--weights", noWeights, "--output", filepath.Join(dir, "x.parquet"), wav}, "parquet writes parts holding many inputs: it needs an output folder"},
-		{[]string{"embed", "--weights", noWeights, "--format", "parquet", "--out-dir", dir, "--part-size", "big", wav}, "--part-size big, --part-time 10m0s: want a size such as 256MiB"},
-		{[]string{"embed", "--weights", noWeights, "--format", "parquet", "--out-dir", dir, "--part-time", "-1s", wav}, "and a positive duration"},
-		{[]string{"embed", "--weights", noWeights, "--output", filepath.Join(dir, "x.npy"), wav, wavs[1]}, "an output file takes one input, not"},
-		{[]string{"embed", "--weights", noWeights, "--quantize", "--postprocess", "none", wav}, "needs --postprocess pca-quantize"},
-		{[]string{"embed", "--weights", noWeights, "--shard", "4/4", wav}, "index 4 of 4"},
-		{[]string{"embed", "--weights", noWeights, "--files-from", list, "--pool", "median", "--out-dir", dir}, `pool "median"`},
-		{[]string{"embed", "--weights", noWeights, "--framework", "tensorflow", wav}, `--framework "tensorflow": vggish-go runs the pytorch weights`},
-		{[]string{"embed", "--weights", noWeights, wav}, "none.pth"}, // past the checks: the weights do not exist
+		{[]string{"embed", "--weights", weights, "--out-dir", dir, "--format", "show", wav}, "show prints on standard output"},
+		{[]string{"embed", "--weights", weights, "--format", "npy", wav, wavs[1]}, "npy on standard output holds one input's array, not 2"},
+		{[]string{"embed", "--weights", weights, "--output", filepath.Join(dir, "x.avro"), wav}, `format "avro"`},
+		{[]string{"embed", "--weights", weights, "--output", filepath.Join(dir, "x.parquet"), wav}, "parquet writes parts holding many inputs: it needs an output folder"},
+		{[]string{"embed", "--weights", weights, "--format", "parquet", "--out-dir", dir, "--part-size", "big", wav}, "--part-size big: want a size such as 256MiB"},
+		{[]string{"embed", "--weights", weights, "--format", "parquet", "--out-dir", dir, "--part-time", "-1s", wav}, "--part-time -1s: want a positive duration"},
+		{[]string{"embed", "--weights", weights, "--output", filepath.Join(dir, "x.npy"), wav, wavs[1]}, "an output file takes one input, not"},
+		{[]string{"embed", "--weights", weights, "--quantize", "--postprocess", "none", wav}, "needs --postprocess pca-quantize"},
+		{[]string{"embed", "--weights", weights, "--shard", "4/4", wav}, "index 4 of 4"},
+		{[]string{"embed", "--weights", weights, "--files-from", list, "--pool", "median", "--out-dir", dir}, `pool "median"`},
+		{[]string{"embed", "--weights", weights, "--framework", "tensorflow", wav}, `--framework "tensorflow": want pytorch`},
+		{[]string{"embed", "--weights", noWeights, wav}, "--weights " + noWeights + ": no such file or directory"},
 	}
 	for _, tt := range tests {
 		code, _, stderr := cli(tt.args...)
-		assert.NotEqual(t, 0, code, tt.args)
-		assert.Contains(t, stderr, tt.want, tt.args)
+		assert.Equal(t, 2, code, tt.args)
+		assert.Contains(t, stderr, "usage: vggish embed", tt.args)
+		assert.True(t, strings.HasPrefix(lastLine(stderr), "vggish embed: "), "the error comes last: %s", tt.args)
+		assert.Contains(t, lastLine(stderr), tt.want, tt.args)
 	}
 }
 
@@ -223,7 +236,7 @@ func TestLogmel(t *testing.T) {
 	assert.Equal(t, out+" shape=(0, 96, 64)\n", stdout)
 
 	code, _, stderr = cli("logmel", short)
-	assert.Equal(t, 1, code)
+	assert.Equal(t, 2, code)
 	assert.Contains(t, stderr, "want --output FILE and one INPUT")
 }
 
@@ -320,9 +333,9 @@ func TestWeightsCommand(t *testing.T) {
 	assert.Equal(t, 1, strings.Count(stderr, "--weights FILE"), stderr)
 
 	code, _, stderr = cli("weights", "fetch")
-	assert.Equal(t, 1, code)
+	assert.Equal(t, 2, code)
 	assert.Contains(t, stderr, `unknown subcommand "fetch"`)
 	code, _, stderr = cli("weights", "download", "tokenizer", "--cache-dir", cache)
-	assert.Equal(t, 1, code)
+	assert.Equal(t, 2, code)
 	assert.Contains(t, stderr, `unknown weight file "tokenizer"`)
 }

@@ -142,9 +142,9 @@ func TestKubernetesExample(t *testing.T) {
 	require.NotEmpty(t, c.Args)
 	assert.Equal(t, "embed", c.Args[0])
 	assert.Contains(t, strings.Join(c.Args, " "), "--format parquet --pool mean --out-dir /data/embeddings")
-	// The flags parse: the run gets as far as looking for the audio.
+	// The flags parse: the run gets as far as looking for the audio, a typed input that is missing here.
 	code, _, stderr := cli(c.Args...)
-	assert.Equal(t, 1, code)
+	assert.Equal(t, 2, code)
 	assert.Contains(t, stderr, "input /data/audio: no such file or directory")
 	env := map[string]string{}
 	for _, e := range c.Env {

@@ -6,19 +6,21 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	iofs "io/fs"
 	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/dustin/go-humanize"
-	"golang.org/x/term"
 
 	"github.com/vggish-go/vggish/internal/batch"
+	"github.com/vggish-go/vggish/internal/regfile"
 	"github.com/vggish-go/vggish/preprocess"
 	"github.com/vggish-go/vggish/torch"
 	"github.com/vggish-go/vggish/vggish"
@@ -30,15 +32,23 @@ const resampler = "resampy kaiser_best (vggish-go: polyphase filter bank in torc
 
 var postprocessModes = map[string]vggish.Postprocess{"none": vggish.NoPostprocess, "pca": vggish.PCA, "pca-quantize": vggish.PCAQuantize}
 
-func runEmbed(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("embed", stderr)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), `usage: vggish embed [flags] INPUT...
+const embedUsage = `usage: vggish embed [flags] INPUT...
 
-Embeds audio files: INPUTs are files, folders (searched recursively for audio files; hidden names
-skipped), or quoted filepath.Glob patterns ("**" is not recursive: name the folder). Each file is
-embedded once, in sorted order. Without --output or --out-dir each file's result is printed the way a
-Towhee pipeline's show() does: PATH [v0, v1, ...] shape=(N, 128).
+Embeds audio. INPUTs are files, folders (searched recursively for audio files; hidden names skipped),
+quoted filepath.Glob patterns ("**" is not recursive: name the folder), or - for audio on standard
+input, read as it arrives (WAV natively, anything else through ffmpeg):
+
+  ffmpeg -i talk.mp4 -f wav - | vggish embed -
+  vggish embed --output - talk.wav | python3 -c 'import io, sys, numpy; print(numpy.load(io.BytesIO(sys.stdin.buffer.read())))'
+
+Each file is embedded once, in sorted order. Without --output or --out-dir each file's result is printed
+the way a Towhee pipeline's show() does: PATH [v0, v1, ...] shape=(N, 128). --output - writes the result
+to standard output in --format (npy, the default, for one input; jsonl or csv for any number).
+
+An INPUT named on the command line that does not exist, matches nothing, or is neither a regular file
+nor a folder stops the command before any work (exit status 2): a typo is best fixed first. What
+--files-from lists and what folders hold are data: an entry that is missing, unreadable or not a
+regular file (a named pipe, a device) fails alone, like a corrupt file, and the others go on.
 
 With --out-dir DIR, input a/b.wav (its path under the deepest folder holding every input: a single
 folder argument is its own root) is written to DIR/a/b.npy, or .npz, .jsonl or .csv; inputs that would share
@@ -46,10 +56,11 @@ an output (b.wav and b.mp3) are refused. Each output is written to a temporary f
 rerun skips the inputs whose outputs exist, so an interrupted or killed run is finished by running it
 again. DIR also gets vggish-run.json (weights sha256, settings, versions, device, counts) and, when
 files fail, vggish-errors.jsonl ({"path", "error"} per line); a shard's are vggish-run.I-of-N.json and
-vggish-errors.I-of-N.jsonl. A file that fails does not stop the run; the exit status is then 1.
-Audio shorter than one clip (0.975 s) gives an empty (0, 128) output and a warning, unless --tail pad or
-repeat makes a clip of it. Every format but npy carries each clip's start in seconds: npz as
-"timestamps" beside "embedding" (OpenL3's layout), jsonl as "starts", csv in the start column.
+vggish-errors.I-of-N.jsonl. Files under DIR named like outputs (.npy, .npz, .jsonl, .csv, .parquet, run
+records, temporary files) are never taken as inputs. Audio shorter than one clip (0.975 s) gives an
+empty (0, 128) output and a warning, unless --tail pad or repeat makes a clip of it. Every format but
+npy carries each clip's start in seconds: npz as "timestamps" beside "embedding" (OpenL3's layout),
+jsonl as "starts", csv in the start column.
 
 With --format parquet, DIR gets Parquet parts instead, each holding many files' clips:
 clips.NNNNN.parquet (a shard's: clips.I-of-N.NNNNN.parquet), a row per clip with columns path,
@@ -59,10 +70,19 @@ reaches --part-size or --part-time, and at the end; the run record lists the fil
 and a rerun skips them. A killed run loses the part in progress: its files are embedded again.
 Query all parts at once, e.g. in DuckDB: SELECT count(*) FROM 'DIR/clips.*.parquet'.
 
-flags:
-`)
-		fs.PrintDefaults()
-	}
+No output is ever written over an input, --weights, --pca or --files-from, by name, through a link or
+through a redirection of standard output: such a run is refused before any work. The first SIGINT
+(Ctrl-C) or SIGTERM stops a run cleanly in any phase (reading the inputs, loading the weights,
+decoding, embedding): outputs in progress are not written and ffmpeg ends with it; a second one kills
+it at once.
+
+Exit status: 0 when every input was embedded, 1 when some failed (or the run did), 2 for a wrong
+command line (flags are checked before any work, and their ranges are given below).
+`
+
+func runEmbed(args []string, s stdio) error {
+	fs := newFlags("embed", embedUsage)
+	cpus, cpuSource := torch.UsableCPUs()
 	var (
 		weightsPath = fs.String("weights", "", "VGGish state dict `FILE` (default: the published vggish-10086976.pth, downloaded once; see `vggish weights`)")
 		framework   = fs.String("framework", "pytorch", "weights framework, as the Towhee operator's argument (only pytorch)")
@@ -71,111 +91,230 @@ flags:
 		pcaPath     = fs.String("pca", "", "PCA parameters `FILE` (.pth or .npz); implies --postprocess pca-quantize unless told otherwise\n(default with --postprocess: the published vggish_pca_params-970ea276.pth)")
 		quantize    = fs.Bool("quantize", false, "write uint8 values (npy arrays, parquet lists); implies --postprocess pca-quantize")
 		device      = fs.String("device", "auto", "auto, cpu, cuda or cuda:N")
-		precision   = fs.String("precision", string(vggish.FP32), "the network's arithmetic: fp32 (the reference's numbers), bf16 (CPU and CUDA), fp16 (CUDA) or tf32 (CUDA;\nfp32 on the CPU); see `vggish info` for what the device runs natively")
-		batchSize   = fs.Int("batch", 64, "most clips per forward pass, packed across files")
-		workers     = fs.Int("workers", 0, "files decoded and preprocessed at once (default: one per usable CPU)")
-		threads     = fs.Int("threads", 0, "libtorch intra-op threads (default: one per usable CPU)")
-		hop         = fs.Float64("hop", 0.96, "seconds between clip starts (rounded to 10 ms)")
-		tailPolicy  = tailFlags(fs, "clip")
+		precision   = fs.String("precision", string(vggish.FP32), "the network's arithmetic: fp32 (the reference's numbers), bf16 (CPU and CUDA), fp16 (CUDA) or tf32 (CUDA;\nfp32 on the CPU); see vggish info for what the device runs natively")
+		batchSize   = fs.Int("batch", 64, fmt.Sprintf("most clips per forward pass, packed across files, 1 to %d", maxBatch))
+		workers     = fs.Int("workers", 0, fmt.Sprintf("files decoded and preprocessed at once, 1 to %d (default: one per usable CPU)", maxWorkers))
+		threads     = fs.Int("threads", 0, fmt.Sprintf("libtorch intra-op threads, 1 to %d× the usable CPUs, with a warning above them (default: one per\nusable CPU; here %d, from %s)", threadsPerCPU, cpus, cpuSource))
+		hop         = fs.Float64("hop", 0.96, fmt.Sprintf("seconds between clip starts, %g to %g (rounded to 10 ms); a hop longer than a clip spaces them out", preprocess.MinHop, preprocess.MaxHop))
+		tailPolicy  = tailFlags(fs.FlagSet, "clip")
 		channels    = vggish.Mix
-		output      = fs.String("output", "", "write the result of a single input to `FILE` (format from its extension unless --format)")
+		output      = fs.String("output", "", "write the result of a single input to `FILE`, or - for standard output (format from its extension unless --format;\nnpy for -)")
 		outDir      = fs.String("out-dir", "", "write one output per input to `DIR`, mirroring the inputs' folders, with vggish-run.json and,\nif files fail, vggish-errors.jsonl; inputs whose outputs exist are skipped")
-		format      = fs.String("format", "", "npy (N×128 array per file), npz (arrays embedding and timestamps per file), jsonl (a record per file: path,\nstarts, embeddings), csv (path,start,v0..v127 per clip) or, with --out-dir, parquet (parts holding many files' clips);\nwithout --output/--out-dir: show (default), jsonl or csv on stdout")
+		format      = fs.String("format", "", "npy (N×128 array per file), npz (arrays embedding and timestamps per file), jsonl (a record per file: path,\nstarts, embeddings), csv (path,start,v0..v127 per clip) or, with --out-dir, parquet (parts holding many files' clips);\nwithout --output/--out-dir: show (default), jsonl, csv, or npy for one input, on stdout")
 		pool        = fs.String("pool", "", "also write a per-file mean or max vector (npy: NAME.mean.npy; npz: array mean/max; jsonl: a \"mean\"/\"max\" field;\ncsv/show: a row with start \"mean\"/\"max\"; parquet: mean.NNNNN.parquet beside each part)")
 		partSize    = fs.String("part-size", "256MiB", "with --format parquet: commit a part once it holds about `SIZE` (e.g. 64MB, 1GiB)")
 		partTime    = fs.Duration("part-time", 10*time.Minute, "with --format parquet: commit a part once it has been open this long (a killed run loses at most the part in progress)")
-		filesFrom   = fs.String("files-from", "", "read more inputs from `FILE`, one per line (- for standard input)")
+		filesFrom   = fs.String("files-from", "", "read more inputs from `FILE` (a file or a pipe), one per line (- for standard input)")
 		overwrite   = fs.Bool("overwrite", false, "with --out-dir: redo inputs whose outputs exist")
-		shardFlag   = fs.String("shard", "", "embed only shard `I/N` of the inputs (default from $JOB_COMPLETION_INDEX with --num-shards or $VGGISH_NUM_SHARDS,\nor $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT); a file's shard is sha256(its relative path) mod N")
-		numShards   = fs.Int("num-shards", 0, "number of shards, with an index from the environment")
+		shardFlag   = fs.String("shard", "", "embed only shard `I/N` of the inputs, 0 <= I < N (default from $JOB_COMPLETION_INDEX with --num-shards or $VGGISH_NUM_SHARDS,\nor $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT); a file's shard is sha256(its relative path) mod N")
+		numShards   = fs.Int("num-shards", 0, "number of shards, at least 1, with an index from the environment")
 	)
 	fs.Var(&channels, "channels", "`MODE`: mix (average the channels to mono, the reference) or each (a stream of vectors per channel:\nnpy/npz (C, N, 128), a record per channel in jsonl, a channel column in csv) (default mix)")
-	inputs, err := parse(fs, args)
+	inputs, err := fs.parse(args, s.out)
 	if err != nil {
 		return err
 	}
 	tail, err := tailPolicy()
 	if err != nil {
+		return fs.asMisuse(err)
+	}
+
+	// Every flag is checked before any work.
+	for _, c := range []struct {
+		bad bool
+		msg string
+	}{
+		{len(inputs) == 0 && *filesFrom == "", "no inputs: name files, folders or patterns, - for standard input, or --files-from LIST"},
+		{fs.set("num-shards") && *numShards < 1, fmt.Sprintf("--num-shards %d: want at least 1", *numShards)},
+		{*framework != "pytorch", fmt.Sprintf("--framework %q: want pytorch (vggish-go runs the pytorch weights)", *framework)},
+		{*variant != string(vggish.Towhee) && *variant != string(vggish.TorchVGGish), fmt.Sprintf("--variant %q: want towhee or torchvggish", *variant)},
+		{*output != "" && *outDir != "", "give --output or --out-dir, not both"},
+		{*filesFrom == "-" && slices.Contains(inputs, batch.StdinArg), "audio (-) and --files-from - cannot both come from standard input"},
+		{!slices.Contains([]vggish.Precision{vggish.FP32, vggish.BF16, vggish.FP16, vggish.TF32}, vggish.Precision(*precision)),
+			fmt.Sprintf("--precision %q: want fp32, bf16, fp16, tf32", *precision)},
+		{*partTime <= 0, fmt.Sprintf("--part-time %s: want a positive duration", *partTime)},
+	} {
+		if c.bad {
+			return fs.misuse("%s", c.msg)
+		}
+	}
+	if err := checkSizing(fs, *batchSize, *workers, *threads, cpus, cpuSource); err != nil {
 		return err
 	}
-	if *filesFrom != "" {
-		listed, err := readList(*filesFrom)
-		if err != nil {
-			return err
-		}
-		inputs = append(inputs, listed...)
+	if err := checkHop(*hop); err != nil {
+		return fs.asMisuse(err)
 	}
-	if len(inputs) == 0 {
-		fs.Usage()
-		return errors.New("no inputs")
-	}
-	if *framework != "pytorch" {
-		return fmt.Errorf("--framework %q: vggish-go runs the pytorch weights (the Towhee operator's framework \"pytorch\")", *framework)
+	if _, err := torch.ParseDevice(*device); err != nil {
+		return fs.asMisuse(err)
 	}
 	mode, err := postprocessMode(*postprocess, *pcaPath, *quantize)
 	if err != nil {
-		return err
+		return fs.asMisuse(err)
 	}
 	partBytes, err := humanize.ParseBytes(*partSize)
-	if err != nil || partBytes == 0 || partBytes > math.MaxInt64 || *partTime <= 0 {
-		return fmt.Errorf("--part-size %s, --part-time %s: want a size such as 256MiB and a positive duration", *partSize, *partTime)
+	if err != nil || partBytes == 0 || partBytes > math.MaxInt64 {
+		return fs.misuse("--part-size %s: want a size such as 256MiB, 1 byte to 8 EiB", *partSize)
+	}
+	var readOnly []string // files no output may be written over, besides the inputs
+	for _, f := range []struct{ flag, path string }{{"--weights", *weightsPath}, {"--pca", *pcaPath}} {
+		if f.path != "" {
+			if err := checkRegular(f.flag, f.path); err != nil {
+				return fs.asMisuse(err)
+			}
+			readOnly = append(readOnly, f.path)
+		}
+	}
+	if *filesFrom != "" && *filesFrom != "-" {
+		if err := checkList(*filesFrom); err != nil {
+			return fs.asMisuse(err)
+		}
+		readOnly = append(readOnly, *filesFrom)
+	}
+	for _, f := range []struct {
+		given string
+		file  weights.File
+	}{{*weightsPath, weights.Model}, {*pcaPath, weights.PCA}} {
+		if p, err := (weights.Options{}).Path(f.file); err == nil && f.given == "" {
+			readOnly = append(readOnly, p)
+		}
 	}
 	opts := batch.Options{
 		OutDir: *outDir, Output: *output, Format: batch.Format(*format), Pool: batch.Pool(*pool),
-		Uint8: *quantize, Overwrite: *overwrite, Progress: stderr, Terminal: isTerminal(stderr),
-		PartSize: int64(partBytes), PartTime: *partTime,
+		Uint8: *quantize, Overwrite: *overwrite, Progress: s.err, Terminal: isTerminal(s.err),
+		PartSize: int64(partBytes), PartTime: *partTime, Stdin: s.in, ReadOnly: readOnly,
 	}
+	stdinAudio := slices.Contains(inputs, batch.StdinArg)
 	switch {
-	case *output != "" && *outDir != "":
-		return errors.New("give --output or --out-dir, not both")
-	case *output == "" && *outDir == "":
-		opts.Stdout = stdout
+	case *output == "-" || (*output == "" && *outDir == ""):
+		opts.Output, opts.Stdout = "", s.out
+		if *output == "-" && opts.Format == "" {
+			opts.Format = batch.NPY
+		}
 		// A progress line redrawn in place would tear the results printed on the same terminal.
-		opts.Terminal = opts.Terminal && !isTerminal(stdout)
+		opts.Terminal = opts.Terminal && !isTerminal(s.out)
+		out := ""
+		if opts.Format == batch.NPY {
+			out = "-" // binary
+		}
+		in := ""
+		if stdinAudio {
+			in = "-"
+		}
+		if err := checkStreams(in, out, s); err != nil {
+			return fs.asMisuse(err)
+		}
 	case *output != "" && opts.Format == "":
 		opts.Format = batch.Format(strings.TrimPrefix(strings.ToLower(filepath.Ext(*output)), "."))
 	}
+	if stdinAudio && opts.Stdout == nil {
+		if err := checkStreams("-", "", s); err != nil {
+			return fs.asMisuse(err)
+		}
+	}
 	if opts.Shard, err = batch.ShardFromEnv(*shardFlag, *numShards, os.Getenv); err != nil {
-		return err
-	}
-	files, err := batch.Expand(inputs)
-	if err != nil {
-		return err
-	}
-	if err := opts.Check(len(files)); err != nil {
-		return err
+		return fs.asMisuse(err)
 	}
 
-	// The first interrupt stops the run cleanly (outputs in progress are not written); a second one
-	// kills the process as usual.
+	// The first interrupt stops the run cleanly, whatever it is doing; a second one kills the process
+	// as usual.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	context.AfterFunc(ctx, stop)
+	var listed []string
+	if *filesFrom != "" {
+		if listed, err = interruptible(ctx, "reading "+*filesFrom, func() ([]string, error) { return readList(*filesFrom, s.in) }, nil); err != nil {
+			return err
+		}
+	}
+	files, err := batch.Expand(ctx, inputs, listed)
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("%w while listing the inputs", batch.ErrInterrupted)
+		}
+		return fs.asMisuse(err)
+	}
+	if err := opts.Check(files); err != nil {
+		return fs.asMisuse(err)
+	}
+	if fs.set("threads") && *threads > cpus {
+		fmt.Fprintf(s.err, "warning: --threads %d is more than the %d usable CPUs (%s): libtorch's threads will compete for them\n", *threads, cpus, cpuSource)
+	}
+
 	vopts := vggish.Options{
 		WeightsPath: *weightsPath, Device: *device, Variant: vggish.Variant(*variant),
 		Postprocess: mode, PCAPath: *pcaPath, BatchSize: *batchSize, Threads: *threads, Workers: *workers,
 		Preprocess: preprocess.Options{Hop: *hop, Tail: tail}, Channels: channels, Precision: vggish.Precision(*precision),
-		Progress: downloadProgress(stderr),
+		Progress: downloadProgress(s.err),
 	}
-	m, err := vggish.New(ctx, vopts)
+	type loaded struct {
+		m   *vggish.Model
+		rec *batch.Record
+	}
+	l, err := interruptible(ctx, "loading the weights", func() (loaded, error) {
+		m, err := vggish.New(ctx, vopts)
+		if err != nil || opts.OutDir == "" {
+			return loaded{m: m}, err
+		}
+		rec, err := record(m, args)
+		if err != nil {
+			m.Close()
+			return loaded{}, err
+		}
+		return loaded{m, rec}, nil
+	}, func(l loaded) { l.m.Close() })
 	if err != nil {
 		return downloadHint(err)
 	}
-	defer m.Close()
-	for _, w := range m.Warnings() {
-		fmt.Fprintf(stderr, "warning: %s\n", w)
+	defer l.m.Close()
+	for _, w := range l.m.Warnings() {
+		fmt.Fprintf(s.err, "warning: %s\n", w)
 	}
-	if opts.OutDir != "" {
-		if opts.Record, err = record(m, args); err != nil {
-			return err
-		}
-	}
-	sum, err := batch.Run(ctx, m, files, opts)
+	opts.Record = l.rec
+	sum, err := batch.Run(ctx, l.m, files, opts)
 	if err != nil {
 		return err
 	}
 	if n := len(sum.Failures); n > 0 {
 		return fmt.Errorf("%d of %d files failed", n, sum.Inputs)
+	}
+	return nil
+}
+
+// interruptible runs fn and returns its result, or ErrInterrupted as soon as ctx ends: what fn waits
+// on (a pipe, a slow disk, libtorch) cannot be interrupted, and a signal must not wait for it. A result
+// that comes too late is handed to discard, if not nil.
+func interruptible[T any](ctx context.Context, what string, fn func() (T, error), discard func(T)) (T, error) {
+	type result struct {
+		v   T
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		v, err := fn()
+		done <- result{v, err}
+	}()
+	select {
+	case r := <-done:
+		return r.v, r.err
+	case <-ctx.Done():
+		go func() {
+			if r := <-done; r.err == nil && discard != nil {
+				discard(r.v)
+			}
+		}()
+		var zero T
+		return zero, fmt.Errorf("%w while %s", batch.ErrInterrupted, what)
+	}
+}
+
+// checkList refuses a --files-from that cannot be a list: missing, a folder, a device or a socket. A
+// regular file or a pipe (a named one, or a shell's <(...)) is read.
+func checkList(path string) error {
+	if info, err := os.Stat(path); err == nil && info.Mode()&iofs.ModeNamedPipe != 0 {
+		return nil
+	}
+	if err := regfile.Require(path); err != nil {
+		return fmt.Errorf("--files-from %s: %w", path, err)
 	}
 	return nil
 }
@@ -228,8 +367,8 @@ func record(m *vggish.Model, args []string) (*batch.Record, error) {
 }
 
 // readList reads input paths, one per line (blank lines ignored), from a file or "-" (stdin).
-func readList(name string) ([]string, error) {
-	var r io.Reader = os.Stdin
+func readList(name string, stdin io.Reader) ([]string, error) {
+	r := stdin
 	if name != "-" {
 		f, err := os.Open(name)
 		if err != nil {
@@ -250,9 +389,4 @@ func readList(name string) ([]string, error) {
 		return nil, fmt.Errorf("--files-from %s: %w", name, err)
 	}
 	return out, nil
-}
-
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
 }

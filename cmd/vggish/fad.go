@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -17,6 +16,7 @@ import (
 	"github.com/vggish-go/vggish/fad"
 	"github.com/vggish-go/vggish/internal/batch"
 	"github.com/vggish-go/vggish/preprocess"
+	"github.com/vggish-go/vggish/torch"
 	"github.com/vggish-go/vggish/vggish"
 	"github.com/vggish-go/vggish/weights"
 )
@@ -24,10 +24,7 @@ import (
 // listExtensions mark a file that lists a set's audio, one input per line.
 var listExtensions = []string{".txt", ".list", ".lst"}
 
-func runFAD(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("fad", stderr)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), `usage: vggish fad [flags] BACKGROUND EVAL
+const fadUsage = `usage: vggish fad [flags] BACKGROUND EVAL
        vggish fad --save-stats FILE SET
 
 Prints the Fréchet Audio Distance (Kilgour et al. 2019) between two sets of audio:
@@ -40,44 +37,61 @@ A set is a folder (searched recursively for audio files), a quoted glob pattern,
 --save-stats writes them; pytorch-fid's mu/sigma files are read too). Audio is embedded with the
 batching of vggish embed. A file that fails fails the command: the FAD of the rest would not be the
 set's. Statistics made with other weights or settings are refused.
+`
 
-flags:
-`)
-		fs.PrintDefaults()
-	}
+func runFAD(args []string, s stdio) error {
+	fs := newFlags("fad", fadUsage)
+	cpus, cpuSource := torch.UsableCPUs()
 	var (
 		weightsPath = fs.String("weights", "", "VGGish state dict `FILE` (default: the published vggish-10086976.pth)")
 		device      = fs.String("device", "auto", "auto, cpu, cuda or cuda:N")
-		batchSize   = fs.Int("batch", 64, "most clips per forward pass, packed across files")
-		workers     = fs.Int("workers", 0, "files decoded and preprocessed at once (default: one per usable CPU)")
-		threads     = fs.Int("threads", 0, "libtorch intra-op threads (default: one per usable CPU)")
-		hop         = fs.Float64("hop", 0.96, "seconds between clip starts (rounded to 10 ms)")
-		tailPolicy  = tailFlags(fs, "clip")
+		batchSize   = fs.Int("batch", 64, fmt.Sprintf("most clips per forward pass, packed across files, 1 to %d", maxBatch))
+		workers     = fs.Int("workers", 0, fmt.Sprintf("files decoded and preprocessed at once, 1 to %d (default: one per usable CPU)", maxWorkers))
+		threads     = fs.Int("threads", 0, fmt.Sprintf("libtorch intra-op threads, 1 to %d× the usable CPUs, with a warning above them (default: one per\nusable CPU; here %d, from %s)", threadsPerCPU, cpus, cpuSource))
+		hop         = fs.Float64("hop", 0.96, fmt.Sprintf("seconds between clip starts, %g to %g (rounded to 10 ms)", preprocess.MinHop, preprocess.MaxHop))
+		tailPolicy  = tailFlags(fs.FlagSet, "clip")
 		saveStats   = fs.String("save-stats", "", "write BACKGROUND's (or the only SET's) mean, covariance and clip count to `FILE` (.npz)")
 		saveEval    = fs.String("save-eval-stats", "", "write EVAL's statistics to `FILE` (.npz)")
 	)
-	sets, err := parse(fs, args)
+	sets, err := fs.parse(args, s.out)
 	if err != nil {
 		return err
 	}
 	tail, err := tailPolicy()
 	if err != nil {
-		return err
+		return fs.asMisuse(err)
 	}
 	switch {
 	case len(sets) == 1 && *saveStats == "":
-		fs.Usage()
-		return errors.New("one set: give a second one, or --save-stats FILE to save its statistics")
+		return fs.misuse("one set: give a second one, or --save-stats FILE to save its statistics")
 	case len(sets) == 1 && *saveEval != "":
-		return errors.New("--save-eval-stats needs two sets")
+		return fs.misuse("--save-eval-stats needs two sets")
 	case len(sets) != 1 && len(sets) != 2:
-		fs.Usage()
-		return errors.New("want BACKGROUND and EVAL")
+		return fs.misuse("want BACKGROUND and EVAL")
+	}
+	if err := checkSizing(fs, *batchSize, *workers, *threads, cpus, cpuSource); err != nil {
+		return err
+	}
+	if err := checkHop(*hop); err != nil {
+		return fs.asMisuse(err)
+	}
+	if _, err := torch.ParseDevice(*device); err != nil {
+		return fs.asMisuse(err)
+	}
+	if *weightsPath != "" {
+		if err := checkRegular("--weights", *weightsPath); err != nil {
+			return fs.asMisuse(err)
+		}
 	}
 	saves := []string{*saveStats, *saveEval}
 	for i, set := range sets {
 		if saves[i] != "" && isStats(set) {
-			return fmt.Errorf("%s is already a statistics file", set)
+			return fs.misuse("%s is already a statistics file", set)
+		}
+		for _, in := range append(sets[:len(sets):len(sets)], *weightsPath) {
+			if saves[i] != "" && in != "" && sameFile(saves[i], in) {
+				return fs.misuse("%s is the input %s: refusing to write over an input", saves[i], in)
+			}
 		}
 	}
 
@@ -95,7 +109,7 @@ flags:
 			continue
 		}
 		if files[i], err = setFiles(set); err != nil {
-			return err
+			return fs.asMisuse(err)
 		}
 	}
 
@@ -109,7 +123,7 @@ flags:
 	if slices.ContainsFunc(files, func(f []batch.Input) bool { return f != nil }) {
 		m, err = vggish.New(ctx, vggish.Options{WeightsPath: *weightsPath, Device: *device, BatchSize: *batchSize,
 			Threads: *threads, Workers: *workers, Preprocess: preprocess.Options{Hop: *hop, Tail: tail},
-			Progress: downloadProgress(stderr)})
+			Progress: downloadProgress(s.err)})
 		if err != nil {
 			return downloadHint(err)
 		}
@@ -118,7 +132,7 @@ flags:
 			return err
 		}
 	}
-	if err := checkSettings(sets, loaded, want, m != nil, stderr); err != nil {
+	if err := checkSettings(sets, loaded, want, m != nil, s.err); err != nil {
 		return err
 	}
 	settings, err := json.Marshal(want)
@@ -130,22 +144,22 @@ flags:
 		if stats[i] != nil {
 			continue
 		}
-		fmt.Fprintf(stderr, "embedding %s: %d files\n", set, len(files[i]))
-		if stats[i], err = embedSet(ctx, m, files[i], stderr); err != nil {
+		fmt.Fprintf(s.err, "embedding %s: %d files\n", set, len(files[i]))
+		if stats[i], err = embedSet(ctx, m, files[i], s.err); err != nil {
 			return fmt.Errorf("%s: %w", set, err)
 		}
 		stats[i].Settings = string(settings)
 	}
 	for i, set := range sets {
 		if n := stats[i].N(); n > 0 && n <= vggish.EmbeddingSize {
-			fmt.Fprintf(stderr, "warning: %s has %d clips, no more than the %d dimensions: its covariance is singular, and the FAD of small sets is biased (compare sets of equal size)\n",
+			fmt.Fprintf(s.err, "warning: %s has %d clips, no more than the %d dimensions: its covariance is singular, and the FAD of small sets is biased (compare sets of equal size)\n",
 				set, n, vggish.EmbeddingSize)
 		}
 		if saves[i] != "" {
 			if err := stats[i].Save(saves[i]); err != nil {
 				return err
 			}
-			fmt.Fprintf(stderr, "saved the statistics of %s (%d clips) to %s\n", set, stats[i].N(), saves[i])
+			fmt.Fprintf(s.err, "saved the statistics of %s (%d clips) to %s\n", set, stats[i].N(), saves[i])
 		}
 	}
 	if len(sets) == 1 {
@@ -155,8 +169,8 @@ flags:
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stderr, "FAD %s vs %s (%s and %s clips)\n", sets[0], sets[1], clips(stats[0]), clips(stats[1]))
-	_, err = fmt.Fprintln(stdout, strconv.FormatFloat(d, 'g', -1, 64))
+	fmt.Fprintf(s.err, "FAD %s vs %s (%s and %s clips)\n", sets[0], sets[1], clips(stats[0]), clips(stats[1]))
+	_, err = fmt.Fprintln(s.out, strconv.FormatFloat(d, 'g', -1, 64))
 	return err
 }
 
@@ -174,14 +188,14 @@ func setFiles(set string) ([]batch.Input, error) {
 	args := []string{set}
 	if slices.Contains(listExtensions, strings.ToLower(filepath.Ext(set))) {
 		var err error
-		if args, err = readList(set); err != nil {
+		if args, err = readList(set, nil); err != nil {
 			return nil, err
 		}
 		if len(args) == 0 {
 			return nil, fmt.Errorf("%s lists no inputs", set)
 		}
 	}
-	return batch.Expand(args)
+	return batch.Expand(context.Background(), args, nil)
 }
 
 // embedSet embeds files and gathers their clips' statistics, in input order.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -17,7 +18,8 @@ import (
 
 func TestTailAndChannelsFlags(t *testing.T) {
 	wav := reftest.Corpus(t, 1, 16000, 1, 1.0)[0]
-	none := filepath.Join(t.TempDir(), "none.pth")
+	none := filepath.Join(t.TempDir(), "w.pth") // never loaded: every case is refused before
+	require.NoError(t, os.WriteFile(none, nil, 0o644))
 	for _, tt := range []struct {
 		args []string
 		want string
@@ -29,7 +31,7 @@ func TestTailAndChannelsFlags(t *testing.T) {
 		{[]string{"logmel", "--tail", "zero", "--output", "x.npy", wav}, `tail policy "zero"`},
 	} {
 		code, _, stderr := cli(tt.args...)
-		assert.NotEqual(t, 0, code, tt.args)
+		assert.Equal(t, 2, code, tt.args)
 		assert.Contains(t, stderr, tt.want, tt.args)
 	}
 }

@@ -2,11 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/vggish-go/vggish/decode"
@@ -14,38 +14,70 @@ import (
 	"github.com/vggish-go/vggish/preprocess"
 )
 
-func runLogmel(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("logmel", stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: vggish logmel --output OUT.npy [--hop S] [--tail drop|pad|repeat] INPUT\n\nWrites the log-mel examples the network sees, float32 (N, 96, 64).\n\nflags:")
-		fs.PrintDefaults()
-	}
-	output := fs.String("output", "", "the .npy `FILE` to write (required)")
-	hop := fs.Float64("hop", 0.96, "seconds between example starts (rounded to 10 ms)")
-	tailPolicy := tailFlags(fs, "example")
-	inputs, err := parse(fs, args)
+const logmelUsage = `usage: vggish logmel --output OUT.npy [--hop S] [--tail drop|pad|repeat] INPUT
+
+Writes the log-mel examples the network sees, float32 (N, 96, 64), a block at a time: memory does not
+grow with the length of the audio. INPUT - reads the audio from standard input (WAV natively, anything
+else through ffmpeg); --output - writes the .npy to standard output, once complete (the examples wait
+in a temporary file: the header needs their count). The output may not be the input.
+`
+
+func runLogmel(args []string, s stdio) error {
+	fs := newFlags("logmel", logmelUsage)
+	output := fs.String("output", "", "the .npy `FILE` to write, or - for standard output (required)")
+	hop := fs.Float64("hop", 0.96, "seconds between example starts, 0.01 to 10000 (rounded to 10 ms)")
+	tailPolicy := tailFlags(fs.FlagSet, "example")
+	inputs, err := fs.parse(args, s.out)
 	if err != nil {
 		return err
 	}
 	tail, err := tailPolicy()
 	if err != nil {
-		return err
+		return fs.asMisuse(err)
 	}
 	if *output == "" || len(inputs) != 1 {
-		fs.Usage()
-		return errors.New("want --output FILE and one INPUT")
+		return fs.misuse("want --output FILE and one INPUT")
+	}
+	if err := checkHop(*hop); err != nil {
+		return fs.asMisuse(err)
+	}
+	input := inputs[0]
+	if err := checkStreams(input, *output, s); err != nil {
+		return fs.asMisuse(err)
+	}
+	if input != "-" {
+		if err := checkRegular("input", input); err != nil {
+			return fs.asMisuse(err)
+		}
+		if *output != "-" && sameFile(input, *output) {
+			return fs.misuse("output %s is the input %s: refusing to write over an input", *output, input)
+		}
 	}
 	// Like embed, the first interrupt stops cleanly: the partial output is removed.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	context.AfterFunc(ctx, stop)
-	src, err := decode.Open(inputs[0])
+	var src decode.Source
+	if input == "-" {
+		src, err = decode.OpenReader(ctx, s.in, input)
+	} else {
+		src, err = decode.OpenContext(ctx, input)
+	}
 	if err != nil {
 		return err
 	}
 	defer src.Close()
+	path := *output
+	if path == "-" {
+		dir, err := os.MkdirTemp("", "vggish-logmel-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		path = filepath.Join(dir, "stdout.npy")
+	}
 	// Examples go to the file a block at a time: memory does not grow with the length of the audio.
-	w, err := npyfile.Create(*output, preprocess.ExampleFrames, preprocess.MelBins)
+	w, err := npyfile.Create(path, preprocess.ExampleFrames, preprocess.MelBins)
 	if err != nil {
 		return err
 	}
@@ -57,11 +89,30 @@ func runLogmel(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if w.Rows() == 0 {
-		fmt.Fprintf(stderr, "warning: %s: no examples in %.3g s of audio (an example needs 0.975 s; --tail pad or repeat makes one of a short tail)\n", inputs[0], info.Duration)
+		fmt.Fprintf(s.err, "warning: %s: no examples in %.3g s of audio (an example needs 0.975 s; --tail pad or repeat makes one of a short tail)\n", input, info.Duration)
 	}
 	if err := w.Close(); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%s shape=(%d, %d, %d)\n", *output, w.Rows(), preprocess.ExampleFrames, preprocess.MelBins)
+	if *output == "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		_, err = io.Copy(s.out, f)
+		return err
+	}
+	fmt.Fprintf(s.out, "%s shape=(%d, %d, %d)\n", *output, w.Rows(), preprocess.ExampleFrames, preprocess.MelBins)
 	return nil
+}
+
+// sameFile reports whether two paths lead to the same existing file (a link to it included).
+func sameFile(a, b string) bool {
+	ia, err := os.Stat(a)
+	if err != nil {
+		return false
+	}
+	ib, err := os.Stat(b)
+	return err == nil && os.SameFile(ia, ib)
 }

@@ -58,7 +58,7 @@ func TestEmbedPrecision(t *testing.T) {
 	assert.Equal(t, 1, code)
 	assert.Contains(t, stderr, "fp16 runs on CUDA only")
 	code, stderr = embed("fp8")
-	assert.Equal(t, 1, code)
+	assert.Equal(t, 2, code, "refused before any work")
 	assert.Contains(t, stderr, `precision "fp8": want fp32, bf16, fp16, tf32`)
 }
 

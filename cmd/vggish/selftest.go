@@ -70,10 +70,7 @@ type selftestReport struct {
 // errSelftestFailed makes the exit status 1 after the report has said why.
 var errSelftestFailed = errors.New("the figures are not TensorFlow's")
 
-func runSelftest(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("selftest", stderr)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), `usage: vggish selftest [--weights FILE] [--pca FILE] [--json] [--save FILE.npz]
+const selftestUsage = `usage: vggish selftest [--weights FILE] [--pca FILE] [--json] [--save FILE.npz]
 
 Runs TensorFlow's vggish_smoke_test.py input (3 s of a 1 kHz sine at 16 kHz: 3 clips) through the
 weights, libtorch and preprocessing of this machine, and prints the mean and standard deviation of
@@ -81,11 +78,10 @@ the embeddings (the network's output, no final ReLU) and of the post-processed o
 [-2, 2], quantised to 0..255 as TensorFlow's Postprocessor does: truncated to uint8) beside the
 figures that test publishes, 0.000657, 0.343, 126.0 and 89.3, which it checks at a relative
 tolerance of 0.1. Exit status 1 when a figure is off.
+`
 
-flags:
-`)
-		fs.PrintDefaults()
-	}
+func runSelftest(args []string, s stdio) error {
+	fs := newFlags("selftest", selftestUsage)
 	var (
 		weightsPath = fs.String("weights", "", "VGGish state dict `FILE` (default: the published vggish-10086976.pth, downloaded once)")
 		pcaPath     = fs.String("pca", "", "PCA parameters `FILE` (.pth or .npz; default: the published vggish_pca_params-970ea276.pth)")
@@ -93,15 +89,32 @@ flags:
 		asJSON      = fs.Bool("json", false, "print the report as JSON")
 		save        = fs.String("save", "", "also write input (float64), embedding and pca (float32) and postprocessed (uint8) to `FILE` (.npz)")
 	)
-	if rest, err := parse(fs, args); err != nil {
+	if rest, err := fs.parse(args, s.out); err != nil {
 		return err
 	} else if len(rest) > 0 {
-		fs.Usage()
-		return fmt.Errorf("unexpected arguments %q", rest)
+		return fs.misuse("unexpected arguments %q", rest)
+	}
+	if *weightsPath != "" {
+		if err := checkRegular("--weights", *weightsPath); err != nil {
+			return fs.asMisuse(err)
+		}
+	}
+	if *pcaPath != "" {
+		if err := checkRegular("--pca", *pcaPath); err != nil {
+			return fs.asMisuse(err)
+		}
+	}
+	if _, err := torch.ParseDevice(*device); err != nil {
+		return fs.asMisuse(err)
+	}
+	for _, in := range []string{*weightsPath, *pcaPath} {
+		if *save != "" && in != "" && sameFile(*save, in) {
+			return fs.misuse("--save %s is the input %s: refusing to write over an input", *save, in)
+		}
 	}
 	ctx := context.Background()
 	var err error
-	fetch := weights.Options{Progress: downloadProgress(stderr)}
+	fetch := weights.Options{Progress: downloadProgress(s.err)}
 	if *weightsPath == "" {
 		if *weightsPath, err = weights.Fetch(ctx, weights.Model, fetch); err != nil {
 			return downloadHint(err)
@@ -154,7 +167,7 @@ flags:
 			return err
 		}
 	}
-	if err := writeSelftest(stdout, r, *asJSON); err != nil {
+	if err := writeSelftest(s.out, r, *asJSON); err != nil {
 		return err
 	}
 	if !r.Pass {

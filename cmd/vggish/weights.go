@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"path/filepath"
 
 	"github.com/vggish-go/vggish/weights"
@@ -12,10 +11,8 @@ import (
 
 var published = map[string]weights.File{"model": weights.Model, "pca": weights.PCA}
 
-func runWeights(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("weights", stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), `usage: vggish weights download|path|verify [flags] [FILE...]
+func runWeights(args []string, s stdio) error {
+	fs := newFlags("weights", fmt.Sprintf(`usage: vggish weights download|path|verify [flags] [FILE...]
 
   download [model|pca]  fetch the published files (both unless told which) into the cache; prints their paths
   path [model|pca]      print where the published files are cached
@@ -23,28 +20,23 @@ func runWeights(args []string, stdout, stderr io.Writer) error {
                         torch.hub style names, NAME-HASH.EXT
 
 The published files are %s (model) and %s (pca).
-
-flags:
-`, weights.Model.Name, weights.PCA.Name)
-		fs.PrintDefaults()
-	}
-	o := weights.Options{Progress: downloadProgress(stderr)}
+`, weights.Model.Name, weights.PCA.Name))
+	o := weights.Options{Progress: downloadProgress(s.err)}
 	fs.StringVar(&o.BaseURL, "base-url", "", "`URL` of the folder the files are fetched from (default $"+weights.EnvBaseURL+", else "+weights.DefaultBaseURL+")")
 	fs.StringVar(&o.CacheDir, "cache-dir", "", "cache `DIR` (default $"+weights.EnvCache+", else vggish in the user cache folder)")
-	if len(args) == 0 {
-		fs.Usage()
-		return errors.New("want a subcommand: download, path or verify")
-	}
-	sub := args[0]
-	rest, err := parse(fs, args[1:])
+	rest, err := fs.parse(args, s.out)
 	if err != nil {
 		return err
 	}
+	if len(rest) == 0 {
+		return fs.misuse("want a subcommand: download, path or verify")
+	}
+	sub, rest := rest[0], rest[1:]
 	switch sub {
 	case "download", "path":
 		files, err := publishedFiles(rest)
 		if err != nil {
-			return err
+			return fs.asMisuse(err)
 		}
 		for _, f := range files {
 			var p string
@@ -56,7 +48,7 @@ flags:
 			if err != nil {
 				return err
 			}
-			fmt.Fprintln(stdout, p)
+			fmt.Fprintln(s.out, p)
 		}
 		return nil
 	case "verify":
@@ -76,12 +68,11 @@ flags:
 				errs = append(errs, err)
 				continue
 			}
-			fmt.Fprintf(stdout, "ok %s\n", p)
+			fmt.Fprintf(s.out, "ok %s\n", p)
 		}
 		return errors.Join(errs...)
 	}
-	fs.Usage()
-	return fmt.Errorf("unknown subcommand %q: want download, path or verify", sub)
+	return fs.misuse("unknown subcommand %q: want download, path or verify", sub)
 }
 
 // downloadProgress is where the progress of a download of the published files goes: stderr when it

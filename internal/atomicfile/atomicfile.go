@@ -3,15 +3,29 @@
 package atomicfile
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"path/filepath"
 	"strings"
+	"unicode/utf8"
 )
 
-const suffix = ".tmp"
+const (
+	suffix = ".tmp"
+	// overhead is the most a temporary name adds to its stem: "." before it, then os.CreateTemp's
+	// "." and random decimal uint32 (up to 10 digits), and the suffix.
+	overhead = 1 + 1 + 10 + len(suffix)
+	// plainMax bounds the temporary names that hold their target's name whole; a longer target's
+	// temporary name is shortened to at most the target's own length (see Stem), so that it fits
+	// wherever the target does, whatever the file system's name limit.
+	plainMax = 100
+	// hashLen is the hex digits of sha256(name) that stand for the cut part of a long name.
+	hashLen = 16
+)
 
 // File is a file being written under a temporary name in its destination's folder
-// (".NAME.RANDOM.tmp"). Commit puts it in place; Abort, or a failed Commit, removes it.
+// (".STEM.RANDOM.tmp", STEM as Stem gives it). Commit puts it in place; Abort, or a failed Commit, removes it.
 type File struct {
 	*os.File
 	path string
@@ -20,7 +34,7 @@ type File struct {
 
 // Create starts writing the file that Commit will put at path with permissions perm.
 func Create(path string, perm os.FileMode) (*File, error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*"+suffix)
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+Stem(filepath.Base(path))+".*"+suffix)
 	if err != nil {
 		return nil, err
 	}
@@ -64,9 +78,25 @@ func Write(path string, data []byte, perm os.FileMode) error {
 	return f.Commit()
 }
 
-// Target returns the name a temporary file of Write was to be renamed to, or "" if name is not one:
-// a rerun uses it to clear what a killed run left.
-func Target(name string) string {
+// Stem is the part of the temporary files' names that stands for their target, the file name name:
+// name itself when short, else a prefix of it with "~" and a hash of the whole name, short enough that
+// a temporary name is never longer than name (file names are limited to 255 bytes on most file
+// systems: a long name plus a temporary suffix would not fit).
+func Stem(name string) string {
+	if len(name)+overhead <= plainMax {
+		return name
+	}
+	sum := sha256.Sum256([]byte(name))
+	cut := len(name) - overhead - 1 - hashLen
+	for cut > 0 && !utf8.RuneStart(name[cut]) { // keep the prefix valid UTF-8
+		cut--
+	}
+	return name[:cut] + "~" + hex.EncodeToString(sum[:])[:hashLen]
+}
+
+// TempStem returns the stem of a temporary file's name (compare it with Stem of a target's name), or
+// "" if name is not one: a rerun uses it to clear what a killed run left.
+func TempStem(name string) string {
 	if !strings.HasPrefix(name, ".") || !strings.HasSuffix(name, suffix) {
 		return ""
 	}

@@ -1,9 +1,13 @@
 package atomicfile_test
 
 import (
+	"fmt"
+	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -28,7 +32,44 @@ func TestWrite(t *testing.T) {
 	assert.Error(t, atomicfile.Write(filepath.Join(dir, "missing", "b"), nil, 0o644))
 }
 
-func TestTarget(t *testing.T) {
+// Names up to the 255-byte limit of file names are written: the temporary name never outgrows them.
+func TestWriteLongNames(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{
+		strings.Repeat("a", 84) + ".npy",
+		strings.Repeat("b", 241) + ".npy",
+		strings.Repeat("c", 251) + ".npy",
+		strings.Repeat("é", 125) + ".npy", // 254 bytes of two-byte runes
+	} {
+		path := filepath.Join(dir, name)
+		require.NoError(t, atomicfile.Write(path, []byte(name), 0o644), "%d bytes", len(name))
+		b, err := os.ReadFile(path)
+		require.NoError(t, err)
+		assert.Equal(t, name, string(b))
+	}
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	assert.Len(t, entries, 4, "no temporary file left")
+}
+
+func TestStem(t *testing.T) {
+	for n := 1; n <= 255; n++ {
+		for _, name := range []string{strings.Repeat("x", n), strings.Repeat("ü", n/2) + strings.Repeat("x", n%2)} {
+			stem := atomicfile.Stem(name)
+			longest := "." + stem + "." + fmt.Sprint(uint32(math.MaxUint32)) + ".tmp"
+			assert.LessOrEqual(t, len(longest), max(100, len(name)), "%d bytes", len(name))
+			assert.True(t, utf8.ValidString(stem), "%q", stem)
+			assert.Equal(t, stem, atomicfile.TempStem(longest))
+			if len(name) <= 84 {
+				assert.Equal(t, name, stem)
+			}
+		}
+	}
+	a, b := strings.Repeat("a", 200)+"1.npy", strings.Repeat("a", 200)+"2.npy"
+	assert.NotEqual(t, atomicfile.Stem(a), atomicfile.Stem(b), "long names differing in their cut part")
+}
+
+func TestTempStem(t *testing.T) {
 	for name, want := range map[string]string{
 		".a.npy.123.tmp":         "a.npy",
 		".a.b.jsonl.9.tmp":       "a.b.jsonl",
@@ -37,7 +78,7 @@ func TestTarget(t *testing.T) {
 		".x.tmp":                 "",
 		".vggish-run.json.1.tmp": "vggish-run.json",
 	} {
-		assert.Equal(t, want, atomicfile.Target(name), name)
+		assert.Equal(t, want, atomicfile.TempStem(name), name)
 	}
 }
 

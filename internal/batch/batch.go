@@ -38,6 +38,13 @@ type Embedder interface {
 	EmbedFile(ctx context.Context, path string) (*vggish.Embeddings, error)
 }
 
+// ReaderEmbedder is an Embedder that also embeds a stream (*vggish.Model is one): an input from
+// standard input needs one.
+type ReaderEmbedder interface {
+	Embedder
+	EmbedReader(ctx context.Context, r io.Reader, name string) (*vggish.Embeddings, error)
+}
+
 // Options configure Run. Exactly one of OutDir, Output, Stdout and Each says where results go.
 type Options struct {
 	// OutDir receives one output per input, mirroring the inputs' tree: input Rel "a/b.wav" is
@@ -50,11 +57,16 @@ type Options struct {
 	// its name with ".mean.npy" (".max.npy") in place of its extension.
 	Output string
 	// Stdout receives every file's result in input order: Show lines, JSONL records, or CSV rows
-	// under one header.
+	// under one header; or the NPY array of a single input (no pool).
 	Stdout io.Writer
 	// Each is called with every file's embeddings in input order, one call at a time; an error stops
 	// the run. Format and Pool do not apply.
 	Each func(Input, *vggish.Embeddings) error
+	// Stdin is the stream of the input read from standard input (Input.Stdin).
+	Stdin io.Reader
+	// ReadOnly lists other files the run reads (weights, lists of inputs): like the inputs, none may
+	// be written.
+	ReadOnly []string
 
 	// Format defaults to NPY for files and Show for Stdout.
 	Format Format
@@ -157,11 +169,15 @@ func kindOf(err error, written bool) Kind {
 var ErrInterrupted = errors.New("interrupted")
 
 // Run embeds the inputs of o.Shard with m and writes the results as o says. A file that fails does
-// not stop the run, even by panicking in m or in writing its output: it is listed in the Summary (and ErrorsName with OutDir). The
-// error is for the run as a whole: bad options, colliding outputs, an output folder made with other
-// settings, a failed write to Stdout, a fault of the output folder (full, read-only, vanished: see
-// Fault), or cancellation. Outputs written before the run stopped are complete, and a rerun finishes
-// the rest.
+// not stop the run, even by panicking in m or in writing its output: it is listed in the Summary (and
+// ErrorsName with OutDir). The error is for the run as a whole: bad options, colliding outputs, an
+// output that is an input, an output folder made with other settings, a failed write to Stdout, a
+// fault of the output folder (full, read-only, vanished: see Fault), or cancellation. Outputs written
+// before the run stopped are complete, and a rerun finishes the rest.
+//
+// Files under OutDir named like the outputs of a run (any Format's extension, the run records and
+// failure lists, temporary files) are not taken as inputs: a glob or a list over a tree that holds
+// the output folder would otherwise pick up a run's outputs on the next run.
 func Run(ctx context.Context, m Embedder, inputs []Input, o Options) (*Summary, error) {
 	r, err := newRun(inputs, o)
 	if err != nil {
@@ -184,14 +200,81 @@ type run struct {
 	failures []Failure
 }
 
-// Check reports whether the options can write the results of n inputs, so that a caller can fail
-// before loading a model; Run checks them too.
-func (o Options) Check(n int) error {
-	_, err := o.withDefaults(n)
+// Check reports whether the options can write the results of the inputs, none of them over an input,
+// so that a caller can fail before loading a model; Run checks them too.
+func (o Options) Check(inputs []Input) error {
+	_, err := o.plan(inputs)
 	return err
 }
 
-func (o Options) withDefaults(n int) (Options, error) {
+// plan is what a run writes, worked out from the options and the inputs.
+type plan struct {
+	o        Options // defaults filled in
+	all      []Input // every shard's inputs, less the run's own outputs
+	selected []Input // this shard's
+	ignored  int     // inputs that are outputs
+	// targets lists the files written for an input (with OutDir: not the record and failure list).
+	targets func(Input) []string
+}
+
+// plan checks the options and the inputs and works out the outputs, reading the file system only.
+func (o Options) plan(inputs []Input) (*plan, error) {
+	o, err := o.withDefaults(inputs)
+	if err != nil {
+		return nil, err
+	}
+	p := &plan{o: o, all: inputs}
+	switch {
+	case o.Output != "":
+		p.targets = func(Input) []string { return targets(o.Output, o.Format, o.Pool) }
+	case o.OutDir != "":
+		p.all = nil
+		outDir := absPath(o.OutDir)
+		for _, in := range inputs {
+			if ownOutput(in, outDir) {
+				p.ignored++
+				continue
+			}
+			p.all = append(p.all, in)
+		}
+		p.targets = func(in Input) []string {
+			stem := strings.TrimSuffix(in.Rel, path.Ext(in.Rel))
+			return targets(filepath.Join(o.OutDir, filepath.FromSlash(stem))+"."+string(o.Format), o.Format, o.Pool)
+		}
+		if o.Format == Parquet { // parts hold many inputs each: no file is an input's own
+			p.targets = func(Input) []string { return nil }
+		}
+		if err := p.checkCollisions(); err != nil {
+			return nil, err
+		}
+	}
+	p.selected = o.Shard.Select(p.all)
+	if err := p.checkOverwrite(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// checkCollisions checks that no two inputs (of any shard) share an output.
+func (p *plan) checkCollisions() error {
+	o := p.o
+	owner := map[string]string{
+		filepath.Join(o.OutDir, RecordName(o.Shard)): "the run record",
+		filepath.Join(o.OutDir, ErrorsName(o.Shard)): "the failure list",
+	}
+	for _, in := range p.all {
+		for _, t := range p.targets(in) {
+			if prev, ok := owner[t]; ok {
+				return fmt.Errorf("inputs %s and %s would both be written to %s: rename one, or embed them in separate runs", prev, in.Path, t)
+			}
+			owner[t] = in.Path
+		}
+	}
+	return nil
+}
+
+func (o Options) withDefaults(inputs []Input) (Options, error) {
+	n := len(inputs)
 	dests := 0
 	for _, set := range []bool{o.OutDir != "", o.Output != "", o.Stdout != nil, o.Each != nil} {
 		if set {
@@ -212,8 +295,12 @@ func (o Options) withDefaults(n int) (Options, error) {
 	switch {
 	case o.Format == Show && o.Stdout == nil:
 		return o, errors.New("format show prints on standard output: choose npy, npz, jsonl, csv or parquet for files")
-	case (o.Format == NPY || o.Format == NPZ) && o.Stdout != nil:
+	case o.Format == NPZ && o.Stdout != nil:
 		return o, fmt.Errorf("format %s needs an output file or folder", o.Format)
+	case o.Format == NPY && o.Stdout != nil && n != 1:
+		return o, fmt.Errorf("format npy on standard output holds one input's array, not %d: use an output folder, or jsonl or csv", n)
+	case o.Format == NPY && o.Stdout != nil && o.Pool != NoPool:
+		return o, errors.New("format npy on standard output holds one array: a pool needs an output file (or npz, jsonl or csv)")
 	case o.Format != Show && o.Each == nil && !slices.Contains(Formats, o.Format):
 		return o, fmt.Errorf("format %q: want npy, npz, jsonl, csv or parquet", o.Format)
 	case o.Format == Parquet && o.OutDir == "":
@@ -224,6 +311,10 @@ func (o Options) withDefaults(n int) (Options, error) {
 		return o, fmt.Errorf("pool %q: want mean or max", o.Pool)
 	case o.Output != "" && n != 1:
 		return o, fmt.Errorf("an output file takes one input, not %d: use an output folder", n)
+	case o.OutDir != "" && slices.ContainsFunc(inputs, func(in Input) bool { return in.Stdin }):
+		return o, errors.New("standard input has no name to write under an output folder: use an output file or standard output")
+	case o.Stdin == nil && slices.ContainsFunc(inputs, func(in Input) bool { return in.Stdin }):
+		return o, errors.New("batch: an input from standard input, and no Stdin")
 	}
 	if o.Progress == nil {
 		o.Progress = io.Discard
@@ -244,32 +335,35 @@ func (o Options) withDefaults(n int) (Options, error) {
 }
 
 func newRun(inputs []Input, o Options) (*run, error) {
-	o, err := o.withDefaults(len(inputs))
+	p, err := o.plan(inputs)
 	if err != nil {
 		return nil, err
 	}
+	o = p.o
 	if o.Format == Parquet && o.Record == nil {
 		return nil, errors.New("batch: format parquet needs a run record: it lists the inputs of each part")
 	}
 	r := &run{o: o}
-	selected := o.Shard.Select(inputs)
-	r.sum.Inputs = len(selected)
+	r.sum.Inputs = len(p.selected)
 	if o.OutDir != "" && o.Record != nil {
 		r.rec = r.newRecord()
 	}
 	switch {
 	case o.Stdout != nil || o.Each != nil:
-		r.todo = selected
-		r.sink = &stream{w: o.Stdout, each: o.Each, format: o.Format, pool: o.Pool, pending: map[int]result{}}
+		r.todo = p.selected
+		r.sink = &stream{w: o.Stdout, each: o.Each, format: o.Format, pool: o.Pool, uint8: o.Uint8, pending: map[int]result{}}
 	case o.Output != "":
-		r.todo = selected
-		r.sink = newFiles(o, func(Input) []string { return targets(o.Output, o.Format, o.Pool) })
+		r.todo = p.selected
+		r.sink = newFiles(o, p.targets)
 	default:
-		if err := r.prepareOutDir(inputs, selected); err != nil {
+		if err := r.prepareOutDir(p); err != nil {
 			return nil, err
 		}
 	}
 	r.prog = &progress{w: o.Progress, terminal: o.Terminal, total: len(r.todo), skipped: r.skipped}
+	if p.ignored > 0 {
+		r.prog.logf("ignoring %d inputs under %s named like the outputs of a run (%s, run records, temporary files)", p.ignored, o.OutDir, outputExts())
+	}
 	return r, nil
 }
 
@@ -283,10 +377,9 @@ func targets(main string, format Format, pool Pool) []string {
 	return t
 }
 
-// prepareOutDir checks that earlier runs in the folder had the same settings and that no two
-// inputs (of any shard) share an output, removes temporary files left by a killed run of this
-// shard, and skips the inputs that are done.
-func (r *run) prepareOutDir(all, selected []Input) error {
+// prepareOutDir checks that earlier runs in the folder had the same settings, removes temporary files
+// left by a killed run of this shard, and skips the inputs that are done.
+func (r *run) prepareOutDir(p *plan) error {
 	o := r.o
 	recs, err := readRecords(o.OutDir)
 	if err != nil {
@@ -298,7 +391,7 @@ func (r *run) prepareOutDir(all, selected []Input) error {
 		}
 	}
 	if o.Format == Parquet {
-		return r.prepareParts(recs, selected)
+		return r.prepareParts(recs, p.selected)
 	}
 	for _, nr := range recs {
 		if nr.name == RecordName(o.Shard) && len(nr.rec.Parts) > 0 && r.rec != nil {
@@ -306,40 +399,26 @@ func (r *run) prepareOutDir(all, selected []Input) error {
 			return fmt.Errorf("%s holds Parquet parts listed in %s: write format %s to another folder", o.OutDir, nr.name, o.Format)
 		}
 	}
-	outTargets := func(in Input) []string {
-		stem := strings.TrimSuffix(in.Rel, path.Ext(in.Rel))
-		return targets(filepath.Join(o.OutDir, filepath.FromSlash(stem))+"."+string(o.Format), o.Format, o.Pool)
-	}
-	owner := map[string]string{
-		filepath.Join(o.OutDir, RecordName(o.Shard)): "the run record",
-		filepath.Join(o.OutDir, ErrorsName(o.Shard)): "the failure list",
-	}
-	for _, in := range all {
-		for _, t := range outTargets(in) {
-			if prev, ok := owner[t]; ok {
-				return fmt.Errorf("inputs %s and %s would both be written to %s: rename one, or embed them in separate runs", prev, in.Path, t)
-			}
-			owner[t] = in.Path
+	// Temporary files are found by their stem: the target's name, or a shortened form of a long one.
+	stem := func(t string) string { return filepath.Join(filepath.Dir(t), atomicfile.Stem(filepath.Base(t))) }
+	mine := map[string]bool{stem(filepath.Join(o.OutDir, RecordName(o.Shard))): true, stem(filepath.Join(o.OutDir, ErrorsName(o.Shard))): true}
+	for _, in := range p.selected {
+		for _, t := range p.targets(in) {
+			mine[stem(t)] = true
 		}
 	}
-	mine := map[string]bool{filepath.Join(o.OutDir, RecordName(o.Shard)): true, filepath.Join(o.OutDir, ErrorsName(o.Shard)): true}
-	for _, in := range selected {
-		for _, t := range outTargets(in) {
-			mine[t] = true
-		}
-	}
-	if err := removeTemps(o.OutDir, func(p string) bool { return mine[p] }); err != nil {
+	if err := removeTemps(o.OutDir, func(stemPath string) bool { return mine[stemPath] }); err != nil {
 		return err
 	}
-	for _, in := range selected {
-		if !o.Overwrite && allExist(outTargets(in)) {
+	for _, in := range p.selected {
+		if !o.Overwrite && allExist(p.targets(in)) {
 			r.skipped++
 			continue
 		}
 		r.todo = append(r.todo, in)
 	}
 	r.sum.Skipped = r.skipped
-	r.sink = newFiles(o, outTargets)
+	r.sink = newFiles(o, p.targets)
 	return nil
 }
 
@@ -361,9 +440,10 @@ func allExist(paths []string) bool {
 	return true
 }
 
-// removeTemps deletes the temporary files under dir that were to become a file that mine accepts:
-// a run killed mid-write leaves them behind. Other shards' files are left alone, as they may be
-// being written right now.
+// removeTemps deletes the temporary files under dir that were to become a file that mine accepts
+// (mine is given the temporary file's folder joined with its stem, atomicfile.Stem of its target's
+// name: the name itself unless it is long): a run killed mid-write leaves them behind. Other shards'
+// files are left alone, as they may be being written right now.
 func removeTemps(dir string, mine func(path string) bool) error {
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -372,7 +452,7 @@ func removeTemps(dir string, mine func(path string) bool) error {
 			}
 			return err
 		}
-		if t := atomicfile.Target(d.Name()); t != "" && !d.IsDir() && mine(filepath.Join(filepath.Dir(p), t)) {
+		if t := atomicfile.TempStem(d.Name()); t != "" && !d.IsDir() && mine(filepath.Join(filepath.Dir(p), t)) {
 			return removeIfExists(p)
 		}
 		return nil
@@ -480,7 +560,19 @@ func (r *run) newRecord() *Record {
 // embed embeds and writes input i.
 func (r *run) embed(ctx context.Context, m Embedder, i int) {
 	in := r.todo[i]
-	e, err := protect(func() (*vggish.Embeddings, error) { return m.EmbedFile(ctx, in.Path) })
+	e, err := protect(func() (*vggish.Embeddings, error) {
+		switch {
+		case in.Err != nil: // never opened
+			return nil, in.Err
+		case in.Stdin:
+			rm, ok := m.(ReaderEmbedder)
+			if !ok {
+				return nil, fmt.Errorf("batch: %T cannot embed standard input", m)
+			}
+			return rm.EmbedReader(ctx, r.o.Stdin, in.Path)
+		}
+		return m.EmbedFile(ctx, in.Path)
+	})
 	if ctx.Err() != nil { // interrupted: neither done nor failed
 		r.sink.put(i, in, nil)
 		return
@@ -714,6 +806,7 @@ type stream struct {
 	each    func(Input, *vggish.Embeddings) error
 	format  Format
 	pool    Pool
+	uint8   bool
 	release func()
 	cancel  context.CancelFunc
 
@@ -768,6 +861,10 @@ func (s *stream) write(r result) error {
 	switch s.format {
 	case Show:
 		b.WriteString(showLine(r.in.Path, r.e, s.pool))
+	case NPY:
+		if err := encodeNPY(&b, r.e, s.uint8); err != nil {
+			return err
+		}
 	case JSONL:
 		if err := encodeJSONL(&b, r.in.Path, r.e, s.pool); err != nil {
 			return err

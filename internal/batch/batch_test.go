@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"io/fs"
 	"math/rand"
 	"os"
@@ -65,6 +66,14 @@ func (f *fake) EmbedFile(ctx context.Context, path string) (*vggish.Embeddings, 
 	return fakeEmbeddings(path), nil
 }
 
+func (f *fake) EmbedReader(ctx context.Context, r io.Reader, name string) (*vggish.Embeddings, error) {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
+	}
+	return f.EmbedFile(ctx, name+":"+string(b))
+}
+
 func fakeEmbeddings(path string) *vggish.Embeddings {
 	rows := len(filepath.Base(path)) % 4
 	h := fnv.New32a()
@@ -85,7 +94,7 @@ func corpus(t *testing.T, rels ...string) (string, []Input) {
 	t.Helper()
 	root := t.TempDir()
 	touch(t, root, rels...)
-	inputs, err := Expand([]string{root})
+	inputs, err := Expand(context.Background(), []string{root}, nil)
 	require.NoError(t, err)
 	return root, inputs
 }
@@ -100,7 +109,7 @@ func testRecord() *Record {
 func tempFiles(t *testing.T, dir string) []string {
 	var out []string
 	require.NoError(t, filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && atomicfile.Target(d.Name()) != "" {
+		if err == nil && atomicfile.TempStem(d.Name()) != "" {
 			out = append(out, p)
 		}
 		return err
@@ -341,6 +350,19 @@ func TestRunStdoutInInputOrder(t *testing.T) {
 
 func TestRunRejects(t *testing.T) {
 	root, inputs := corpus(t, "x/a.wav", "x/a.mp3", "b.wav")
+	touch(t, root, "b.max.npy")
+	b := filepath.Join(root, "b.wav")
+	one := []Input{{Path: b, Rel: "b.wav"}}
+	links := t.TempDir()
+	hard, sym := filepath.Join(links, "hard.npy"), filepath.Join(links, "sym.npy")
+	require.NoError(t, os.Link(b, hard))
+	require.NoError(t, os.Symlink(b, sym))
+	outDir := t.TempDir()
+	require.NoError(t, os.Link(b, filepath.Join(outDir, "b.npy")))
+	stdout, err := os.OpenFile(b, os.O_WRONLY|os.O_APPEND, 0)
+	require.NoError(t, err)
+	defer stdout.Close()
+	stdin := []Input{{Path: "-", Rel: "-", Stdin: true}}
 	tests := []struct {
 		name string
 		o    Options
@@ -349,7 +371,19 @@ func TestRunRejects(t *testing.T) {
 	}{
 		{"two outputs", Options{OutDir: root, Output: "x.npy"}, inputs, "exactly one of"},
 		{"no output", Options{}, inputs, "exactly one of"},
-		{"npy on stdout", Options{Stdout: &bytes.Buffer{}, Format: NPY}, inputs, "npy needs an output"},
+		{"npy on stdout for many", Options{Stdout: &bytes.Buffer{}, Format: NPY}, inputs, "npy on standard output holds one input's array, not 3"},
+		{"npy on stdout with a pool", Options{Stdout: &bytes.Buffer{}, Format: NPY, Pool: Mean}, one, "a pool needs an output file"},
+		{"standard input into a folder", Options{OutDir: t.TempDir(), Stdin: &bytes.Buffer{}}, stdin, "standard input has no name"},
+		{"standard input without Stdin", Options{Stdout: &bytes.Buffer{}}, stdin, "no Stdin"},
+		{"output is the input", Options{Output: b, Format: NPY}, one, "output " + b + " is the input " + b + ": refusing"},
+		{"output is a hard link to the input", Options{Output: hard}, one, "output " + hard + " is the input " + b + " (the same file through a link)"},
+		{"output is a symbolic link to the input", Options{Output: sym}, one, "output " + sym + " is the input " + b + " (the same file through a link)"},
+		{"the pool's output is the input", Options{Output: filepath.Join(root, "b.npy"), Pool: Max}, []Input{{Path: filepath.Join(root, "b.max.npy"), Rel: "b.max.npy"}},
+			"output " + filepath.Join(root, "b.max.npy") + " is the input"},
+		{"an output in the folder is a link to an input", Options{OutDir: outDir}, one, "output " + filepath.Join(outDir, "b.npy") + " is the input " + b},
+		{"output is a read-only file", Options{Output: hard, ReadOnly: []string{b}}, []Input{{Path: filepath.Join(root, "x/a.wav")}}, "is the input " + b},
+		{"standard output appends to the input", Options{Stdout: stdout}, one, "standard output is the input " + b},
+		{"standard input is the output", Options{Output: b, Format: NPY, Stdin: stdout}, stdin, "output " + b + " is the input -"},
 		{"show to files", Options{OutDir: root, Format: Show}, inputs, "show prints on standard output"},
 		{"unknown format", Options{OutDir: root, Format: "avro"}, inputs, `format "avro": want npy, npz, jsonl, csv or parquet`},
 		{"parquet on stdout", Options{Stdout: &bytes.Buffer{}, Format: Parquet}, inputs, "parquet writes parts holding many inputs: it needs an output folder"},
@@ -361,10 +395,18 @@ func TestRunRejects(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Run(context.Background(), &fake{}, tt.in, tt.o)
+			if tt.o.Record != nil || tt.o.Format != Parquet { // Check comes before there is a record
+				assert.ErrorContains(t, tt.o.Check(tt.in), tt.want, "Check")
+			}
+			f := &fake{}
+			_, err := Run(context.Background(), f, tt.in, tt.o)
 			assert.ErrorContains(t, err, tt.want)
+			assert.Zero(t, f.calls.Load(), "nothing embedded")
 		})
 	}
+	info, err := os.Stat(b)
+	require.NoError(t, err)
+	assert.Zero(t, info.Size(), "the input is untouched")
 }
 
 // A shard removes the temporary files a killed run of its own left, and leaves other shards' alone:

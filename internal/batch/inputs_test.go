@@ -1,8 +1,11 @@
 package batch
 
 import (
+	"context"
+	"net"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -51,7 +54,7 @@ func TestExpand(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := Expand(tt.args)
+			got, err := Expand(t.Context(), tt.args, nil)
 			require.NoError(t, err)
 			var paths, rels []string
 			for _, in := range got {
@@ -64,7 +67,7 @@ func TestExpand(t *testing.T) {
 
 	t.Run("relative arguments keep their form", func(t *testing.T) {
 		t.Chdir(root)
-		got, err := Expand([]string{"b", "./c.wav"})
+		got, err := Expand(t.Context(), []string{"b", "./c.wav"}, nil)
 		require.NoError(t, err)
 		assert.Equal(t, []Input{{Path: "b/x.wav", Rel: "b/x.wav"}, {Path: "c.wav", Rel: "c.wav"}}, got)
 	})
@@ -83,15 +86,98 @@ func TestExpandErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Expand([]string{filepath.Join(root, tt.arg)})
+			_, err := Expand(t.Context(), []string{filepath.Join(root, tt.arg)}, nil)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tt.want)
 		})
 	}
 	t.Run("folder without audio", func(t *testing.T) {
 		require.NoError(t, os.Remove(filepath.Join(root, "a/x.wav")))
-		_, err := Expand([]string{filepath.Join(root, "a")})
+		_, err := Expand(t.Context(), []string{filepath.Join(root, "a")}, nil)
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "no audio files in "+filepath.Join(root, "a"))
 	})
+}
+
+// What a list names and what a walk finds fail alone; what is typed stops the run; "-" is stdin.
+func TestExpandFailuresAndStdin(t *testing.T) {
+	root := t.TempDir()
+	touch(t, root, "d/a.wav", "d/sub/b.wav", "c.wav")
+	j := func(rel string) string { return filepath.Join(root, filepath.FromSlash(rel)) }
+	require.NoError(t, syscall.Mkfifo(j("d/fifo.wav"), 0o644))
+	require.NoError(t, syscall.Mkfifo(j("fifo.wav"), 0o644))
+	require.NoError(t, os.Symlink(j("gone.wav"), j("d/broken.wav")))
+	l, err := net.Listen("unix", j("d/sock.wav"))
+	require.NoError(t, err)
+	defer l.Close()
+
+	type result struct{ path, err string }
+	results := func(inputs []Input) []result {
+		var out []result
+		for _, in := range inputs {
+			r := result{path: in.Path}
+			if in.Err != nil {
+				r.err = in.Err.Error()
+			}
+			if in.Stdin {
+				r.err = "stdin"
+			}
+			out = append(out, r)
+		}
+		return out
+	}
+	tests := []struct {
+		name         string
+		args, listed []string
+		want         []result
+	}{
+		{"a walk: a named pipe, a socket and a broken link fail alone", []string{j("d")}, nil, []result{
+			{j("d/a.wav"), ""},
+			{j("d/broken.wav"), "input " + j("d/broken.wav") + ": no such file or directory"},
+			{j("d/fifo.wav"), "input " + j("d/fifo.wav") + ": not a regular file: it is a named pipe"},
+			{j("d/sock.wav"), "input " + j("d/sock.wav") + ": not a regular file: it is a socket"},
+			{j("d/sub/b.wav"), ""},
+		}},
+		{"a list: missing, unmatched, irregular entries fail alone", nil,
+			[]string{j("c.wav"), j("missing.wav"), j("*.ogg"), j("fifo.wav"), "/dev/zero", j("d/sub")}, []result{
+				{"/dev/zero", "input /dev/zero: not a regular file: it is a character device"},
+				{j("*.ogg"), "input \"" + j("*.ogg") + "\": no such file, and no file matches it as a pattern"},
+				{j("c.wav"), ""},
+				{j("d/sub/b.wav"), ""},
+				{j("fifo.wav"), "input " + j("fifo.wav") + ": not a regular file: it is a named pipe"},
+				{j("missing.wav"), "input " + j("missing.wav") + ": no such file or directory"},
+			}},
+		{"standard input beside files", []string{j("c.wav"), "-"}, nil, []result{{"-", "stdin"}, {j("c.wav"), ""}}},
+		{"standard input alone", []string{"-"}, nil, []result{{"-", "stdin"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Expand(t.Context(), tt.args, tt.listed)
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, results(got))
+		})
+	}
+
+	// A missing listed file counts in the root: the others' names do not depend on it.
+	got, err := Expand(t.Context(), nil, []string{j("d/a.wav"), j("elsewhere/missing.wav")})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"d/a.wav", "elsewhere/missing.wav"}, []string{got[0].Rel, got[1].Rel})
+
+	for _, tt := range []struct{ name, arg, want string }{
+		{"a typed named pipe", j("fifo.wav"), "input " + j("fifo.wav") + ": not a regular file: it is a named pipe"},
+		{"a typed device", "/dev/null", "input /dev/null: not a regular file: it is a character device"},
+		{"a typed broken link", j("d/broken.wav"), "input " + j("d/broken.wav") + ": no such file or directory"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Expand(t.Context(), []string{tt.arg}, nil)
+			assert.EqualError(t, err, tt.want)
+		})
+	}
+	_, err = Expand(t.Context(), []string{"-", j("c.wav"), "-"}, nil)
+	assert.EqualError(t, err, "input - (standard input) given twice")
+
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	_, err = Expand(ctx, []string{root}, nil)
+	assert.ErrorIs(t, err, context.Canceled, "a walk stops when cancelled")
 }

@@ -193,10 +193,7 @@ func writeFiles(main, poolPath string, format Format, pool Pool, asUint8 bool, i
 				return fmt.Errorf("output %s: %w", main, err)
 			}
 		}
-		shape := []int{e.Rows(), vggish.EmbeddingSize}
-		if e.Channels > 0 {
-			shape = []int{e.Channels, e.Rows() / e.Channels, vggish.EmbeddingSize}
-		}
+		shape := npyShape(e)
 		var pooled []float32
 		var poolShape []int
 		if pool != NoPool {
@@ -261,6 +258,26 @@ func pooledArray(e *vggish.Embeddings, pool Pool) ([]float32, []int) {
 		all = append(all, pool.of(e.Channel(c))...)
 	}
 	return all, []int{e.Channels, len(all) / e.Channels}
+}
+
+// npyShape is the shape of e's array: (N, 128), or (C, N, 128) for the streams of Each.
+func npyShape(e *vggish.Embeddings) []int {
+	if e.Channels > 0 {
+		return []int{e.Channels, e.Rows() / e.Channels, vggish.EmbeddingSize}
+	}
+	return []int{e.Rows(), vggish.EmbeddingSize}
+}
+
+// encodeNPY writes e's array, float32 or quantised to uint8, in NPY format (to standard output).
+func encodeNPY(w io.Writer, e *vggish.Embeddings, asUint8 bool) error {
+	if asUint8 {
+		q, err := e.Uint8()
+		if err != nil {
+			return err
+		}
+		return npyfile.Encode(w, q, npyShape(e)...)
+	}
+	return npyfile.Encode(w, e.Data, npyShape(e)...)
 }
 
 // writeAtomic writes an output whole or not at all.

@@ -33,13 +33,15 @@ type Element interface {
 // and (n, 96, 64); () for a scalar.
 func Write[T Element](path string, data []T, shape ...int) error {
 	var buf bytes.Buffer
-	if err := encode(&buf, data, shape); err != nil {
+	if err := Encode(&buf, data, shape...); err != nil {
 		return fmt.Errorf("npy %s: %w", path, err)
 	}
 	return writeAtomic(path, buf.Bytes())
 }
 
-func encode[T Element](w io.Writer, data []T, shape []int) error {
+// Encode writes data as a C-order array of the given shape (as Write's) in NPY format to w: standard
+// output, say.
+func Encode[T Element](w io.Writer, data []T, shape ...int) error {
 	n := 1
 	for _, d := range shape {
 		n *= d
@@ -194,7 +196,7 @@ func Add[T Element](z *NPZ, name string, data []T, shape ...int) {
 	}
 	w, err := z.zw.CreateHeader(&zip.FileHeader{Name: name + ".npy", Method: zip.Store})
 	if err == nil {
-		err = encode(w, data, shape)
+		err = Encode(w, data, shape...)
 	}
 	if err != nil {
 		z.err = fmt.Errorf("array %s: %w", name, err)
