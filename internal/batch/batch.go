@@ -148,6 +148,7 @@ func kindOf(err error, written bool) Kind {
 		format      *decode.FormatError
 		unsupported *decode.UnsupportedError
 		pathErr     *fs.PathError
+		errno       syscall.Errno
 		p           *panicError
 	)
 	switch {
@@ -159,7 +160,7 @@ func kindOf(err error, written bool) Kind {
 		return KindFormat
 	case errors.As(err, &unsupported):
 		return KindUnsupported
-	case errors.As(err, &pathErr):
+	case errors.As(err, &pathErr), errors.As(err, &errno):
 		return KindIO
 	}
 	return KindModel

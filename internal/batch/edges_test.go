@@ -3,11 +3,11 @@ package batch
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -20,13 +20,13 @@ import (
 // An input that could not be read is its own failure, never opened; the others go on.
 func TestRunInputFailures(t *testing.T) {
 	root, inputs := corpus(t, "a.wav", "b.wav")
-	missing := Input{Path: filepath.Join(root, "gone.wav"), Rel: "gone.wav", Err: errors.New("input gone.wav: no such file or directory")}
+	missing := Input{Path: filepath.Join(root, "gone.wav"), Rel: "gone.wav", Err: fmt.Errorf("input gone.wav: %w", syscall.ENOENT)}
 	out := t.TempDir()
 	f := &fake{}
 	sum, err := Run(context.Background(), f, append(inputs, missing), Options{OutDir: out, Record: testRecord()})
 	require.NoError(t, err)
 	assert.Equal(t, 2, sum.Embedded)
-	assert.Equal(t, []Failure{{Path: missing.Path, Error: "input gone.wav: no such file or directory"}}, sum.Failures)
+	assert.Equal(t, []Failure{{Path: missing.Path, Error: "input gone.wav: no such file or directory", Kind: KindIO}}, sum.Failures)
 	assert.EqualValues(t, 2, f.calls.Load(), "the failed input was not opened")
 	b, err := os.ReadFile(filepath.Join(out, "vggish-errors.jsonl"))
 	require.NoError(t, err)
