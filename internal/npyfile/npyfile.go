@@ -15,8 +15,8 @@ import (
 	"io"
 	"math"
 	"os"
+	"reflect"
 	"strings"
-	"unsafe"
 
 	"codeberg.org/sbinet/npyio"
 
@@ -29,8 +29,7 @@ type Element interface {
 }
 
 // Write stores data as a C-order array of the given shape in path. The file appears complete or not at
-// all: it is written to a temporary file beside path and renamed. Shapes: (n,), (n, 128), (c, n, 128)
-// and (n, 96, 64); () for a scalar.
+// all: it is written to a temporary file beside path and renamed. A shape of no dimensions is a scalar.
 func Write[T Element](path string, data []T, shape ...int) error {
 	var buf bytes.Buffer
 	if err := Encode(&buf, data, shape...); err != nil {
@@ -44,6 +43,9 @@ func Write[T Element](path string, data []T, shape ...int) error {
 func Encode[T Element](w io.Writer, data []T, shape ...int) error {
 	n := 1
 	for _, d := range shape {
+		if d < 0 {
+			return fmt.Errorf("shape %v: a negative dimension", shape)
+		}
 		n *= d
 	}
 	if n != len(data) {
@@ -52,27 +54,35 @@ func Encode[T Element](w io.Writer, data []T, shape ...int) error {
 	if len(data) == 0 {
 		return emptyHeader(w, data, shape)
 	}
-	// npyio reads the shape from the type: view the flat data as [rows][cols]T or [rows][d1][d2]T.
-	p := unsafe.Pointer(unsafe.SliceData(data))
-	switch {
-	case len(shape) == 0:
+	if len(shape) == 0 {
 		return npyio.Write(w, data[0])
-	case len(shape) == 1:
-		return npyio.Write(w, data)
-	case len(shape) == 2 && shape[1] == 128:
-		return npyio.Write(w, unsafe.Slice((*[128]T)(p), shape[0]))
-	case len(shape) == 3 && shape[2] == 128:
-		rows := unsafe.Slice((*[128]T)(p), shape[0]*shape[1])
-		planes := make([][][128]T, shape[0])
-		for i := range planes {
-			planes[i] = rows[i*shape[1] : (i+1)*shape[1]]
-		}
-		return npyio.Write(w, planes)
-	case len(shape) == 3 && shape[1] == 96 && shape[2] == 64:
-		return npyio.Write(w, unsafe.Slice((*[96][64]T)(p), shape[0]))
-	default:
-		return fmt.Errorf("shape %v: want (n,), (n, 128), (c, n, 128), (n, 96, 64) or ()", shape)
 	}
+	return npyio.Write(w, shaped(data, shape))
+}
+
+// shaped copies data into a Go value of the given shape, []T or [][d1]...[dk]T: npyio takes an
+// array's shape from its type.
+func shaped[T Element](data []T, shape []int) any {
+	row := reflect.TypeFor[T]()
+	for i := len(shape) - 1; i >= 1; i-- {
+		row = reflect.ArrayOf(shape[i], row)
+	}
+	v := reflect.MakeSlice(reflect.SliceOf(row), shape[0], shape[0])
+	fill(v, reflect.ValueOf(data))
+	return v.Interface()
+}
+
+// fill copies the flat src into dst, a slice or array of arrays nested to any depth, in C order, and
+// returns the count of values copied.
+func fill(dst, src reflect.Value) int {
+	if dst.Type().Elem().Kind() != reflect.Array {
+		return reflect.Copy(dst, src)
+	}
+	n := 0
+	for i := range dst.Len() {
+		n += fill(dst.Index(i), src.Slice(n, src.Len()))
+	}
+	return n
 }
 
 func emptyHeader[T Element](w io.Writer, _ []T, shape []int) error {
@@ -143,7 +153,7 @@ func (w *Writer) Append(data []float32) error {
 	if len(data)%w.per != 0 {
 		return w.fail(fmt.Errorf("%d values are not whole rows of shape %v", len(data), w.inner))
 	}
-	if _, err := w.buf.Write(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(data))), 4*len(data))); err != nil {
+	if err := binary.Write(w.buf, binary.LittleEndian, data); err != nil {
 		return w.fail(err)
 	}
 	w.rows += len(data) / w.per
