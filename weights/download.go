@@ -14,10 +14,9 @@ import (
 	"time"
 
 	"github.com/gofrs/flock"
-)
 
-// tmpSuffix ends the names of partial downloads, which never pass for weights.
-const tmpSuffix = ".tmp"
+	"github.com/vggish-go/vggish/internal/atomicfile"
+)
 
 // lockRetry is how often a waiting process polls the lock of a download in
 // progress elsewhere.
@@ -68,7 +67,7 @@ func Fetch(ctx context.Context, f File, o Options) (string, error) {
 		return path, nil
 	}
 	// Holding the lock, any partial download left here is from a killed process.
-	removeTemps(path)
+	atomicfile.RemoveTemps(path)
 
 	url := o.url(f)
 	if err := download(ctx, url, path, f, o.client(), progress); err != nil {
@@ -138,14 +137,13 @@ func download(ctx context.Context, url, path string, f File, client *http.Client
 		return fmt.Errorf("HTTP %s", resp.Status)
 	}
 
-	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*"+tmpSuffix)
+	tmp, err := atomicfile.Create(path, 0o644) // the weights are public data
 	if err != nil {
 		return err
 	}
 	defer func() {
 		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
+			tmp.Abort()
 		}
 	}()
 
@@ -162,33 +160,11 @@ func download(ctx context.Context, url, path string, f File, client *http.Client
 	if err := checkSum(sum, f); err != nil {
 		return err
 	}
-	// CreateTemp makes the file private; the weights are public data.
-	if err := tmp.Chmod(0o644); err != nil {
-		return err
-	}
-	// Flush to disk before the rename makes the file look valid.
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := tmp.Commit(); err != nil {
 		return err
 	}
 	writeStamp(path, sum)
 	return nil
-}
-
-// removeTemps deletes partial downloads of path; failures are harmless.
-func removeTemps(path string) {
-	dir, base := filepath.Split(path)
-	entries, _ := os.ReadDir(dir)
-	for _, e := range entries {
-		if n := e.Name(); strings.HasPrefix(n, base+".") && strings.HasSuffix(n, tmpSuffix) {
-			os.Remove(filepath.Join(dir, n))
-		}
-	}
 }
 
 // meter writes one self-overwriting progress line, updated per percent

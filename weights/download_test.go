@@ -140,7 +140,7 @@ func TestFetchCached(t *testing.T) {
 	// A corrupt cached copy, and a partial download left by a killed
 	// process, are replaced by a fresh download.
 	require.NoError(t, os.WriteFile(path, []byte("corrupt"), 0o644))
-	stale := filepath.Join(dir, f.Name+".12345"+tmpSuffix)
+	stale := filepath.Join(dir, "."+f.Name+".12345.tmp")
 	require.NoError(t, os.WriteFile(stale, []byte("partial"), 0o600))
 	_, err := Fetch(context.Background(), f, o)
 	require.NoError(t, err)

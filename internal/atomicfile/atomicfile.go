@@ -94,6 +94,18 @@ func Stem(name string) string {
 	return name[:cut] + "~" + hex.EncodeToString(sum[:])[:hashLen]
 }
 
+// RemoveTemps removes the temporary files of path's writers, those that a killed process left; call
+// it only where no other process writes path (under a lock). Failures are harmless and ignored.
+func RemoveTemps(path string) {
+	dir, stem := filepath.Dir(path), Stem(filepath.Base(path))
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if TempStem(e.Name()) == stem {
+			os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
+}
+
 // TempStem returns the stem of a temporary file's name (compare it with Stem of a target's name), or
 // "" if name is not one: a rerun uses it to clear what a killed run left.
 func TempStem(name string) string {

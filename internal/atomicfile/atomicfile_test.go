@@ -108,3 +108,31 @@ func TestCreateCommitAbort(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, entries, 1, "no temporary file left")
 }
+
+// RemoveTemps removes what killed writers of a path left, long names included, and nothing else.
+func TestRemoveTemps(t *testing.T) {
+	for _, name := range []string{"w.pth", strings.Repeat("n", 240) + ".pth"} {
+		dir := t.TempDir()
+		path := filepath.Join(dir, name)
+		left, err := atomicfile.Create(path, 0o644) // never committed: a killed writer's
+		require.NoError(t, err)
+		left.Close()
+		other, err := atomicfile.Create(filepath.Join(dir, "other.pth"), 0o644)
+		require.NoError(t, err)
+		defer other.Abort()
+		keep := []string{name, "." + name, name + ".tmp"}
+		for _, k := range keep {
+			require.NoError(t, os.WriteFile(filepath.Join(dir, k), nil, 0o644))
+		}
+
+		atomicfile.RemoveTemps(path)
+		entries, err := os.ReadDir(dir)
+		require.NoError(t, err)
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		assert.NoFileExists(t, left.Name())
+		assert.ElementsMatch(t, append(keep, filepath.Base(other.Name())), names)
+	}
+}
