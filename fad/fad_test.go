@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
@@ -18,11 +17,7 @@ import (
 	"github.com/vggish-go/vggish/internal/reftest"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	reftest.Cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { reftest.Main(m) }
 
 // embeddings are n seeded vectors shaped like VGGish's: a large common offset, most of the variance in
 // a few directions, the rest small.

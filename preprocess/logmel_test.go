@@ -19,11 +19,7 @@ import (
 	"github.com/vggish-go/vggish/preprocess"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	reftest.Cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { reftest.Main(m) }
 
 func maxAbsDiff(a, b []float32) float64 {
 	m := 0.0

@@ -28,12 +28,7 @@ import (
 // TestMain removes the weights files the tests wrote. The tests that compare with the Python reference
 // live are skipped without it (VGGISH_SKIP_REFERENCE=1); the others, the goldens' among them, run
 // with the formula weights of internal/golden.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	reftest.Cleanup()
-	golden.Cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { reftest.Main(m) }
 
 // refCase is a configuration run on the fixtures by the reference and by vggish-go, with the same
 // seeded He-initialised weights.

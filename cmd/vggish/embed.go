@@ -21,7 +21,6 @@ import (
 
 	"github.com/vggish-go/vggish/internal/batch"
 	"github.com/vggish-go/vggish/internal/regfile"
-	"github.com/vggish-go/vggish/preprocess"
 	"github.com/vggish-go/vggish/torch"
 	"github.com/vggish-go/vggish/vggish"
 	"github.com/vggish-go/vggish/weights"
@@ -82,21 +81,14 @@ command line (flags are checked before any work, and their ranges are given belo
 
 func runEmbed(args []string, s stdio) error {
 	fs := newFlags("embed", embedUsage)
-	cpus, cpuSource := torch.UsableCPUs()
+	model := addModelFlags(fs)
 	var (
-		weightsPath = fs.String("weights", "", "VGGish state dict `FILE` (default: the published vggish-10086976.pth, downloaded once; see `vggish weights`)")
 		framework   = fs.String("framework", "pytorch", "weights framework, as the Towhee operator's argument (only pytorch)")
 		variant     = fs.String("variant", string(vggish.Towhee), "network: towhee (no final ReLU, the Towhee operator) or torchvggish (final ReLU)")
 		postprocess = fs.String("postprocess", "", "none, pca (PCA whitening) or pca-quantize (torchvggish's: PCA, clip to [-2, 2], quantise to 0..255, as float32)\n(default none; pca-quantize if --pca or --quantize is given)")
 		pcaPath     = fs.String("pca", "", "PCA parameters `FILE` (.pth or .npz); implies --postprocess pca-quantize unless told otherwise\n(default with --postprocess: the published vggish_pca_params-970ea276.pth)")
 		quantize    = fs.Bool("quantize", false, "write uint8 values (npy arrays, parquet lists); implies --postprocess pca-quantize")
-		device      = fs.String("device", "auto", "auto, cpu, cuda or cuda:N")
 		precision   = fs.String("precision", string(vggish.FP32), "the network's arithmetic: fp32 (the reference's numbers), bf16 (CPU and CUDA), fp16 (CUDA) or tf32 (CUDA;\nfp32 on the CPU); see vggish info for what the device runs natively")
-		batchSize   = fs.Int("batch", 64, fmt.Sprintf("most clips per forward pass, packed across files, 1 to %d", maxBatch))
-		workers     = fs.Int("workers", 0, fmt.Sprintf("files decoded and preprocessed at once, 1 to %d (default: one per usable CPU)", maxWorkers))
-		threads     = fs.Int("threads", 0, fmt.Sprintf("libtorch intra-op threads, 1 to %d× the usable CPUs, with a warning above them (default: one per\nusable CPU; here %d, from %s)", threadsPerCPU, cpus, cpuSource))
-		hop         = fs.Float64("hop", 0.96, fmt.Sprintf("seconds between clip starts, %g to %g (rounded to 10 ms); a hop longer than a clip spaces them out", preprocess.MinHop, preprocess.MaxHop))
-		tailPolicy  = tailFlags(fs.FlagSet, "clip")
 		channels    = vggish.Mix
 		output      = fs.String("output", "", "write the result of a single input to `FILE`, or - for standard output (format from its extension unless --format;\nnpy for -)")
 		outDir      = fs.String("out-dir", "", "write one output per input to `DIR`, mirroring the inputs' folders, with vggish-run.json and,\nif files fail, vggish-errors.jsonl; inputs whose outputs exist are skipped")
@@ -113,10 +105,6 @@ func runEmbed(args []string, s stdio) error {
 	inputs, err := fs.parse(args, s.out)
 	if err != nil {
 		return err
-	}
-	tail, err := tailPolicy()
-	if err != nil {
-		return fs.asMisuse(err)
 	}
 
 	// Every flag is checked before any work.
@@ -138,14 +126,9 @@ func runEmbed(args []string, s stdio) error {
 			return fs.misuse("%s", c.msg)
 		}
 	}
-	if err := checkSizing(fs, *batchSize, *workers, *threads, cpus, cpuSource); err != nil {
+	vopts, err := model.options(fs, s)
+	if err != nil {
 		return err
-	}
-	if err := checkHop(*hop); err != nil {
-		return fs.asMisuse(err)
-	}
-	if _, err := torch.ParseDevice(*device); err != nil {
-		return fs.asMisuse(err)
 	}
 	mode, err := postprocessMode(*postprocess, *pcaPath, *quantize)
 	if err != nil {
@@ -156,7 +139,7 @@ func runEmbed(args []string, s stdio) error {
 		return fs.misuse("--part-size %s: want a size such as 256MiB, 1 byte to 8 EiB", *partSize)
 	}
 	var readOnly []string // files no output may be written over, besides the inputs
-	for _, f := range []struct{ flag, path string }{{"--weights", *weightsPath}, {"--pca", *pcaPath}} {
+	for _, f := range []struct{ flag, path string }{{"--weights", vopts.WeightsPath}, {"--pca", *pcaPath}} {
 		if f.path != "" {
 			if err := checkRegular(f.flag, f.path); err != nil {
 				return fs.asMisuse(err)
@@ -173,7 +156,7 @@ func runEmbed(args []string, s stdio) error {
 	for _, f := range []struct {
 		given string
 		file  weights.File
-	}{{*weightsPath, weights.Model}, {*pcaPath, weights.PCA}} {
+	}{{vopts.WeightsPath, weights.Model}, {*pcaPath, weights.PCA}} {
 		if p, err := (weights.Options{}).Path(f.file); err == nil && f.given == "" {
 			readOnly = append(readOnly, p)
 		}
@@ -236,16 +219,9 @@ func runEmbed(args []string, s stdio) error {
 	if err := opts.Check(files); err != nil {
 		return fs.asMisuse(err)
 	}
-	if fs.set("threads") && *threads > cpus {
-		fmt.Fprintf(s.err, "warning: --threads %d is more than the %d usable CPUs (%s): libtorch's threads will compete for them\n", *threads, cpus, cpuSource)
-	}
 
-	vopts := vggish.Options{
-		WeightsPath: *weightsPath, Device: *device, Variant: vggish.Variant(*variant),
-		Postprocess: mode, PCAPath: *pcaPath, BatchSize: *batchSize, Threads: *threads, Workers: *workers,
-		Preprocess: preprocess.Options{Hop: *hop, Tail: tail}, Channels: channels, Precision: vggish.Precision(*precision),
-		Progress: downloadProgress(s.err),
-	}
+	vopts.Variant, vopts.Postprocess, vopts.PCAPath = vggish.Variant(*variant), mode, *pcaPath
+	vopts.Channels, vopts.Precision = channels, vggish.Precision(*precision)
 	type loaded struct {
 		m   *vggish.Model
 		rec *batch.Record

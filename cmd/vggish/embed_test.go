@@ -22,18 +22,12 @@ import (
 
 	"github.com/vggish-go/vggish/internal/batch"
 	"github.com/vggish-go/vggish/internal/batch/batchtest"
-	"github.com/vggish-go/vggish/internal/golden"
 	"github.com/vggish-go/vggish/internal/npyfile"
 	"github.com/vggish-go/vggish/internal/reftest"
 	"github.com/vggish-go/vggish/weights"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	reftest.Cleanup()
-	golden.Cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { reftest.Main(m) }
 
 // corpusSize is the number of files of TestEmbedBatch: the 200 by default (about 300 clips);
 // VGGISH_BATCH_FILES changes it.

@@ -15,8 +15,6 @@ import (
 
 	"github.com/vggish-go/vggish/fad"
 	"github.com/vggish-go/vggish/internal/batch"
-	"github.com/vggish-go/vggish/preprocess"
-	"github.com/vggish-go/vggish/torch"
 	"github.com/vggish-go/vggish/vggish"
 	"github.com/vggish-go/vggish/weights"
 )
@@ -41,25 +39,14 @@ set's. Statistics made with other weights or settings are refused.
 
 func runFAD(args []string, s stdio) error {
 	fs := newFlags("fad", fadUsage)
-	cpus, cpuSource := torch.UsableCPUs()
+	model := addModelFlags(fs)
 	var (
-		weightsPath = fs.String("weights", "", "VGGish state dict `FILE` (default: the published vggish-10086976.pth)")
-		device      = fs.String("device", "auto", "auto, cpu, cuda or cuda:N")
-		batchSize   = fs.Int("batch", 64, fmt.Sprintf("most clips per forward pass, packed across files, 1 to %d", maxBatch))
-		workers     = fs.Int("workers", 0, fmt.Sprintf("files decoded and preprocessed at once, 1 to %d (default: one per usable CPU)", maxWorkers))
-		threads     = fs.Int("threads", 0, fmt.Sprintf("libtorch intra-op threads, 1 to %d× the usable CPUs, with a warning above them (default: one per\nusable CPU; here %d, from %s)", threadsPerCPU, cpus, cpuSource))
-		hop         = fs.Float64("hop", 0.96, fmt.Sprintf("seconds between clip starts, %g to %g (rounded to 10 ms)", preprocess.MinHop, preprocess.MaxHop))
-		tailPolicy  = tailFlags(fs.FlagSet, "clip")
-		saveStats   = fs.String("save-stats", "", "write BACKGROUND's (or the only SET's) mean, covariance and clip count to `FILE` (.npz)")
-		saveEval    = fs.String("save-eval-stats", "", "write EVAL's statistics to `FILE` (.npz)")
+		saveStats = fs.String("save-stats", "", "write BACKGROUND's (or the only SET's) mean, covariance and clip count to `FILE` (.npz)")
+		saveEval  = fs.String("save-eval-stats", "", "write EVAL's statistics to `FILE` (.npz)")
 	)
 	sets, err := fs.parse(args, s.out)
 	if err != nil {
 		return err
-	}
-	tail, err := tailPolicy()
-	if err != nil {
-		return fs.asMisuse(err)
 	}
 	switch {
 	case len(sets) == 1 && *saveStats == "":
@@ -69,26 +56,16 @@ func runFAD(args []string, s stdio) error {
 	case len(sets) != 1 && len(sets) != 2:
 		return fs.misuse("want BACKGROUND and EVAL")
 	}
-	if err := checkSizing(fs, *batchSize, *workers, *threads, cpus, cpuSource); err != nil {
+	vopts, err := model.options(fs, s)
+	if err != nil {
 		return err
-	}
-	if err := checkHop(*hop); err != nil {
-		return fs.asMisuse(err)
-	}
-	if _, err := torch.ParseDevice(*device); err != nil {
-		return fs.asMisuse(err)
-	}
-	if *weightsPath != "" {
-		if err := checkRegular("--weights", *weightsPath); err != nil {
-			return fs.asMisuse(err)
-		}
 	}
 	saves := []string{*saveStats, *saveEval}
 	for i, set := range sets {
 		if saves[i] != "" && isStats(set) {
 			return fs.misuse("%s is already a statistics file", set)
 		}
-		for _, in := range append(sets[:len(sets):len(sets)], *weightsPath) {
+		for _, in := range append(sets[:len(sets):len(sets)], vopts.WeightsPath) {
 			if saves[i] != "" && in != "" && sameFile(saves[i], in) {
 				return fs.misuse("%s is the input %s: refusing to write over an input", saves[i], in)
 			}
@@ -117,13 +94,11 @@ func runFAD(args []string, s stdio) error {
 	defer stop()
 	context.AfterFunc(ctx, stop)
 	// What decides a set's statistics: saved with them, and statistics made otherwise are refused.
-	want := batch.Settings{Variant: string(vggish.Towhee), Postprocess: "none", Hop: *hop, Tail: tail.String(),
+	want := batch.Settings{Variant: string(vggish.Towhee), Postprocess: "none", Hop: vopts.Preprocess.Hop, Tail: vopts.Preprocess.Tail.String(),
 		Channels: vggish.Mix.String(), Resampler: resampler, DType: "float32"}
 	var m *vggish.Model
 	if slices.ContainsFunc(files, func(f []batch.Input) bool { return f != nil }) {
-		m, err = vggish.New(ctx, vggish.Options{WeightsPath: *weightsPath, Device: *device, BatchSize: *batchSize,
-			Threads: *threads, Workers: *workers, Preprocess: preprocess.Options{Hop: *hop, Tail: tail},
-			Progress: downloadProgress(s.err)})
+		m, err = vggish.New(ctx, vopts)
 		if err != nil {
 			return downloadHint(err)
 		}

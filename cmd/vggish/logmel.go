@@ -25,21 +25,17 @@ in a temporary file: the header needs their count). The output may not be the in
 func runLogmel(args []string, s stdio) error {
 	fs := newFlags("logmel", logmelUsage)
 	output := fs.String("output", "", "the .npy `FILE` to write, or - for standard output (required)")
-	hop := fs.Float64("hop", 0.96, "seconds between example starts, 0.01 to 10000 (rounded to 10 ms)")
-	tailPolicy := tailFlags(fs.FlagSet, "example")
+	audio := addAudioFlags(fs, "example")
 	inputs, err := fs.parse(args, s.out)
 	if err != nil {
 		return err
 	}
-	tail, err := tailPolicy()
-	if err != nil {
-		return fs.asMisuse(err)
-	}
 	if *output == "" || len(inputs) != 1 {
 		return fs.misuse("want --output FILE and one INPUT")
 	}
-	if err := checkHop(*hop); err != nil {
-		return fs.asMisuse(err)
+	pre, err := audio.options(fs)
+	if err != nil {
+		return err
 	}
 	input := inputs[0]
 	if err := checkStreams(input, *output, s); err != nil {
@@ -81,7 +77,7 @@ func runLogmel(args []string, s stdio) error {
 	if err != nil {
 		return err
 	}
-	info, err := preprocess.Stream(ctx, src, preprocess.Options{Hop: *hop, Tail: tail}, func(ex *preprocess.Examples) error {
+	info, err := preprocess.Stream(ctx, src, pre, func(ex *preprocess.Examples) error {
 		return w.Append(ex.Data)
 	})
 	if err != nil {

@@ -24,11 +24,7 @@ import (
 	"github.com/vggish-go/vggish/vggish"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	reftest.Cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { reftest.Main(m) }
 
 // A run over the reference's fixtures (every rate, sample format and length class), FLAC, MP3 and
 // Ogg conversions and three corrupt files, with seeded full-size weights: every good file's output

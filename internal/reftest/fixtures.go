@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+
+	"github.com/vggish-go/vggish/internal/golden"
 )
 
 // Fixture is one of the test WAVs the reference synthesises (testdata/reference.py synth).
@@ -47,6 +49,15 @@ func WorkDir(tb testing.TB) string {
 func workDirPath() (string, error) {
 	workOnce.Do(func() { workDir, workErr = os.MkdirTemp("", "vggish-reference-*") })
 	return workDir, workErr
+}
+
+// Main runs a test binary's tests, removes the folders they shared (WorkDir's, and the formula
+// weights of internal/golden) and exits with their status: a TestMain's whole body.
+func Main(m *testing.M) {
+	code := m.Run()
+	Cleanup()
+	golden.Cleanup()
+	os.Exit(code)
 }
 
 // Cleanup removes WorkDir's folder.
