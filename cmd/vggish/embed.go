@@ -227,11 +227,15 @@ func runEmbed(args []string, s stdio) error {
 		rec *batch.Record
 	}
 	l, err := interruptible(ctx, "loading the weights", func() (loaded, error) {
+		var sum func(string) (string, error)
+		if opts.OutDir != "" {
+			sum = hashing(vopts.WeightsPath)
+		}
 		m, err := vggish.New(ctx, vopts)
 		if err != nil || opts.OutDir == "" {
 			return loaded{m: m}, err
 		}
-		rec, err := record(m, args)
+		rec, err := record(m, args, sum)
 		if err != nil {
 			m.Close()
 			return loaded{}, err
@@ -316,7 +320,7 @@ func postprocessMode(name, pca string, quantize bool) (vggish.Postprocess, error
 }
 
 // record describes the model side of a run for batch.Record.
-func record(m *vggish.Model, args []string) (*batch.Record, error) {
+func record(m *vggish.Model, args []string, sha256 func(path string) (string, error)) (*batch.Record, error) {
 	o := m.Options()
 	r := &batch.Record{
 		WeightsPath: o.WeightsPath, VggishGo: version(), Libtorch: torch.Version(), Gotch: torch.GotchVersion,
@@ -330,7 +334,7 @@ func record(m *vggish.Model, args []string) (*batch.Record, error) {
 		}
 	}
 	var err error
-	if r.Settings.WeightsSHA256, err = weights.SHA256(o.WeightsPath); err != nil {
+	if r.Settings.WeightsSHA256, err = sha256(o.WeightsPath); err != nil {
 		return nil, err
 	}
 	if o.Postprocess != vggish.NoPostprocess {
@@ -340,6 +344,31 @@ func record(m *vggish.Model, args []string) (*batch.Record, error) {
 		}
 	}
 	return r, nil
+}
+
+// hashing starts weights.SHA256 of path in the background, for the run record: it reads the file while
+// the model loads, on cores that are idle then, rather than after. The function it returns gives the
+// sum of any path, waiting for path's.
+func hashing(path string) func(string) (string, error) {
+	if path == "" { // the published file, found by New
+		return weights.SHA256
+	}
+	type result struct {
+		sum string
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		sum, err := weights.SHA256(path)
+		done <- result{sum, err}
+	}()
+	return func(p string) (string, error) {
+		if p != path {
+			return weights.SHA256(p)
+		}
+		r := <-done
+		return r.sum, r.err
+	}
 }
 
 // readList reads input paths, one per line (blank lines ignored), from a file or "-" (stdin).
