@@ -138,13 +138,20 @@ func runEmbed(args []string, s stdio) error {
 	if err != nil || partBytes == 0 || partBytes > math.MaxInt64 {
 		return fs.misuse("--part-size %s: want a size such as 256MiB, 1 byte to 8 EiB", *partSize)
 	}
+	if *pcaPath != "" { // --weights is checked with the model's flags
+		if err := checkRegular("--pca", *pcaPath); err != nil {
+			return fs.asMisuse(err)
+		}
+	}
 	var readOnly []string // files no output may be written over, besides the inputs
-	for _, f := range []struct{ flag, path string }{{"--weights", vopts.WeightsPath}, {"--pca", *pcaPath}} {
-		if f.path != "" {
-			if err := checkRegular(f.flag, f.path); err != nil {
-				return fs.asMisuse(err)
-			}
-			readOnly = append(readOnly, f.path)
+	for _, f := range []struct {
+		given string
+		file  weights.File
+	}{{vopts.WeightsPath, weights.Model}, {*pcaPath, weights.PCA}} {
+		if f.given != "" {
+			readOnly = append(readOnly, f.given)
+		} else if p, err := (weights.Options{}).Path(f.file); err == nil {
+			readOnly = append(readOnly, p)
 		}
 	}
 	if *filesFrom != "" && *filesFrom != "-" {
@@ -152,14 +159,6 @@ func runEmbed(args []string, s stdio) error {
 			return fs.asMisuse(err)
 		}
 		readOnly = append(readOnly, *filesFrom)
-	}
-	for _, f := range []struct {
-		given string
-		file  weights.File
-	}{{vopts.WeightsPath, weights.Model}, {*pcaPath, weights.PCA}} {
-		if p, err := (weights.Options{}).Path(f.file); err == nil && f.given == "" {
-			readOnly = append(readOnly, p)
-		}
 	}
 	opts := batch.Options{
 		OutDir: *outDir, Output: *output, Format: batch.Format(*format), Pool: batch.Pool(*pool),
