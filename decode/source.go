@@ -294,12 +294,18 @@ func (m *mixer) mix(dst, src []float64) (int, error) {
 	c := m.channels
 	for i := range dst {
 		var v float64
-		if c == 1 {
+		switch c {
+		case 1:
 			v = src[i]
-		} else {
+		case 2: // pairwiseSum's order, without the call
+			v = 0
+			v += src[2*i]
+			v += src[2*i+1]
+			v /= 2
+		default:
 			v = pairwiseSum(src[i*c:(i+1)*c]) / float64(c)
 		}
-		if math.IsNaN(v) || math.IsInf(v, 0) {
+		if v-v != 0 { // NaN or an infinity
 			return i, formatError(m.name, "sample %d is %v", m.frames+int64(i), v)
 		}
 		dst[i] = v

@@ -206,20 +206,33 @@ func parseFmt(b []byte, name string) (*wavSource, error) {
 func pcmDecoder(n int) func(dst []float64, src []byte) {
 	offset, scale := intScale(8 * n)
 	le := binary.LittleEndian
-	var value func(b []byte) int64
+	// One loop per width: a call per sample cost more than the decoding.
 	switch n {
 	case 1:
-		value = func(b []byte) int64 { return int64(b[0]) }
+		return func(dst []float64, src []byte) {
+			for i := range dst {
+				dst[i] = (float64(src[i]) - offset) / scale
+			}
+		}
 	case 2:
-		value = func(b []byte) int64 { return int64(int16(le.Uint16(b))) }
+		return func(dst []float64, src []byte) {
+			src = src[:2*len(dst)]
+			for i := range dst {
+				dst[i] = float64(int16(le.Uint16(src[2*i:]))) / scale
+			}
+		}
 	case 3:
-		value = func(b []byte) int64 { return int64(audio.Int24LETo32(b)) }
-	case 4:
-		value = func(b []byte) int64 { return int64(int32(le.Uint32(b))) }
-	}
-	return func(dst []float64, src []byte) {
-		for i := range dst {
-			dst[i] = (float64(value(src[n*i:])) - offset) / scale
+		return func(dst []float64, src []byte) {
+			for i := range dst {
+				dst[i] = float64(audio.Int24LETo32(src[3*i:])) / scale
+			}
+		}
+	default:
+		return func(dst []float64, src []byte) {
+			src = src[:4*len(dst)]
+			for i := range dst {
+				dst[i] = float64(int32(le.Uint32(src[4*i:]))) / scale
+			}
 		}
 	}
 }

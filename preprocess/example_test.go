@@ -31,9 +31,9 @@ func ExampleRead() {
 
 // Stream hands a long input over a block of examples at a time.
 func ExampleStream() {
-	minute := decode.FromFloat64(make([]float64, 70*16000), 16000) // 70 s of silence
+	silence := decode.FromFloat64(make([]float64, 70*16000), 16000) // 70 s
 	blocks := 0
-	info, err := preprocess.Stream(context.Background(), minute, preprocess.Options{}, func(ex *preprocess.Examples) error {
+	info, err := preprocess.Stream(context.Background(), silence, preprocess.Options{}, func(ex *preprocess.Examples) error {
 		blocks++
 		return nil
 	})
@@ -41,5 +41,5 @@ func ExampleStream() {
 		log.Fatal(err)
 	}
 	fmt.Println(info.Examples, "examples in", blocks, "blocks")
-	// Output: 72 examples in 2 blocks
+	// Output: 72 examples in 5 blocks
 }

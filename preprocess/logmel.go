@@ -34,7 +34,6 @@ const (
 type frontend struct {
 	window *ts.Tensor // (400,) periodic Hann, float64
 	mel    *ts.Tensor // (257, 64) HTK mel matrix, float64
-	offset *ts.Scalar
 }
 
 var frontends sync.Map // gotch.Device -> *frontend
@@ -43,7 +42,7 @@ func getFrontend(device gotch.Device) (*frontend, error) {
 	if f, ok := frontends.Load(device); ok {
 		return f.(*frontend), nil
 	}
-	f := &frontend{offset: ts.FloatScalar(logOffset)}
+	f := &frontend{}
 	var err error
 	if f.window, err = tensor.To(device)(tensor.FromSlice(periodicHann(FrameLength), FrameLength)); err != nil {
 		return nil, err
@@ -111,15 +110,10 @@ func logMelExamples(wave []float64, n, hop int, device gotch.Device) ([]float32,
 		return nil, err
 	}
 	x, err = s.Apply(x,
-		func(t *ts.Tensor) (*ts.Tensor, error) { return t.Unfold(0, FrameLength, FrameHop, false) },            // (F, 400)
-		func(t *ts.Tensor) (*ts.Tensor, error) { return t.Mul(f.window, false) },                               // windowed
-		func(t *ts.Tensor) (*ts.Tensor, error) { return t.FftRfft([]int64{FFTLength}, -1, "backward", false) }, // (F, 257) complex
-		func(t *ts.Tensor) (*ts.Tensor, error) { return t.Abs(false) },
-		func(t *ts.Tensor) (*ts.Tensor, error) { return t.Matmul(f.mel, false) }, // (F, 64)
-		func(t *ts.Tensor) (*ts.Tensor, error) { return t.AddScalar(f.offset, false) },
-		func(t *ts.Tensor) (*ts.Tensor, error) { return t.Log(false) },
-		func(t *ts.Tensor) (*ts.Tensor, error) { return t.Unfold(0, ExampleFrames, int64(hop), false) }, // (N, 64, 96)
-		func(t *ts.Tensor) (*ts.Tensor, error) { return t.Transpose(1, 2, false) },                      // (N, 96, 64)
+		func(t *ts.Tensor) (*ts.Tensor, error) { return t.Unfold(0, FrameLength, FrameHop, false) },               // (F, 400)
+		func(t *ts.Tensor) (*ts.Tensor, error) { return tensor.LogMel(t, f.window, f.mel, logOffset, FFTLength) }, // (F, 64)
+		func(t *ts.Tensor) (*ts.Tensor, error) { return t.Unfold(0, ExampleFrames, int64(hop), false) },           // (N, 64, 96)
+		func(t *ts.Tensor) (*ts.Tensor, error) { return t.Transpose(1, 2, false) },                                // (N, 96, 64)
 	)
 	if err != nil {
 		return nil, err

@@ -55,32 +55,41 @@ func (r goResampler) Write(in, out []float64) ([]float64, error) {
 func (r goResampler) Flush(out []float64) ([]float64, error) { return r.Resampler.Flush(out), nil }
 func (goResampler) Close()                                   {}
 
-// maxBank bounds a filter bank's weights (8 MB of float64). 44.1 kHz needs 160 phases of 716 weights;
-// a rate such as 44056 Hz (NTSC-locked 44.1 kHz) would need 2000 phases of 5782, and goes to the Go
-// resampler instead.
+// maxBank bounds a filter bank's weights (8 MB of float64). 44.1 kHz needs 160 phases of up to 360
+// weights; a rate such as 44056 Hz (NTSC-locked 44.1 kHz) would need 2000 phases of 5782, and goes to
+// the Go resampler instead.
 const maxBank = 1 << 20
 
 // minRowOutputs is the fewest outputs a bank row computes: rate pairs with few phases (48 kHz has
-// one) get several periods per row, so that each matrix product has work enough.
+// one) get several periods per row, so that each matrix product has work enough. It is also the width
+// of a bank's blocks.
 const minRowOutputs = 32
 
-// groupOutputs is about how many outputs one matrix product computes (4 s at 16 kHz). Products
-// always cover whole groups of rows at fixed positions, so every output is computed by the same
-// product, with the same rounding, however the input is chunked.
-const groupOutputs = 1 << 16
+// groupOutputs is about how many outputs one matrix product computes (1 s at 16 kHz: its input and
+// output stay in the caches). Products always cover whole groups of rows at fixed positions, so every
+// output is computed by the same product, with the same rounding, however the input is chunked.
+const groupOutputs = 1 << 14
 
-// bank is resampy's kaiser_best resampling from one rate to SampleRate as a matrix: row r of outputs,
-// y[r*outs : (r+1)*outs], is x[r*step+base : r*step+base+width] times weights. The weights are the
-// taps of the first outs outputs (resample.Resampler.Taps), which repeat for every later row.
+// bank is resampy's kaiser_best resampling from one rate to SampleRate as matrices: row r of outputs,
+// y[r*outs : (r+1)*outs], reads x[r*step+base : r*step+base+width]. The row's outputs are cut into
+// blocks of minRowOutputs, each a product with the taps of its own outputs (resample.Resampler.Taps),
+// which repeat for every later row: a block reads only the inputs its outputs reach, where one matrix
+// for the row would multiply mostly zeros (44.1 kHz: at most 360 against 712 weights per output).
 type bank struct {
-	rate    int
-	outs    int // outputs per row: a multiple of the reduced ratio's numerator
-	step    int // input samples per row
-	base    int // offset of row 0's window (≤ 0: the filter reaches back before the first sample)
-	width   int
-	group   int // rows per matrix product
-	device  gotch.Device
-	weights *ts.Tensor // (width, outs) float64 on device; lives as long as the process
+	rate   int
+	outs   int // outputs per row: a multiple of the reduced ratio's numerator
+	step   int // input samples per row
+	base   int // offset of row 0's window (≤ 0: the filter reaches back before the first sample)
+	width  int
+	group  int // rows per matrix product
+	device gotch.Device
+	blocks []block
+}
+
+// A block computes outputs lo..lo+n-1 of each row from the row's inputs from first on.
+type block struct {
+	lo, n, first, width int
+	weights             *ts.Tensor // (width, n) float64 on device; lives as long as the bank
 }
 
 type bankKey struct {
@@ -126,7 +135,9 @@ func bankFor(rate int, device gotch.Device) (b *bank, owned bool, err error) {
 
 func (b *bank) free() {
 	if b != nil {
-		b.weights.Drop()
+		for _, k := range b.blocks {
+			k.weights.Drop()
+		}
 	}
 }
 
@@ -137,7 +148,11 @@ func newBank(rate int, device gotch.Device) (*bank, error) {
 	}
 	g := gcd(rate, SampleRate)
 	num, den := SampleRate/g, rate/g
+	// A row is k periods of the rate pair: at least minRowOutputs outputs, and a step over at least
+	// the inputs of one block (its outputs' stride plus the filter's span), so that a block's windows,
+	// one per row, form a plain strided matrix that BLAS reads in place, with no copy.
 	k := max(1, (minRowOutputs+num-1)/num)
+	k = max(k, ((minRowOutputs-1)*den/num+rs.MaxTaps()+den)/den)
 	b := &bank{rate: rate, outs: k * num, step: k * den, device: device}
 	// Each row reads step samples plus the filter's span: refuse a large bank before computing it.
 	if b.outs*(b.step+rs.MaxTaps()) > maxBank {
@@ -154,18 +169,26 @@ func newBank(rate int, device gotch.Device) (*bank, error) {
 		end = max(end, firsts[t]+len(taps[t]))
 	}
 	b.width = end - b.base
-	if b.width*b.outs > maxBank {
-		return nil, nil
-	}
-	w := make([]float64, b.width*b.outs)
-	for t, tap := range taps {
-		for i, v := range tap {
-			w[(firsts[t]-b.base+i)*b.outs+t] = v
-		}
-	}
 	b.group = max(1, groupOutputs/b.outs)
-	if b.weights, err = tensor.To(device)(tensor.FromSlice(w, int64(b.width), int64(b.outs))); err != nil {
-		return nil, err
+	for lo := 0; lo < b.outs; lo += minRowOutputs {
+		k := block{lo: lo, n: min(minRowOutputs, b.outs-lo), first: firsts[lo]}
+		end := 0
+		for t := lo; t < lo+k.n; t++ {
+			k.first = min(k.first, firsts[t])
+			end = max(end, firsts[t]+len(taps[t]))
+		}
+		k.width = end - k.first
+		w := make([]float64, k.width*k.n)
+		for t := lo; t < lo+k.n; t++ {
+			for i, v := range taps[t] {
+				w[(firsts[t]-k.first+i)*k.n+t-lo] = v
+			}
+		}
+		if k.weights, err = tensor.To(device)(tensor.FromSlice(w, int64(k.width), int64(k.n))); err != nil {
+			b.free()
+			return nil, err
+		}
+		b.blocks = append(b.blocks, k)
 	}
 	return b, nil
 }
@@ -241,11 +264,15 @@ func (p *polyphase) rows(out []float64, n int) ([]float64, error) {
 	for g := 0; g < n; g += b.group {
 		lo := p.firstInput(p.row)
 		size := (b.group-1)*b.step + b.width
-		x := make([]float64, size)
-		// Copy the part of [lo, lo+size) that the buffer holds.
-		from, to := max(lo, p.start), min(lo+size, p.start+len(p.buf))
-		if from < to {
-			copy(x[from-lo:], p.buf[from-p.start:to-p.start])
+		var x []float64
+		if lo >= p.start && lo+size <= p.start+len(p.buf) {
+			x = p.buf[lo-p.start : lo-p.start+size]
+		} else { // the signal's edges: the part of [lo, lo+size) that the buffer holds, in zeros
+			x = make([]float64, size)
+			from, to := max(lo, p.start), min(lo+size, p.start+len(p.buf))
+			if from < to {
+				copy(x[from-lo:], p.buf[from-p.start:to-p.start])
+			}
 		}
 		y, err := b.apply(x)
 		if err != nil {
@@ -265,12 +292,23 @@ func (b *bank) apply(x []float64) ([]float64, error) {
 	if err != nil {
 		return nil, err
 	}
-	y, err := s.Apply(t,
-		func(t *ts.Tensor) (*ts.Tensor, error) { return t.Unfold(0, int64(b.width), int64(b.step), false) }, // (group, width)
-		func(t *ts.Tensor) (*ts.Tensor, error) { return t.Matmul(b.weights, false) },                        // (group, outs)
-	)
-	if err != nil {
-		return nil, err
+	parts := make([]*ts.Tensor, len(b.blocks))
+	for i, k := range b.blocks {
+		if parts[i], err = s.Apply(t,
+			func(t *ts.Tensor) (*ts.Tensor, error) {
+				return t.Narrow(0, int64(k.first-b.base), int64((b.group-1)*b.step+k.width), false)
+			},
+			func(t *ts.Tensor) (*ts.Tensor, error) { return t.Unfold(0, int64(k.width), int64(b.step), false) }, // (group, width)
+			func(t *ts.Tensor) (*ts.Tensor, error) { return tensor.MatMul(t, k.weights) },                       // (group, n)
+		); err != nil {
+			return nil, err
+		}
+	}
+	y := parts[0]
+	if len(parts) > 1 {
+		if y, err = s.Apply(y, func(*ts.Tensor) (*ts.Tensor, error) { return ts.Cat(parts, 1) }); err != nil { // (group, outs)
+			return nil, err
+		}
 	}
 	return tensor.ToSlice[float64](y)
 }

@@ -1,11 +1,12 @@
 package torch
 
 /*
-// Defined in gotch's libtch (torch_api.cpp) and in the vggish_version.cpp that torch/adapt adds to it.
+// Defined in gotch's libtch (torch_api.cpp) and in the C++ that torch/adapt adds to it (csrc/).
 void at_set_num_threads(int n_threads);
 int at_get_num_threads();
 const char *vggish_libtorch_version();
 void vggish_cache_cpu_allocations(size_t min_bytes, size_t min_cache);
+void vggish_single_threaded_blas();
 char *get_and_reset_last_err();
 #include <stdlib.h>
 #include <malloc.h>
@@ -41,6 +42,8 @@ func init() {
 	if os.Getenv("VGGISH_CPU_ALLOCATOR") != "libtorch" {
 		C.vggish_cache_cpu_allocations(mmapThreshold, cacheMinCache)
 	}
+	// OpenBLAS's pool busy-waits beside libtorch's threads; the products split across those instead.
+	C.vggish_single_threaded_blas()
 }
 
 // Version is the libtorch version gotch was compiled against, from libtorch's own headers.

@@ -30,7 +30,7 @@ func ExampleNew() {
 	}
 	defer m.Close()
 	fmt.Println(m.Device(), m.Options().Variant, m.Options().BatchSize)
-	// Output: cpu towhee 64
+	// Output: cpu towhee 256
 }
 
 func ExampleModel_Embed() {

@@ -65,8 +65,9 @@ type Options struct {
 	// Progress receives the progress of the downloads of the published files, a line redrawn with
 	// carriage returns (see [weights.Options]). nil means none: the package writes nothing itself.
 	Progress io.Writer
-	// BatchSize is the most examples per forward pass; 0 means 64 on the CPU (larger batches gain
-	// nothing there) and 256 on CUDA.
+	// BatchSize is the most examples per forward pass; 0 means DefaultBatchSize. Whatever it is, the
+	// loop runs what is waiting when the network comes free, and a clip's embedding does not depend on
+	// the batch it ran in.
 	BatchSize int
 	// Threads sets libtorch's intra-op thread count for the process; 0 means one per CPU the process
 	// may use ([torch.UsableCPUs]), where libtorch's own default is one per core of the machine, or one.
@@ -104,6 +105,12 @@ type Model struct {
 	warnings    []string
 	releaseTF32 func() // nil unless the model claimed libtorch's TF32 switch (CUDA)
 }
+
+// DefaultBatchSize is the most examples per forward pass unless Options say otherwise. On the CPU the
+// convolutions take 64 clips at a time whatever the batch, and the linear layers the whole batch:
+// fc1's 200 MB of weights are then read once per 256 clips (0.3 s of a 6 s run of 500 clips). On CUDA
+// it keeps the GPU busy.
+const DefaultBatchSize = 256
 
 // queuedBatches is how many batches of examples may wait for the network: enough for the next batch to
 // be full when the current one ends, whatever the length of the inputs.
@@ -147,10 +154,7 @@ func New(ctx context.Context, opts Options) (*Model, error) {
 		opts.Preprocess.Hop = preprocess.ExampleFrames * preprocess.FrameHop / float64(preprocess.SampleRate)
 	}
 	if opts.BatchSize == 0 {
-		opts.BatchSize = 64
-		if dev.IsCUDA() {
-			opts.BatchSize = 256
-		}
+		opts.BatchSize = DefaultBatchSize
 	}
 	var warnings []string
 	if opts.Precision, warnings, err = opts.Precision.check(dev); err != nil {

@@ -270,7 +270,7 @@ func TestOptionsDefaults(t *testing.T) {
 	defer m.Close()
 	cpus, _ := torch.UsableCPUs()
 	assert.Equal(t, vggish.Options{
-		WeightsPath: w, Device: "cpu", Variant: vggish.Towhee, BatchSize: 64, Threads: cpus, Workers: cpus,
+		WeightsPath: w, Device: "cpu", Variant: vggish.Towhee, BatchSize: vggish.DefaultBatchSize, Threads: cpus, Workers: cpus,
 		Preprocess: preprocess.Options{Hop: 0.96, Tail: preprocess.Drop, Device: torch.CPU},
 		Precision:  vggish.FP32, Channels: vggish.Mix,
 	}, m.Options())

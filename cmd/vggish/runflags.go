@@ -55,7 +55,7 @@ func addModelFlags(fs *flagSet) *modelFlags {
 	m.cpus, m.cpuSource = torch.UsableCPUs()
 	m.weights = fs.String("weights", "", "VGGish state dict `FILE` (default: the published vggish-10086976.pth, downloaded once; see `vggish weights`)")
 	m.device = fs.String("device", "auto", "auto, cpu, cuda or cuda:N")
-	m.batch = fs.Int("batch", 64, fmt.Sprintf("most clips per forward pass, packed across files, 1 to %d", maxBatch))
+	m.batch = fs.Int("batch", vggish.DefaultBatchSize, fmt.Sprintf("most clips per forward pass, packed across files, 1 to %d", maxBatch))
 	m.workers = fs.Int("workers", 0, fmt.Sprintf("files decoded and preprocessed at once, 1 to %d (default: one per usable CPU)", maxWorkers))
 	m.threads = fs.Int("threads", 0, fmt.Sprintf("libtorch intra-op threads, 1 to %d× the usable CPUs, with a warning above them (default: one per\nusable CPU; here %d, from %s)",
 		threadsPerCPU, m.cpus, m.cpuSource))

@@ -76,6 +76,34 @@ func TestLibGoLinksCUDAOnlyWhenPresent(t *testing.T) {
 				assert.NotContains(t, got, u)
 			}
 			assert.Contains(t, got, "-std=c++17")
+			assert.Contains(t, got, "-fopenmp") // at::parallel_for runs serially without it
+		})
+	}
+}
+
+func TestDropBallast(t *testing.T) {
+	for _, c := range []struct {
+		name, src, want string
+		fails           bool
+	}{
+		{name: "gotch v0.9.1", src: "type bigStruct struct {\n\tlots [1e5]byte // 100k - always on host memory.\n}\n",
+			want: "type bigStruct struct {\n\tlots [0]byte // 100k - always on host memory.\n}\n"},
+		{name: "another gotch", src: "type bigStruct struct{ lots [1 << 20]byte }\n", fails: true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "ts", "tensor.go")
+			require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
+			require.NoError(t, os.WriteFile(path, []byte(c.src), 0o644))
+			err := dropBallast(dir)
+			if c.fails {
+				assert.ErrorContains(t, err, "has no")
+				return
+			}
+			require.NoError(t, err)
+			got, err := os.ReadFile(path)
+			require.NoError(t, err)
+			assert.Equal(t, c.want, string(got))
 		})
 	}
 }

@@ -73,13 +73,16 @@ class CachingAllocator final : public c10::Allocator {
         return p;
       }
     }
-    void *p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void *p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
     if (p == MAP_FAILED) {
       throw std::bad_alloc();
     }
-    // No MADV_HUGEPAGE: where THP defrag is "madvise" (the common default) a fault on such a block
-    // reclaims and compacts memory first. Run after another process had used the memory, that cost
-    // a second of system time per 3 s run, against 0.6 s for plain pages.
+    // MAP_POPULATE: the block is about to be written (all but at most a quarter, the size class's
+    // slack), and the kernel fills it in one call rather than a fault per page: 0.1 s less system
+    // time per run, mostly for the weights. No MADV_HUGEPAGE: where THP defrag is "madvise" (the
+    // common default) a fault on such a block reclaims and compacts memory first. Run after another
+    // process had used the memory, that cost a second of system time per 3 s run, against 0.6 s for
+    // plain pages.
     std::lock_guard<std::mutex> lock(mu_);
     use(p, size);
     return p;

@@ -11,6 +11,7 @@
 #include <c10/core/InferenceMode.h>
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -20,6 +21,9 @@ namespace {
 
 enum Layout { kPlain = 0, kMkldnn = 1, kChannelsLast = 2 };
 enum Flags { kConv = 1, kRelu = 2, kPool = 4 };
+
+// kConvRows is the most clips the convolutions take at once on the CPU.
+constexpr int64_t kConvRows = 64;
 
 struct Layer {
   int flags;
@@ -45,31 +49,79 @@ at::Tensor conv(const Net &net, const Layer &l, const at::Tensor &x) {
   return at::conv2d(x, l.weight, l.bias, {1, 1}, {1, 1}, {1, 1}, 1);
 }
 
-// linear is x W^T + b. On the CPU in float32 it runs on libtorch's own threads, each taking a slice of
-// the output features (every output still sums over the whole input in one sgemm, so the result does
-// not depend on the thread count): OpenBLAS's thread pool, left to itself, busy-waits beside libtorch's
-// OpenMP threads, which cost a third of the CPU time of a run in the kernel.
-at::Tensor linear(const Net &net, const Layer &l, const at::Tensor &x) {
-  if (!x.device().is_cpu() || net.dtype != at::kFloat) {
-    return at::linear(x, l.weight, l.bias);
+// kMinSliceWork is the fewest multiply-adds a thread's slice of a product gets. OpenBLAS multiplies
+// small matrices (up to 100^3 multiply-adds) with other kernels, whose last bits differ: a clip's
+// embedding would then depend on the batch it ran in. Products never split are above that size in
+// the network (fc3 for a lone clip, run as two rows: 2 x 128 x 4096).
+constexpr int64_t kMinSliceWork = int64_t(1) << 22;
+
+// parallel_addmm is bias + a b (bias may be undefined). On the CPU in float32 and float64 it runs on
+// libtorch's own threads, each taking a slice of the larger operand: of b's columns (a layer's weights:
+// each thread then packs only its share) or of a's rows. Every output is still one BLAS dot product
+// over the whole of k, so the result does not depend on the thread count. OpenBLAS's own thread pool,
+// left to itself, busy-waits beside libtorch's OpenMP threads: a third of the CPU time of a run went
+// to the kernel.
+at::Tensor parallel_addmm(const at::Tensor &bias, const at::Tensor &a, const at::Tensor &b) {
+  const auto type = a.scalar_type();
+  const int64_t work = a.size(0) * a.size(1) * b.size(1);
+  const int64_t threads = std::min<int64_t>(at::get_num_threads(), work / kMinSliceWork);
+  if (!a.device().is_cpu() || (type != at::kFloat && type != at::kDouble) || threads < 2) {
+    return bias.defined() ? at::addmm(bias, a, b) : at::mm(a, b);
   }
-  const int64_t n = l.weight.size(0);
-  at::Tensor y = at::empty({x.size(0), n}, x.options());
-  const int64_t threads = at::get_num_threads();
-  const int64_t grain = ((n + threads - 1) / threads + 63) / 64 * 64;
+  at::Tensor y = at::empty({a.size(0), b.size(1)}, a.options());
+  const bool columns = b.numel() > a.numel();
+  const int64_t n = columns ? b.size(1) : a.size(0);
+  // Slices of whole 64 columns or 8 rows.
+  const int64_t align = columns ? 64 : 8;
+  const int64_t grain = ((n + threads - 1) / threads + align - 1) / align * align;
   at::parallel_for(0, n, grain, [&](int64_t lo, int64_t hi) {
-    at::Tensor part = y.narrow(1, lo, hi - lo);
-    at::addmm_out(part, l.bias.narrow(0, lo, hi - lo), x, l.weight.narrow(0, lo, hi - lo).t());
+    c10::InferenceMode guard;  // thread-local: OpenMP's threads need their own
+    const int dim = columns ? 1 : 0;
+    at::Tensor part = y.narrow(dim, lo, hi - lo);
+    at::Tensor as = columns ? a : a.narrow(0, lo, hi - lo);
+    at::Tensor bs = columns ? b.narrow(1, lo, hi - lo) : b;
+    if (bias.defined()) {
+      at::addmm_out(part, columns ? bias.narrow(0, lo, hi - lo) : bias, as, bs);
+    } else {
+      at::mm_out(part, as, bs);
+    }
   });
   return y;
 }
 
-// single_threaded_blas keeps OpenBLAS (Debian's libtorch's BLAS) to the calling thread; linear spreads
-// the work instead. Builds on MKL have no such symbol and need nothing: MKL runs on OpenMP's threads.
-void single_threaded_blas() {
-  if (auto set = reinterpret_cast<void (*)(int)>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
-    set(1);
+// features runs the convolution layers on x, float32 (B, 1, H, W), and flattens their output for the
+// first linear layer: (B, H*W*C) in the net's dtype.
+at::Tensor features(const Net &net, const at::Tensor &x) {
+  at::Tensor y = x.to(net.dtype);
+  if (net.layout == kMkldnn) {
+    y = y.to_mkldnn();
+  } else if (net.layout == kChannelsLast) {
+    y = y.contiguous(at::MemoryFormat::ChannelsLast);
   }
+  for (const Layer &l : net.layers) {
+    if (!(l.flags & kConv)) {
+      break;
+    }
+    y = conv(net, l, y);
+    if (l.flags & kRelu) {
+      y.relu_();
+    }
+    if (l.flags & kPool) {
+      y = at::max_pool2d(y, {2, 2}, {2, 2});
+    }
+  }
+  if (y.is_mkldnn()) {
+    y = y.to_dense();
+  }
+  return y.permute({0, 2, 3, 1}).contiguous().flatten(1);
+}
+
+// linear is x W^T + b.
+at::Tensor linear(const Net &net, const Layer &l, const at::Tensor &x) {
+  if (!l.weight.device().is_cpu() || net.dtype != at::kFloat) {
+    return at::linear(x, l.weight, l.bias);
+  }
+  return parallel_addmm(l.bias, x, l.weight.t());
 }
 
 }  // namespace
@@ -101,9 +153,6 @@ char *vggish_net_new(void **params, const int *flags, int n, int layout, int dty
       }
       net->layers.push_back(Layer{flags[i], w, b});
     }
-    if (net->layers.empty() || net->layers[0].weight.device().is_cpu()) {
-      single_threaded_blas();
-    }
     *out = net;
     return nullptr;
   } catch (const std::exception &e) {
@@ -116,43 +165,56 @@ char *vggish_net_forward(void *handle, void *x, void **out) {
   try {
     const Net &net = *static_cast<Net *>(handle);
     c10::InferenceMode guard;
-    at::Tensor y = static_cast<at::Tensor *>(x)->to(net.dtype);
-    if (net.layout == kMkldnn) {
-      y = y.to_mkldnn();
-    } else if (net.layout == kChannelsLast) {
-      y = y.contiguous(at::MemoryFormat::ChannelsLast);
+    const at::Tensor &in = *static_cast<at::Tensor *>(x);
+    const int64_t rows = in.size(0);
+    // On the CPU the convolutions take at most kConvRows clips at a time, whose activations stay in the
+    // caches and the allocator's blocks; the linear layers take the whole batch, so that each reads
+    // its weights (fc1: 200 MB) once for more clips.
+    const int64_t chunk = in.device().is_cpu() ? kConvRows : rows;
+    std::vector<at::Tensor> parts;
+    for (int64_t lo = 0; lo < rows; lo += chunk) {
+      parts.push_back(features(net, in.narrow(0, lo, std::min(chunk, rows - lo))));
     }
-    bool flat = false;
-    const int64_t rows = y.size(0);
+    at::Tensor y = parts.size() == 1 ? parts[0] : at::cat(parts);
+    // libtorch multiplies a single row by other kernels (matrix-vector) than a batch, so a clip's last
+    // bits would depend on its batch; the convolutions do not. A lone row goes twice.
+    if (rows == 1) {
+      y = at::cat({y, y});
+    }
     for (const Layer &l : net.layers) {
-      if (l.flags & kConv) {
-        y = conv(net, l, y);
-      } else {
-        if (!flat) {
-          if (y.is_mkldnn()) {
-            y = y.to_dense();
-          }
-          y = y.permute({0, 2, 3, 1}).contiguous().flatten(1);
-          // libtorch multiplies a single row by other kernels (matrix-vector) than a batch, so a clip's
-          // last bits would depend on its batch; the convolutions do not. A lone row goes twice.
-          if (rows == 1) {
-            y = at::cat({y, y});
-          }
-          flat = true;
-        }
+      if (!(l.flags & kConv)) {
         y = linear(net, l, y);
-      }
-      if (l.flags & kRelu) {
-        y.relu_();
-      }
-      if (l.flags & kPool) {
-        y = at::max_pool2d(y, {2, 2}, {2, 2});
+        if (l.flags & kRelu) {
+          y.relu_();
+        }
       }
     }
     *out = new at::Tensor(y.slice(0, 0, rows).to(at::kFloat).contiguous());
     return nullptr;
   } catch (const std::exception &e) {
     return error_string(e.what());
+  }
+}
+
+// vggish_mm sets *out to a b, a (m, k) and b (k, n) on one device, in one dtype: on the CPU on
+// libtorch's threads (see parallel_addmm).
+char *vggish_mm(void *a, void *b, void **out) {
+  try {
+    c10::InferenceMode guard;
+    const at::Tensor &ta = *static_cast<at::Tensor *>(a), &tb = *static_cast<at::Tensor *>(b);
+    *out = new at::Tensor(parallel_addmm(at::Tensor(), ta, tb));
+    return nullptr;
+  } catch (const std::exception &e) {
+    return error_string(e.what());
+  }
+}
+
+// vggish_single_threaded_blas keeps OpenBLAS (Debian's libtorch's BLAS) to the calling thread:
+// libtorch's threads split the products instead (parallel_addmm). Builds on MKL have no such symbol
+// and need nothing: MKL runs on OpenMP's threads.
+void vggish_single_threaded_blas() {
+  if (auto set = reinterpret_cast<void (*)(int)>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
+    set(1);
   }
 }
 
