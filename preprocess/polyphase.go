@@ -83,13 +83,11 @@ type bank struct {
 	width  int
 	group  int // rows per matrix product
 	device gotch.Device
-	blocks []block
-}
-
-// A block computes outputs lo..lo+n-1 of each row from the row's inputs from first on.
-type block struct {
-	lo, n, first, width int
-	weights             *ts.Tensor // (width, n) float64 on device; lives as long as the bank
+	// Block j computes the next weights[j].size(1) outputs of each row from the row's inputs from
+	// offsets[j] on (relative to base): weights[j] is (its width, its outputs), float64 on device,
+	// living as long as the bank.
+	weights []*ts.Tensor
+	offsets []int64
 }
 
 type bankKey struct {
@@ -135,8 +133,8 @@ func bankFor(rate int, device gotch.Device) (b *bank, owned bool, err error) {
 
 func (b *bank) free() {
 	if b != nil {
-		for _, k := range b.blocks {
-			k.weights.Drop()
+		for _, w := range b.weights {
+			w.Drop()
 		}
 	}
 }
@@ -171,24 +169,25 @@ func newBank(rate int, device gotch.Device) (*bank, error) {
 	b.width = end - b.base
 	b.group = max(1, groupOutputs/b.outs)
 	for lo := 0; lo < b.outs; lo += minRowOutputs {
-		k := block{lo: lo, n: min(minRowOutputs, b.outs-lo), first: firsts[lo]}
-		end := 0
-		for t := lo; t < lo+k.n; t++ {
-			k.first = min(k.first, firsts[t])
+		hi := min(lo+minRowOutputs, b.outs)
+		first, end := firsts[lo], 0
+		for t := lo; t < hi; t++ {
+			first = min(first, firsts[t])
 			end = max(end, firsts[t]+len(taps[t]))
 		}
-		k.width = end - k.first
-		w := make([]float64, k.width*k.n)
-		for t := lo; t < lo+k.n; t++ {
+		width, n := end-first, hi-lo
+		w := make([]float64, width*n)
+		for t := lo; t < hi; t++ {
 			for i, v := range taps[t] {
-				w[(firsts[t]-k.first+i)*k.n+t-lo] = v
+				w[(firsts[t]-first+i)*n+t-lo] = v
 			}
 		}
-		if k.weights, err = tensor.To(device)(tensor.FromSlice(w, int64(k.width), int64(k.n))); err != nil {
+		weights, err := tensor.To(device)(tensor.FromSlice(w, int64(width), int64(n)))
+		if err != nil {
 			b.free()
 			return nil, err
 		}
-		b.blocks = append(b.blocks, k)
+		b.weights, b.offsets = append(b.weights, weights), append(b.offsets, int64(first-b.base))
 	}
 	return b, nil
 }
@@ -292,23 +291,11 @@ func (b *bank) apply(x []float64) ([]float64, error) {
 	if err != nil {
 		return nil, err
 	}
-	parts := make([]*ts.Tensor, len(b.blocks))
-	for i, k := range b.blocks {
-		if parts[i], err = s.Apply(t,
-			func(t *ts.Tensor) (*ts.Tensor, error) {
-				return t.Narrow(0, int64(k.first-b.base), int64((b.group-1)*b.step+k.width), false)
-			},
-			func(t *ts.Tensor) (*ts.Tensor, error) { return t.Unfold(0, int64(k.width), int64(b.step), false) }, // (group, width)
-			func(t *ts.Tensor) (*ts.Tensor, error) { return tensor.MatMul(t, k.weights) },                       // (group, n)
-		); err != nil {
-			return nil, err
-		}
+	y, err := s.Apply(t, func(t *ts.Tensor) (*ts.Tensor, error) {
+		return tensor.Polyphase(t, b.weights, b.offsets, b.group, b.step)
+	})
+	if err != nil {
+		return nil, err
 	}
-	y := parts[0]
-	if len(parts) > 1 {
-		if y, err = s.Apply(y, func(*ts.Tensor) (*ts.Tensor, error) { return ts.Cat(parts, 1) }); err != nil { // (group, outs)
-			return nil, err
-		}
-	}
-	return tensor.ToSlice[float64](y)
+	return tensor.ToSlice[float64](y) // (group, outs)
 }

@@ -117,7 +117,7 @@ func TestBankCacheIsBounded(t *testing.T) {
 	cached, held := len(banks), 0
 	for _, b := range banks {
 		if b != nil {
-			held += len(b.blocks)
+			held += len(b.weights)
 		}
 	}
 	banksMu.Unlock()

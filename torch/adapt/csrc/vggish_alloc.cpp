@@ -73,7 +73,8 @@ class CachingAllocator final : public c10::Allocator {
         return p;
       }
     }
-    void *p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    void *p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
+                   -1, 0);
     if (p == MAP_FAILED) {
       throw std::bad_alloc();
     }

@@ -52,42 +52,8 @@ at::Tensor conv(const Net &net, const Layer &l, const at::Tensor &x) {
 // kMinSliceWork is the fewest multiply-adds a thread's slice of a product gets. OpenBLAS multiplies
 // small matrices (up to 100^3 multiply-adds) with other kernels, whose last bits differ: a clip's
 // embedding would then depend on the batch it ran in. Products never split are above that size in
-// the network (fc3 for a lone clip, run as two rows: 2 x 128 x 4096).
+// the network (fc3 for a lone clip, run as two rows: 2 x 4096 x 128).
 constexpr int64_t kMinSliceWork = int64_t(1) << 22;
-
-// parallel_addmm is bias + a b (bias may be undefined). On the CPU in float32 and float64 it runs on
-// libtorch's own threads, each taking a slice of the larger operand: of b's columns (a layer's weights:
-// each thread then packs only its share) or of a's rows. Every output is still one BLAS dot product
-// over the whole of k, so the result does not depend on the thread count. OpenBLAS's own thread pool,
-// left to itself, busy-waits beside libtorch's OpenMP threads: a third of the CPU time of a run went
-// to the kernel.
-at::Tensor parallel_addmm(const at::Tensor &bias, const at::Tensor &a, const at::Tensor &b) {
-  const auto type = a.scalar_type();
-  const int64_t work = a.size(0) * a.size(1) * b.size(1);
-  const int64_t threads = std::min<int64_t>(at::get_num_threads(), work / kMinSliceWork);
-  if (!a.device().is_cpu() || (type != at::kFloat && type != at::kDouble) || threads < 2) {
-    return bias.defined() ? at::addmm(bias, a, b) : at::mm(a, b);
-  }
-  at::Tensor y = at::empty({a.size(0), b.size(1)}, a.options());
-  const bool columns = b.numel() > a.numel();
-  const int64_t n = columns ? b.size(1) : a.size(0);
-  // Slices of whole 64 columns or 8 rows.
-  const int64_t align = columns ? 64 : 8;
-  const int64_t grain = ((n + threads - 1) / threads + align - 1) / align * align;
-  at::parallel_for(0, n, grain, [&](int64_t lo, int64_t hi) {
-    c10::InferenceMode guard;  // thread-local: OpenMP's threads need their own
-    const int dim = columns ? 1 : 0;
-    at::Tensor part = y.narrow(dim, lo, hi - lo);
-    at::Tensor as = columns ? a : a.narrow(0, lo, hi - lo);
-    at::Tensor bs = columns ? b.narrow(1, lo, hi - lo) : b;
-    if (bias.defined()) {
-      at::addmm_out(part, columns ? bias.narrow(0, lo, hi - lo) : bias, as, bs);
-    } else {
-      at::mm_out(part, as, bs);
-    }
-  });
-  return y;
-}
 
 // features runs the convolution layers on x, float32 (B, 1, H, W), and flattens their output for the
 // first linear layer: (B, H*W*C) in the net's dtype.
@@ -116,12 +82,37 @@ at::Tensor features(const Net &net, const at::Tensor &x) {
   return y.permute({0, 2, 3, 1}).contiguous().flatten(1);
 }
 
-// linear is x W^T + b.
+// linear is x W^T + b. On the CPU in float32 it runs on libtorch's own threads, each taking a slice of
+// the larger operand: of W's output features (each thread then packs only its share of the weights) or
+// of x's rows. Every output still sums its inputs in one sgemm, so the result does not depend on the
+// thread count. OpenBLAS's own thread pool, left to itself, busy-waits beside libtorch's OpenMP
+// threads: a third of the CPU time of a run went to the kernel.
 at::Tensor linear(const Net &net, const Layer &l, const at::Tensor &x) {
-  if (!l.weight.device().is_cpu() || net.dtype != at::kFloat) {
+  if (!x.device().is_cpu() || net.dtype != at::kFloat) {
     return at::linear(x, l.weight, l.bias);
   }
-  return parallel_addmm(l.bias, x, l.weight.t());
+  const at::Tensor w = l.weight.t();
+  const int64_t work = x.size(0) * x.size(1) * w.size(1);
+  const int64_t threads = std::min<int64_t>(at::get_num_threads(), work / kMinSliceWork);
+  if (threads < 2) {
+    return at::addmm(l.bias, x, w);
+  }
+  at::Tensor y = at::empty({x.size(0), w.size(1)}, x.options());
+  const bool columns = w.numel() > x.numel();
+  const int64_t n = columns ? w.size(1) : x.size(0);
+  const int64_t align = columns ? 64 : 8;  // slices of whole 64 columns or 8 rows
+  const int64_t grain = ((n + threads - 1) / threads + align - 1) / align * align;
+  at::parallel_for(0, n, grain, [&](int64_t lo, int64_t hi) {
+    c10::InferenceMode guard;  // thread-local: OpenMP's threads need their own
+    if (columns) {
+      at::Tensor part = y.narrow(1, lo, hi - lo);
+      at::addmm_out(part, l.bias.narrow(0, lo, hi - lo), x, w.narrow(1, lo, hi - lo));
+    } else {
+      at::Tensor part = y.narrow(0, lo, hi - lo);
+      at::addmm_out(part, l.bias, x.narrow(0, lo, hi - lo), w);
+    }
+  });
+  return y;
 }
 
 }  // namespace
@@ -196,22 +187,9 @@ char *vggish_net_forward(void *handle, void *x, void **out) {
   }
 }
 
-// vggish_mm sets *out to a b, a (m, k) and b (k, n) on one device, in one dtype: on the CPU on
-// libtorch's threads (see parallel_addmm).
-char *vggish_mm(void *a, void *b, void **out) {
-  try {
-    c10::InferenceMode guard;
-    const at::Tensor &ta = *static_cast<at::Tensor *>(a), &tb = *static_cast<at::Tensor *>(b);
-    *out = new at::Tensor(parallel_addmm(at::Tensor(), ta, tb));
-    return nullptr;
-  } catch (const std::exception &e) {
-    return error_string(e.what());
-  }
-}
-
 // vggish_single_threaded_blas keeps OpenBLAS (Debian's libtorch's BLAS) to the calling thread:
-// libtorch's threads split the products instead (parallel_addmm). Builds on MKL have no such symbol
-// and need nothing: MKL runs on OpenMP's threads.
+// libtorch's threads split the products instead (linear, and preprocessing's products). Builds on MKL
+// have no such symbol and need nothing: MKL runs on OpenMP's threads.
 void vggish_single_threaded_blas() {
   if (auto set = reinterpret_cast<void (*)(int)>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
     set(1);
