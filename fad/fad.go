@@ -5,8 +5,9 @@
 //
 // with mu and S each set's mean and sample covariance (divided by n - 1, as np.cov) over its clips'
 // embeddings. [Stats] gathers them in one pass ([Stats.Add], [Stats.Merge]), in float64, whatever
-// the size of the set, and saves them ([Stats.Save], [Load]) in the .npz layout of pytorch-fid's
-// precomputed statistics (mu, sigma; here also n), so that a reference set is embedded once.
+// the size of the set, and saves them ([Stats.Save], [Load]; [Stats.WriteTo], [Read] for streams)
+// in the .npz layout of pytorch-fid's precomputed statistics (mu, sigma; here also n), so that a
+// reference set is embedded once.
 // [Distance] is the FAD of two sets' statistics.
 //
 // The trace of the matrix square root is taken from the symmetric form S_a^(1/2) S_b S_a^(1/2), which
@@ -20,8 +21,10 @@
 package fad
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"slices"
 	"strings"
@@ -32,7 +35,8 @@ import (
 	"github.com/vggish-go/vggish/internal/npyfile"
 )
 
-// Stats are the mean and covariance of a set of embeddings.
+// Stats are the mean and covariance of a set of embeddings. Make them with [New] (or [Load]): the
+// zero Stats has no dimension, and its methods return an error.
 type Stats struct {
 	n    int64
 	mean []float64
@@ -45,9 +49,24 @@ type Stats struct {
 	Settings string
 }
 
-// New returns the statistics of an empty set of dim-dimensional embeddings.
+// New returns the statistics of an empty set of dim-dimensional embeddings. It panics unless dim is at
+// least 1, as make does for a negative length.
 func New(dim int) *Stats {
+	if dim < 1 {
+		panic(fmt.Sprintf("fad: dimension %d: must be at least 1", dim))
+	}
 	return &Stats{mean: make([]float64, dim), m2: mat.NewSymDense(dim, nil)}
+}
+
+// errZero is the error of the zero Stats' methods.
+var errZero = errors.New("fad: zero Stats: make them with fad.New(dim)")
+
+// made returns errZero for the zero Stats, which has no dimension (not even 0: New refuses it).
+func (s *Stats) made() error {
+	if s.m2 == nil {
+		return errZero
+	}
+	return nil
 }
 
 // Dim is the embeddings' dimension.
@@ -75,6 +94,9 @@ func (s *Stats) Covariance() *mat.SymDense {
 
 // Add adds embeddings: rows of Dim() float32 values, one after another.
 func (s *Stats) Add(rows []float32) error {
+	if err := s.made(); err != nil {
+		return err
+	}
 	if s.uncounted {
 		return errors.New("fad: statistics saved without a count cannot grow")
 	}
@@ -116,6 +138,8 @@ func (s *Stats) Add(rows []float32) error {
 // Merge adds another set's statistics to s (Chan, Golub and LeVeque's pairwise update).
 func (s *Stats) Merge(o *Stats) error {
 	switch {
+	case s.made() != nil || o.made() != nil:
+		return errZero
 	case o.Dim() != s.Dim():
 		return fmt.Errorf("fad: merging %d-dimensional statistics into %d-dimensional ones", o.Dim(), s.Dim())
 	case s.uncounted || o.uncounted:
@@ -138,6 +162,9 @@ func (s *Stats) Merge(o *Stats) error {
 
 // Distance is the Fréchet distance between the Gaussians of two sets' statistics.
 func Distance(a, b *Stats) (float64, error) {
+	if a.made() != nil || b.made() != nil {
+		return 0, errZero
+	}
 	if a.Dim() != b.Dim() {
 		return 0, fmt.Errorf("fad: %d- and %d-dimensional statistics", a.Dim(), b.Dim())
 	}
@@ -223,13 +250,34 @@ func clampRank(w []float64, rank int) []float64 {
 	return w
 }
 
-// Save writes the statistics to an .npz archive: mu (d,) and sigma (d, d) as float64, the layout of
-// pytorch-fid's precomputed statistics, with n (the count, int64) and, when set, settings (its text as
-// uint8 bytes: bytes(np.load(f)["settings"]).decode()).
+// Save writes the statistics to an .npz archive at path, whole or not at all: mu (d,) and sigma (d, d)
+// as float64, the layout of pytorch-fid's precomputed statistics, with n (the count, int64) and, when
+// set, settings (its text as uint8 bytes: bytes(np.load(f)["settings"]).decode()).
 func (s *Stats) Save(path string) error {
+	z, err := s.npz()
+	if err != nil {
+		return err
+	}
+	return z.Write(path)
+}
+
+// WriteTo writes the statistics to w as Save writes them to a file (io.WriterTo).
+func (s *Stats) WriteTo(w io.Writer) (int64, error) {
+	z, err := s.npz()
+	if err != nil {
+		return 0, err
+	}
+	return z.WriteTo(w)
+}
+
+// npz is the archive that Save and WriteTo write.
+func (s *Stats) npz() (*npyfile.NPZ, error) {
+	if err := s.made(); err != nil {
+		return nil, err
+	}
 	c := s.Covariance()
 	if c == nil {
-		return fmt.Errorf("fad: statistics of %d embeddings have no covariance", s.n)
+		return nil, fmt.Errorf("fad: statistics of %d embeddings have no covariance", s.n)
 	}
 	d := s.Dim()
 	sigma := make([]float64, 0, d*d) // both triangles: a SymDense keeps only the upper one
@@ -245,7 +293,7 @@ func (s *Stats) Save(path string) error {
 	if s.Settings != "" {
 		npyfile.Add(z, "settings", []byte(s.Settings), len(s.Settings))
 	}
-	return z.Write(path)
+	return z, nil
 }
 
 // Load reads statistics saved by Save, or any .npz with mu and sigma (float32 or float64), such as
@@ -256,8 +304,30 @@ func Load(path string) (*Stats, error) {
 		return nil, fmt.Errorf("fad statistics %s: %w", path, err)
 	}
 	defer r.Close()
+	return read(r, path)
+}
+
+// Read reads statistics from r, as Load reads them from a file. An .npz archive is a zip, read from
+// its end: Read reads all of r first (statistics of 128-d embeddings take 130 kB).
+func Read(r io.Reader) (*Stats, error) {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("fad statistics: %w", err)
+	}
+	z, err := npz.NewReader(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		return nil, fmt.Errorf("fad statistics: %w", err)
+	}
+	return read(z, "")
+}
+
+// read reads statistics from an open archive; name (a path, or empty) is for errors.
+func read(r *npz.Reader, name string) (*Stats, error) {
+	if name != "" {
+		name = " " + name
+	}
 	fail := func(format string, args ...any) (*Stats, error) {
-		return nil, fmt.Errorf("fad statistics %s: "+format, append([]any{path}, args...)...)
+		return nil, fmt.Errorf("fad statistics%s: "+format, append([]any{name}, args...)...)
 	}
 	mu, shape, err := readFloats(r, "mu")
 	if err != nil {

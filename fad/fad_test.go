@@ -1,12 +1,16 @@
 package fad
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -292,17 +296,43 @@ func TestErrors(t *testing.T) {
 	assert.ErrorContains(t, err, "4- and 5-dimensional")
 	_, err = Load(filepath.Join(t.TempDir(), "missing.npz"))
 	assert.ErrorContains(t, err, "missing.npz")
+	_, err = Read(strings.NewReader("not a zip"))
+	assert.ErrorContains(t, err, "fad statistics: ")
 }
 
-func ExampleDistance() {
-	background, eval := New(2), New(2)
-	// Rows of two values each: in use, each file's (clips, 128) VGGish embeddings.
-	background.Add([]float32{0, 0, 2, 0, 0, 2, 2, 2})
-	eval.Add([]float32{1, 1, 3, 1, 1, 3, 3, 3})
-	d, err := Distance(background, eval)
-	if err != nil {
-		panic(err)
-	}
-	fmt.Printf("%.6f\n", d) // the same spread, the means 1 apart in each dimension
-	// Output: 2.000000
+// The zero Stats (declared, not made by New) fails with an error naming New, never a panic.
+func TestZeroStats(t *testing.T) {
+	var zero Stats
+	want := "fad: zero Stats: make them with fad.New(dim)"
+	assert.EqualError(t, zero.Add([]float32{1, 2}), want)
+	assert.EqualError(t, zero.Merge(New(2)), want)
+	assert.EqualError(t, New(2).Merge(&zero), want)
+	_, err := Distance(&zero, New(2))
+	assert.EqualError(t, err, want)
+	assert.EqualError(t, zero.Save(filepath.Join(t.TempDir(), "z.npz")), want)
+	_, err = zero.WriteTo(io.Discard)
+	assert.EqualError(t, err, want)
+	assert.Equal(t, 0, zero.Dim())
+	assert.PanicsWithValue(t, "fad: dimension 0: must be at least 1", func() { New(0) })
+}
+
+// WriteTo and Read carry the statistics through a stream as Save and Load through a file, byte for
+// byte.
+func TestWriteToRead(t *testing.T) {
+	a := New(128)
+	require.NoError(t, a.Add(embeddings(300, 128, 5)))
+	a.Settings = "s"
+	var buf bytes.Buffer
+	_, err := a.WriteTo(&buf)
+	require.NoError(t, err)
+	path := filepath.Join(t.TempDir(), "a.npz")
+	require.NoError(t, a.Save(path))
+	file, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.Equal(t, file, buf.Bytes())
+	back, err := Read(&buf)
+	require.NoError(t, err)
+	assert.Equal(t, a.N(), back.N())
+	assert.Equal(t, a.Mean(), back.Mean())
+	assert.Equal(t, a.Settings, back.Settings)
 }

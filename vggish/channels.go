@@ -50,25 +50,19 @@ func (c *Channels) Set(s string) error {
 	return err
 }
 
-// stream is one channel's (or the mix's) examples on their way through the network.
-type stream struct {
-	blocks []*Embeddings
-	reqs   []*request
-	info   preprocess.Info
-}
-
 // preprocessAll preprocesses each source and submits its examples, the sources concurrently (they are
-// the channels of one input and share its decoder). The first failure stops the others.
-func (m *Model) preprocessAll(ctx context.Context, name string, srcs []decode.Source) ([]stream, error) {
-	out := make([]stream, len(srcs))
+// the channels of one input and share its decoder), and hands emit each block's embeddings (filled
+// once its requests are answered) and requests, with the source's index: emit is called in order for a
+// source, concurrently for several. The first failure stops the others. It returns each source's Info.
+func (m *Model) preprocessAll(ctx context.Context, name string, srcs []decode.Source, emit func(k int, e *Embeddings, reqs []*request) error) ([]preprocess.Info, error) {
+	infos := make([]preprocess.Info, len(srcs))
 	// pctx stops the preprocessing; the requests keep ctx, as they outlive this call.
 	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	one := func(k int) error {
-		s := &out[k]
 		var err error
 		submitted := 0
-		s.info, err = preprocess.Stream(pctx, srcs[k], m.opts.Preprocess, func(ex *preprocess.Examples) error {
+		infos[k], err = preprocess.Stream(pctx, srcs[k], m.opts.Preprocess, func(ex *preprocess.Examples) error {
 			e, rs, err := m.submit(ctx, ex)
 			if err != nil {
 				var nf *badValueError
@@ -77,13 +71,13 @@ func (m *Model) preprocessAll(ctx context.Context, name string, srcs []decode.So
 				}
 				return named(name, err)
 			}
-			s.blocks, s.reqs, submitted = append(s.blocks, e), append(s.reqs, rs...), submitted+ex.Len()
-			return nil
+			submitted += ex.Len()
+			return emit(k, e, rs)
 		})
 		return err
 	}
 	if len(srcs) == 1 {
-		return out, one(0)
+		return infos, one(0)
 	}
 	var (
 		wg    sync.WaitGroup
@@ -104,5 +98,5 @@ func (m *Model) preprocessAll(ctx context.Context, name string, srcs []decode.So
 		})
 	}
 	wg.Wait()
-	return out, first
+	return infos, first
 }

@@ -118,7 +118,13 @@ const queuedBatches = 4
 
 // New loads the network and starts its inference loop; it does nothing else. ctx bounds the loading,
 // including the download of the published files when WeightsPath or PCAPath is empty.
+//
+// Every method taking a context panics on a nil one, as the standard library's do: pass
+// context.Background() or context.TODO(). The methods of a Model not made by New return an error.
 func New(ctx context.Context, opts Options) (*Model, error) {
+	if ctx == nil {
+		panic("vggish: nil Context")
+	}
 	if opts.Variant == "" {
 		opts.Variant = Towhee
 	}
@@ -241,8 +247,13 @@ func (m *Model) Device() string { return m.opts.Device }
 // the package prints nothing.
 func (m *Model) Warnings() []string { return m.warnings }
 
-// Close stops the inference loop and frees the network. Calls after Close return an error.
+// Close stops the inference loop and frees the network. Calls waiting for the network, and calls
+// after Close, return [ErrClosed]. Close may be called more than once: later calls do nothing and
+// return nil, so a deferred Close can follow an explicit one.
 func (m *Model) Close() error {
+	if m.quit == nil {
+		return errNotNew
+	}
 	m.close.Do(func() {
 		close(m.quit)
 		<-m.loopDone
@@ -257,76 +268,73 @@ var ErrClosed = errors.New("vggish: model is closed")
 // EmbedFile embeds an audio file: WAV natively, other formats through ffmpeg. Long files are read
 // and embedded a block at a time, so memory does not grow with their length.
 func (m *Model) EmbedFile(ctx context.Context, path string) (*Embeddings, error) {
-	return m.embed(ctx, path, func() (decode.Source, error) { return decode.OpenContext(ctx, path) })
+	return m.embed(ctx, path, func() (decode.Source, error) { return decode.OpenContext(ctx, path) }, true)
 }
 
 // EmbedReader embeds an audio stream, such as standard input, as it arrives: WAV natively, other
 // formats through ffmpeg (see decode.OpenReader). name is used in errors.
 func (m *Model) EmbedReader(ctx context.Context, r io.Reader, name string) (*Embeddings, error) {
-	return m.embed(ctx, name, func() (decode.Source, error) { return decode.OpenReader(ctx, r, name) })
+	return m.embed(ctx, name, func() (decode.Source, error) { return decode.OpenReader(ctx, r, name) }, true)
 }
 
 // Embed embeds mono samples in [-1, 1] at sampleRate Hz.
 func (m *Model) Embed(ctx context.Context, samples []float32, sampleRate int) (*Embeddings, error) {
-	return m.embed(ctx, "samples", func() (decode.Source, error) { return decode.FromFloat32(samples, sampleRate), nil })
+	return m.embed(ctx, "samples", func() (decode.Source, error) { return decode.FromFloat32(samples, sampleRate), nil }, true)
 }
 
 // EmbedBuffer embeds a go-audio buffer (audio.IntBuffer, audio.Float32Buffer or audio.FloatBuffer),
 // the Go analogue of the Towhee operator's list of AudioFrame: integer samples are scaled by their
 // SourceBitDepth and channels averaged, as the operator does.
 func (m *Model) EmbedBuffer(ctx context.Context, buf audio.Buffer) (*Embeddings, error) {
-	return m.embed(ctx, "buffer", func() (decode.Source, error) { return decode.FromBuffer(buf) })
+	return m.embed(ctx, "buffer", func() (decode.Source, error) { return decode.FromBuffer(buf) }, true)
 }
 
 // embed decodes and preprocesses the source that open returns, holding a worker while it does, and
 // hands its examples to the inference loop a block at a time without waiting for them: the next block
 // is preprocessed while the network runs the last one, and an input whose examples are all submitted
 // frees its worker for the next input while it waits. Decoding and preprocessing errors already name
-// the source; the model's are wrapped with name here.
-func (m *Model) embed(ctx context.Context, name string, open func() (decode.Source, error)) (*Embeddings, error) {
-	select {
-	case m.workers <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case <-m.quit:
-		return nil, ErrClosed
+// the source; the model's are wrapped with name here. embed closes the source when own is set.
+func (m *Model) embed(ctx context.Context, name string, open func() (decode.Source, error), own bool) (*Embeddings, error) {
+	if err := m.ready(ctx); err != nil {
+		return nil, err
 	}
-	held := true
-	release := func() {
-		if held {
-			<-m.workers
-			held = false
-		}
+	release, err := m.acquire(ctx)
+	if err != nil {
+		return nil, err
 	}
 	defer release()
 	src, err := open()
 	if err != nil {
 		return nil, err
 	}
-	defer src.Close()
-	srcs := []decode.Source{src}
-	if m.opts.Channels == Each {
-		if srcs, err = decode.Split(src); err != nil {
-			return nil, err
-		}
+	if own {
+		defer src.Close()
 	}
-	streams, err := m.preprocessAll(ctx, name, srcs)
+	srcs, err := m.split(src)
+	if err != nil {
+		return nil, err
+	}
+	blocks := make([][]*Embeddings, len(srcs))
+	reqs := make([][]*request, len(srcs))
+	infos, err := m.preprocessAll(ctx, name, srcs, func(k int, e *Embeddings, rs []*request) error {
+		blocks[k], reqs[k] = append(blocks[k], e), append(reqs[k], rs...)
+		return nil
+	})
 	release()
-	for _, s := range streams {
+	for _, rs := range reqs {
 		if err == nil {
-			err = named(name, m.wait(s.reqs))
+			err = named(name, m.wait(rs))
 		}
 	}
 	if err != nil {
 		return nil, err
 	}
-	info := streams[0].info
-	e := &Embeddings{SampleRate: info.SampleRate, Duration: info.Duration}
+	e := &Embeddings{SampleRate: infos[0].SampleRate, Duration: infos[0].Duration}
 	if m.opts.Channels == Each {
-		e.Channels = len(streams)
+		e.Channels = len(srcs)
 	}
-	for _, s := range streams {
-		for _, b := range s.blocks {
+	for _, bs := range blocks {
+		for _, b := range bs {
 			e.Data = append(e.Data, b.Data...)
 			e.Starts = append(e.Starts, b.Starts...)
 		}
@@ -335,6 +343,48 @@ func (m *Model) embed(ctx context.Context, name string, open func() (decode.Sour
 		return nil, named(name, err)
 	}
 	return e, nil
+}
+
+// ready panics on a nil ctx, as the standard library does (a program's bug, like a nil map), and
+// refuses a Model that New did not make, whose zero channels would block forever.
+func (m *Model) ready(ctx context.Context) error {
+	if ctx == nil {
+		panic("vggish: nil Context")
+	}
+	if m.quit == nil {
+		return errNotNew
+	}
+	return nil
+}
+
+// errNotNew is returned by the calls of a Model that New did not make (a declared zero Model).
+var errNotNew = errors.New("vggish: the Model was not made by New")
+
+// acquire takes a worker slot for an input, and returns the function that gives it back (once,
+// however often it is called).
+func (m *Model) acquire(ctx context.Context) (release func(), err error) {
+	select {
+	case m.workers <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-m.quit:
+		return nil, ErrClosed
+	}
+	held := true
+	return func() {
+		if held {
+			<-m.workers
+			held = false
+		}
+	}, nil
+}
+
+// split is the sources embed reads: src itself, or with Channels Each a source per channel.
+func (m *Model) split(src decode.Source) ([]decode.Source, error) {
+	if m.opts.Channels != Each {
+		return []decode.Source{src}, nil
+	}
+	return decode.Split(src)
 }
 
 // named prefixes the model's own errors with the input's name: "vggish NAME: ...", or "vggish: ..."
@@ -354,6 +404,9 @@ func named(name string, err error) error {
 // or an infinity, or whose embedding would (the network's arithmetic overflowing), is an error
 // naming it: no non-finite value is ever returned.
 func (m *Model) EmbedExamples(ctx context.Context, ex *preprocess.Examples) (*Embeddings, error) {
+	if err := m.ready(ctx); err != nil {
+		return nil, err
+	}
 	out, reqs, err := m.submit(ctx, ex)
 	if err == nil {
 		err = m.wait(reqs)

@@ -224,6 +224,17 @@ func (z *NPZ) Write(path string) error {
 	return writeAtomic(path, z.buf.Bytes())
 }
 
+// WriteTo writes the archive to w.
+func (z *NPZ) WriteTo(w io.Writer) (int64, error) {
+	if z.err == nil {
+		z.err = z.zw.Close()
+	}
+	if z.err != nil {
+		return 0, fmt.Errorf("npz: %w", z.err)
+	}
+	return z.buf.WriteTo(w)
+}
+
 func writeAtomic(path string, data []byte) error {
 	if err := atomicfile.Write(path, data, 0o644); err != nil {
 		return fmt.Errorf("npy %s: %w", path, err)

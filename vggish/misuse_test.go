@@ -1,0 +1,76 @@
+package vggish_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/vggish-go/vggish/decode"
+	"github.com/vggish-go/vggish/internal/golden"
+	"github.com/vggish-go/vggish/preprocess"
+	"github.com/vggish-go/vggish/vggish"
+)
+
+// A nil context is a program's bug: every call that takes one panics at once with the same message,
+// as the standard library's do, before any work or download.
+func TestNilContextPanics(t *testing.T) {
+	m, err := vggish.New(context.Background(), vggish.Options{WeightsPath: golden.Weights(t), Device: "cpu"})
+	require.NoError(t, err)
+	defer m.Close()
+	var nilCtx context.Context
+	samples := make([]float32, 16000)
+	for name, call := range map[string]func(){
+		"New":           func() { vggish.New(nilCtx, vggish.Options{}) },
+		"Embed":         func() { m.Embed(nilCtx, samples, 16000) },
+		"EmbedFile":     func() { m.EmbedFile(nilCtx, "missing.wav") },
+		"EmbedReader":   func() { m.EmbedReader(nilCtx, nil, "r") },
+		"EmbedSource":   func() { m.EmbedSource(nilCtx, decode.FromFloat32(samples, 16000)) },
+		"EmbedBlocks":   func() { m.EmbedBlocks(nilCtx, decode.FromFloat32(samples, 16000)) },
+		"EmbedExamples": func() { m.EmbedExamples(nilCtx, &preprocess.Examples{}) },
+	} {
+		assert.PanicsWithValue(t, "vggish: nil Context", call, name)
+	}
+}
+
+// A Model declared rather than made by New fails every call with an error: it never blocks.
+func TestZeroModelFails(t *testing.T) {
+	var m vggish.Model
+	ctx := context.Background()
+	want := "vggish: the Model was not made by New"
+	samples := make([]float32, 16000)
+	_, err := m.Embed(ctx, samples, 16000)
+	assert.EqualError(t, err, want)
+	_, err = m.EmbedFile(ctx, "dog.wav")
+	assert.EqualError(t, err, want)
+	_, err = m.EmbedSource(ctx, decode.FromFloat32(samples, 16000))
+	assert.EqualError(t, err, want)
+	_, err = m.EmbedExamples(ctx, &preprocess.Examples{})
+	assert.EqualError(t, err, want)
+	n := 0
+	for b, err := range m.EmbedBlocks(ctx, decode.FromFloat32(samples, 16000)) {
+		assert.Nil(t, b)
+		assert.EqualError(t, err, want)
+		n++
+	}
+	assert.Equal(t, 1, n, "the error is yielded once")
+	assert.EqualError(t, m.Close(), want)
+}
+
+// Close may be called twice (a deferred Close after an explicit one): the second does nothing. Every
+// call after Close returns ErrClosed.
+func TestCloseTwice(t *testing.T) {
+	m, err := vggish.New(context.Background(), vggish.Options{WeightsPath: golden.Weights(t), Device: "cpu"})
+	require.NoError(t, err)
+	require.NoError(t, m.Close())
+	assert.NoError(t, m.Close())
+	_, err = m.Embed(context.Background(), make([]float32, 16000), 16000)
+	assert.ErrorIs(t, err, vggish.ErrClosed)
+	n := 0
+	for _, err := range m.EmbedBlocks(context.Background(), decode.FromFloat32(make([]float32, 16000), 16000)) {
+		assert.ErrorIs(t, err, vggish.ErrClosed)
+		n++
+	}
+	assert.Equal(t, 1, n, "the error is yielded once")
+}
