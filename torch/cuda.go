@@ -21,6 +21,16 @@ static int vggish_compute_capability(int device, int *major, int *minor) {
 	int err = get(major, vggish_cc_major, device);
 	return err != 0 ? err : get(minor, vggish_cc_minor, device);
 }
+// vggish_libtorch_cuda_loaded reports whether libtorch's CUDA library is in the process: torch/adapt
+// links it (--no-as-needed) exactly when libtorch was built with CUDA.
+static int vggish_libtorch_cuda_loaded(void) {
+	void *h = dlopen("libtorch_cuda.so", RTLD_LAZY | RTLD_NOLOAD);
+	if (h == NULL) {
+		return 0;
+	}
+	dlclose(h);
+	return 1;
+}
 */
 import "C"
 
@@ -37,13 +47,54 @@ func ComputeCapability(d Device) (major, minor int, err error) {
 		return 0, 0, fmt.Errorf("torch: %s has no compute capability", d)
 	}
 	if !CUDAAvailable() {
-		return 0, 0, fmt.Errorf("torch: %s: libtorch %s has no CUDA device", d, Version())
+		return 0, 0, cudaError(d.String())
 	}
 	major, minor, err = computeCapability(d.Index())
 	if err != nil {
 		return 0, 0, fmt.Errorf("torch: %s: %w", d, err)
 	}
 	return major, minor, nil
+}
+
+// CUDABuild reports whether libtorch was built with CUDA (its CUDA library is loaded), whether or not
+// it sees a device: false for a CPU-only build such as Debian's libtorch-dev.
+func CUDABuild() bool { return C.vggish_libtorch_cuda_loaded() != 0 }
+
+// ErrCPUOnly is wrapped by a [*CUDAError] when libtorch was built without CUDA.
+var ErrCPUOnly = errors.New("libtorch is a CPU-only build")
+
+// ErrNoCUDADevice is wrapped by a [*CUDAError] when libtorch has CUDA but does not see the device.
+var ErrNoCUDADevice = errors.New("no such CUDA device")
+
+// CUDAError is a CUDA device asked of a libtorch that cannot give it, either because libtorch was
+// built without CUDA ([ErrCPUOnly]) or because it does not see that device ([ErrNoCUDADevice]: no
+// GPU, no driver, or an index past the last). Tell them apart with errors.Is, or read the fields
+// through errors.As.
+type CUDAError struct {
+	Device    string // the device asked for, as given: "cuda", "cuda:1"
+	Version   string // libtorch's version
+	CUDABuild bool   // libtorch was built with CUDA
+	Devices   int    // the CUDA devices libtorch sees
+}
+
+func (e *CUDAError) Error() string {
+	if !e.CUDABuild {
+		return fmt.Sprintf("torch: device %q: libtorch %s is a CPU-only build (no libtorch_cuda): use the CPU, or a CUDA libtorch (LIBTORCH=...) adapted by go run github.com/vggish-go/vggish/torch/adapt", e.Device, e.Version)
+	}
+	return fmt.Sprintf("torch: device %q: libtorch %s (CUDA) sees %d CUDA device(s)", e.Device, e.Version, e.Devices)
+}
+
+// Unwrap is ErrCPUOnly or ErrNoCUDADevice.
+func (e *CUDAError) Unwrap() error {
+	if !e.CUDABuild {
+		return ErrCPUOnly
+	}
+	return ErrNoCUDADevice
+}
+
+// cudaError is the *CUDAError for a request of device that libtorch cannot give.
+func cudaError(device string) error {
+	return &CUDAError{Device: device, Version: Version(), CUDABuild: CUDABuild(), Devices: DeviceCount()}
 }
 
 // computeCapability asks the loaded CUDA runtime for device index's compute capability.

@@ -33,7 +33,8 @@ func (d Device) String() string {
 }
 
 // ParseDevice resolves a device name: "auto" (or "") is the first CUDA device when libtorch has one and
-// the CPU otherwise; "cpu"; "cuda" (device 0); "cuda:N".
+// the CPU otherwise; "cpu"; "cuda" (device 0); "cuda:N". A CUDA device that libtorch cannot give is a
+// [*CUDAError].
 func ParseDevice(name string) (Device, error) {
 	switch s := strings.ToLower(strings.TrimSpace(name)); {
 	case s == "" || s == "auto":
@@ -52,8 +53,8 @@ func ParseDevice(name string) (Device, error) {
 			}
 			idx = n
 		}
-		if n := DeviceCount(); idx >= n {
-			return CPU, fmt.Errorf("torch: device %q: libtorch %s sees %d CUDA device(s)", name, Version(), n)
+		if idx >= DeviceCount() {
+			return CPU, cudaError(name)
 		}
 		return CUDA(idx), nil
 	default:

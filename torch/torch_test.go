@@ -21,7 +21,7 @@ func TestParseDevice(t *testing.T) {
 		{in: "gpu", wantErr: "want auto, cpu, cuda or cuda:N"},
 		{in: "cuda:x", wantErr: "want cuda:N"},
 		{in: "cuda:-1", wantErr: "want cuda:N"},
-		{in: "cuda:99", wantErr: "CUDA device(s)"},
+		{in: "cuda:99", wantErr: `device "cuda:99": libtorch`},
 	} {
 		got, err := torch.ParseDevice(c.in)
 		if c.wantErr != "" {
@@ -61,10 +61,42 @@ func TestComputeCapability(t *testing.T) {
 	assert.ErrorContains(t, err, "cpu has no compute capability")
 	major, minor, err := torch.ComputeCapability(torch.CUDA(0))
 	if !torch.CUDAAvailable() {
-		assert.ErrorContains(t, err, "has no CUDA device")
+		var ce *torch.CUDAError
+		require.ErrorAs(t, err, &ce)
+		assert.Equal(t, "cuda:0", ce.Device)
 		return
 	}
 	require.NoError(t, err)
 	t.Logf("cuda:0: compute capability %d.%d", major, minor)
 	assert.GreaterOrEqual(t, major, 3, "libtorch supports no older GPU")
+}
+
+// A CUDA device that libtorch cannot give is a *CUDAError saying which: a CPU-only libtorch, or one
+// with CUDA that does not see the device.
+func TestCUDAError(t *testing.T) {
+	_, err := torch.ParseDevice("cuda:99")
+	var ce *torch.CUDAError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, "cuda:99", ce.Device)
+	assert.Equal(t, torch.Version(), ce.Version)
+	assert.Equal(t, torch.CUDABuild(), ce.CUDABuild)
+	assert.Equal(t, torch.DeviceCount(), ce.Devices)
+	if !torch.CUDABuild() {
+		assert.ErrorIs(t, err, torch.ErrCPUOnly)
+		assert.NotErrorIs(t, err, torch.ErrNoCUDADevice)
+		assert.ErrorContains(t, err, "is a CPU-only build")
+		assert.ErrorContains(t, err, "go run github.com/vggish-go/vggish/torch/adapt")
+		assert.False(t, torch.CUDAAvailable())
+		_, err = torch.ParseDevice("cuda")
+		assert.ErrorIs(t, err, torch.ErrCPUOnly)
+	} else {
+		assert.ErrorIs(t, err, torch.ErrNoCUDADevice)
+		assert.ErrorContains(t, err, "(CUDA) sees")
+	}
+	// The two cases' messages, whichever this machine has.
+	cpu := &torch.CUDAError{Device: "cuda", Version: "1.13.0"}
+	assert.EqualError(t, cpu, `torch: device "cuda": libtorch 1.13.0 is a CPU-only build (no libtorch_cuda): use the CPU, or a CUDA libtorch (LIBTORCH=...) adapted by go run github.com/vggish-go/vggish/torch/adapt`)
+	gpu := &torch.CUDAError{Device: "cuda:1", Version: "2.1.0", CUDABuild: true, Devices: 1}
+	assert.EqualError(t, gpu, `torch: device "cuda:1": libtorch 2.1.0 (CUDA) sees 1 CUDA device(s)`)
+	assert.ErrorIs(t, gpu, torch.ErrNoCUDADevice)
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/vggish-go/vggish/decode"
 	"github.com/vggish-go/vggish/internal/golden"
 	"github.com/vggish-go/vggish/preprocess"
+	"github.com/vggish-go/vggish/torch"
 	"github.com/vggish-go/vggish/vggish"
 )
 
@@ -73,4 +74,34 @@ func TestCloseTwice(t *testing.T) {
 		n++
 	}
 	assert.Equal(t, 1, n, "the error is yielded once")
+}
+
+// Threads is libtorch's, for the whole process: every Model reports the count in force, whichever
+// Model (or torch.SetThreads) set it last.
+func TestThreadsAreProcessWide(t *testing.T) {
+	old := torch.Threads()
+	defer torch.SetThreads(old)
+	a, err := vggish.New(context.Background(), vggish.Options{WeightsPath: golden.Weights(t), Device: "cpu", Threads: 1})
+	require.NoError(t, err)
+	defer a.Close()
+	assert.Equal(t, 1, a.Options().Threads)
+	b, err := vggish.New(context.Background(), vggish.Options{WeightsPath: golden.Weights(t), Device: "cpu", Threads: 2})
+	require.NoError(t, err)
+	defer b.Close()
+	assert.Equal(t, 2, torch.Threads())
+	assert.Equal(t, 2, a.Options().Threads, "a's options report the count in force, not the one it was made with")
+	assert.Equal(t, 2, b.Options().Threads)
+}
+
+// A CUDA device that this libtorch cannot give fails New with torch's typed error.
+func TestNewCUDAError(t *testing.T) {
+	_, err := vggish.New(context.Background(), vggish.Options{WeightsPath: golden.Weights(t), Device: "cuda:99"})
+	var ce *torch.CUDAError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, "cuda:99", ce.Device)
+	if !torch.CUDABuild() {
+		assert.ErrorIs(t, err, torch.ErrCPUOnly)
+	} else {
+		assert.ErrorIs(t, err, torch.ErrNoCUDADevice)
+	}
 }

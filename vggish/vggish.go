@@ -69,8 +69,10 @@ type Options struct {
 	// loop runs what is waiting when the network comes free, and a clip's embedding does not depend on
 	// the batch it ran in.
 	BatchSize int
-	// Threads sets libtorch's intra-op thread count for the process; 0 means one per CPU the process
-	// may use ([torch.UsableCPUs]), where libtorch's own default is one per core of the machine, or one.
+	// Threads sets libtorch's intra-op thread count when the Model is made; 0 means one per CPU the
+	// process may use ([torch.UsableCPUs]), where libtorch's own default is one per core of the
+	// machine, or one. The count is libtorch's, for the whole process: the last New (or
+	// [torch.SetThreads]) sets it for every Model, and [Model.Options] reports the count in force.
 	Threads int
 	// Workers is the most inputs decoded and preprocessed at once, over all callers; 0 means one per
 	// usable CPU. Calls waiting for the network hold no worker, so many more may be in flight (see
@@ -235,9 +237,15 @@ func (m *Model) Capacity() int {
 }
 
 // Options returns the options the model was made with, every default filled in: the weights' and
-// (with post-processing) the PCA parameters' paths, the device chosen, the batch size, thread and
-// worker counts, variant, precision (as it runs: TF32 on the CPU is FP32) and the example hop.
-func (m *Model) Options() Options { return m.opts }
+// (with post-processing) the PCA parameters' paths, the device chosen, the batch size, worker count,
+// variant, precision (as it runs: TF32 on the CPU is FP32) and the example hop. Threads is libtorch's
+// thread count now ([torch.Threads]), which is process-wide: a later New or torch.SetThreads changes it
+// for this Model too.
+func (m *Model) Options() Options {
+	o := m.opts
+	o.Threads = torch.Threads()
+	return o
+}
 
 // Device is the device the network runs on ("cpu", "cuda:0", ...).
 func (m *Model) Device() string { return m.opts.Device }
