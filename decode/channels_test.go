@@ -133,34 +133,3 @@ type foreign struct{}
 func (foreign) SampleRate() int             { return 16000 }
 func (foreign) Read([]float64) (int, error) { return 0, errors.New("no") }
 func (foreign) Close() error                { return nil }
-
-func ExampleSplit() {
-	buf := &audio.IntBuffer{
-		Format:         &audio.Format{NumChannels: 2, SampleRate: 44100},
-		SourceBitDepth: 16,
-		Data:           []int{16384, 0, -32768, -32768}, // two frames: (left, right)
-	}
-	src, err := FromBuffer(buf)
-	if err != nil {
-		panic(err)
-	}
-	defer src.Close()
-	chans, err := Split(src)
-	if err != nil {
-		panic(err)
-	}
-	// One goroutine per channel, as a channel far ahead of another waits for it.
-	out := make([][]float64, len(chans))
-	var wg sync.WaitGroup
-	for k, c := range chans {
-		wg.Go(func() {
-			defer c.Close()
-			p := make([]float64, 8)
-			n, _ := c.Read(p)
-			out[k] = p[:n]
-		})
-	}
-	wg.Wait()
-	fmt.Println(out)
-	// Output: [[0.5 -1] [0 -1]]
-}

@@ -7,6 +7,9 @@ import (
 	"log"
 	"os"
 	"path/filepath"
+	"sync"
+
+	"github.com/go-audio/audio"
 
 	"github.com/vggish-go/vggish/decode"
 )
@@ -56,4 +59,58 @@ func ExampleFormatError() {
 		fmt.Println("not decoded here:", unsupported.Err)
 	}
 	// Output: not valid audio: truncated WAV: chunk header cut short before the fmt chunk
+}
+
+// A go-audio buffer of 16-bit stereo becomes mono float64: (left + right) / 2, scaled by 2^15.
+func ExampleFromBuffer() {
+	buf := &audio.IntBuffer{
+		Format:         &audio.Format{NumChannels: 2, SampleRate: 44100},
+		SourceBitDepth: 16,
+		Data:           []int{16384, 0, -32768, -32768},
+	}
+	s, err := decode.FromBuffer(buf)
+	if err != nil {
+		log.Fatal(err)
+	}
+	p := make([]float64, 8)
+	n, err := s.Read(p)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(s.SampleRate(), p[:n])
+	// Output: 44100 [0.25 -1]
+}
+
+func ExampleSplit() {
+	buf := &audio.IntBuffer{
+		Format:         &audio.Format{NumChannels: 2, SampleRate: 44100},
+		SourceBitDepth: 16,
+		Data:           []int{16384, 0, -32768, -32768}, // two frames: (left, right)
+	}
+	src, err := decode.FromBuffer(buf)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer src.Close()
+	chans, err := decode.Split(src)
+	if err != nil {
+		log.Fatal(err)
+	}
+	// One goroutine per channel, as a channel far ahead of another waits for it.
+	out := make([][]float64, len(chans))
+	var wg sync.WaitGroup
+	for k, c := range chans {
+		wg.Go(func() {
+			defer c.Close()
+			p := make([]float64, 8)
+			n, err := c.Read(p)
+			if err != nil && err != io.EOF {
+				log.Fatal(err)
+			}
+			out[k] = p[:n]
+		})
+	}
+	wg.Wait()
+	fmt.Println(out)
+	// Output: [[0.5 -1] [0 -1]]
 }

@@ -206,20 +206,3 @@ func TestOpenErrors(t *testing.T) {
 	var format *FormatError
 	assert.ErrorAs(t, err, &format)
 }
-
-// A go-audio buffer of 16-bit stereo becomes mono float64: (left + right) / 2, scaled by 2^15.
-func ExampleFromBuffer() {
-	buf := &audio.IntBuffer{
-		Format:         &audio.Format{NumChannels: 2, SampleRate: 44100},
-		SourceBitDepth: 16,
-		Data:           []int{16384, 0, -32768, -32768},
-	}
-	s, err := FromBuffer(buf)
-	if err != nil {
-		panic(err)
-	}
-	p := make([]float64, 8)
-	n, _ := s.Read(p)
-	fmt.Println(s.SampleRate(), p[:n])
-	// Output: 44100 [0.25 -1]
-}

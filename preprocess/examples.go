@@ -88,7 +88,7 @@ func blockExamples(hop int) int {
 }
 
 // Stream reads src to the end and calls fn with each block of examples, in order. Errors from src
-// and fn are returned as they are; Stream's own name the source ("preprocess NAME: ...", with the
+// and fn are returned as they are; Stream's own errors name the source ("preprocess NAME: ...", with the
 // name from a Name() string method when src has one).
 func Stream(ctx context.Context, src decode.Source, opts Options, fn func(*Examples) error) (Info, error) {
 	info := Info{SampleRate: src.SampleRate()}

@@ -21,6 +21,8 @@ import (
 	"unsafe"
 
 	_ "github.com/sugarme/gotch/libtch" // links the C functions declared above
+
+	_ "github.com/vggish-go/vggish/torch/internal/adapted" // stops an unadapted build early
 )
 
 // mmapThreshold is the allocation size from which glibc always maps memory afresh and unmaps it on

@@ -42,13 +42,7 @@ func ParseChannels(s string) (Channels, error) {
 }
 
 // Set makes *Channels a flag.Value.
-func (c *Channels) Set(s string) error {
-	v, err := ParseChannels(s)
-	if err == nil {
-		*c = v
-	}
-	return err
-}
+func (c *Channels) Set(s string) error { return set(c, s, ParseChannels) }
 
 // preprocessAll preprocesses each source and submits its examples, the sources concurrently (they are
 // the channels of one input and share its decoder), and hands emit each block's embeddings (filled

@@ -12,7 +12,7 @@
 //
 // Decoding is package decode's and the log-mel examples package preprocess's; their errors pass
 // through as they are ("decode NAME: ...", a [*decode.FormatError] or [*decode.UnsupportedError] for
-// bad audio; "preprocess NAME: ..."). The model's own name the input: "vggish NAME: ...".
+// bad audio; "preprocess NAME: ..."). The model's own errors name the input: "vggish NAME: ...".
 package vggish
 
 import (
@@ -53,8 +53,10 @@ type Options struct {
 	// WeightsPath is a VGGish state dict saved by torch.save (zip or legacy format). Empty means the
 	// published vggish-10086976.pth, downloaded once into the weights cache (see [weights.Fetch]).
 	WeightsPath string
-	// Device is "auto" (CUDA when libtorch has it), "cpu", "cuda" or "cuda:N". Empty means "auto";
-	// Model.Options gives the device chosen, "cpu" or "cuda:N".
+	// Device is "auto" (CUDA when libtorch has it), "cpu", "cuda" or "cuda:N", as [torch.ParseDevice]
+	// reads it (a name rather than a torch.Device, as "auto" is no device until New resolves it). Empty
+	// means "auto"; Model.Options gives the device chosen, "cpu" or "cuda:N". A CUDA device that
+	// libtorch cannot give fails New with a [*torch.CUDAError].
 	Device  string
 	Variant Variant // empty means Towhee
 	// Postprocess enables torchvggish's PCA post-processing with the parameters at PCAPath (empty:
@@ -130,8 +132,8 @@ func New(ctx context.Context, opts Options) (*Model, error) {
 	if opts.Variant == "" {
 		opts.Variant = Towhee
 	}
-	if opts.Variant != Towhee && opts.Variant != TorchVGGish {
-		return nil, fmt.Errorf("vggish: variant %q: want %q or %q", opts.Variant, Towhee, TorchVGGish)
+	if _, err := ParseVariant(string(opts.Variant)); err != nil {
+		return nil, err
 	}
 	if opts.Channels != Mix && opts.Channels != Each {
 		return nil, fmt.Errorf("vggish: %v: want Mix or Each", opts.Channels)

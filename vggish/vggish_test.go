@@ -27,8 +27,19 @@ import (
 
 // TestMain removes the weights files the tests wrote. The tests that compare with the Python reference
 // live are skipped without it (VGGISH_SKIP_REFERENCE=1); the others, the goldens' among them, run
-// with the formula weights of internal/golden.
-func TestMain(m *testing.M) { reftest.Main(m) }
+// with the formula weights of internal/golden. The examples read their weights from VGGISH_WEIGHTS, as
+// a program would: unless it is set, it names the formula weights here.
+func TestMain(m *testing.M) {
+	if os.Getenv("VGGISH_WEIGHTS") == "" {
+		p, err := golden.WeightsPath()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Setenv("VGGISH_WEIGHTS", p)
+	}
+	reftest.Main(m)
+}
 
 // refCase is a configuration run on the fixtures by the reference and by vggish-go, with the same
 // seeded He-initialised weights.

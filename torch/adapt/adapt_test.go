@@ -1,6 +1,8 @@
 package main
 
 import (
+	"go/parser"
+	"go/token"
 	"os"
 	"path/filepath"
 	"strings"
@@ -106,4 +108,20 @@ func TestDropBallast(t *testing.T) {
 			assert.Equal(t, c.want, string(got))
 		})
 	}
+}
+
+// The marker the adapter writes into gotch's package half is the identifier that
+// torch/internal/adapted refers to, in a file that parses as package half.
+func TestMarkerMatchesTheGuard(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.Mkdir(filepath.Join(dir, "half"), 0o755))
+	require.NoError(t, writeMarker(dir))
+	f, err := parser.ParseFile(token.NewFileSet(), filepath.Join(dir, "half", "vggish_adapted.go"), nil, 0)
+	require.NoError(t, err)
+	assert.Equal(t, "half", f.Name.Name)
+	require.NotNil(t, f.Scope.Lookup(adaptedMarker), "the marker is declared")
+	guard, err := os.ReadFile(filepath.Join("..", "internal", "adapted", "adapted.go"))
+	require.NoError(t, err)
+	assert.Contains(t, string(guard), "var _ = gotch."+adaptedMarker)
+	assert.Contains(t, adaptedMarker, "go_run_github_com_vggish_go_vggish_torch_adapt", "the compiler's message names the command")
 }

@@ -20,7 +20,7 @@ import (
 )
 
 // formatVersion changes whenever adapt's output for the same inputs changes, invalidating old copies.
-const formatVersion = 2
+const formatVersion = 3
 
 type adaptation struct {
 	lt      libtorch
@@ -51,6 +51,9 @@ func (a adaptation) build() error {
 		return fmt.Errorf("copying gotch: %w", err)
 	}
 	if err := dropBallast(tmp); err != nil {
+		return err
+	}
+	if err := writeMarker(tmp); err != nil {
 		return err
 	}
 	libtch := filepath.Join(tmp, "libtch")
@@ -113,6 +116,21 @@ func dropBallast(dir string) error {
 		return fmt.Errorf("adapting gotch: %s has no %q to drop (a gotch this version of adapt does not know)", path, ballast)
 	}
 	return os.WriteFile(path, bytes.Replace(b, []byte(ballast), []byte("lots [0]byte"), 1), 0o644)
+}
+
+// adaptedMarker is the identifier that the adapted gotch's package half defines and that package
+// github.com/vggish-go/vggish/torch/internal/adapted refers to: a build with the published gotch stops
+// there within seconds, the compiler's "undefined: gotch.Adapted_run_..." spelling out the command to
+// run, where it would otherwise take minutes to fail on gotch's C++ with "torch/torch.h: No such file".
+// Package half is pure Go and nothing in libtch imports it, so the marker costs no C++ recompilation.
+const adaptedMarker = "Adapted_run__go_run_github_com_vggish_go_vggish_torch_adapt"
+
+// writeMarker adds adaptedMarker to the gotch copy in dir.
+func writeMarker(dir string) error {
+	src := "// Written by github.com/vggish-go/vggish/torch/adapt: this copy of gotch is adapted to the\n" +
+		"// machine's libtorch (see vggish-go's torch/internal/adapted).\n\npackage half\n\n" +
+		"// " + adaptedMarker + " marks a gotch adapted by vggish-go's torch/adapt.\nconst " + adaptedMarker + " = true\n"
+	return os.WriteFile(filepath.Join(dir, "half", "vggish_adapted.go"), []byte(src), 0o644)
 }
 
 // libGo is the cgo preamble for this libtorch. The CUDA libraries are linked only when libtorch has
