@@ -12,7 +12,8 @@ type Device struct {
 	index int
 }
 
-// CPU is the host.
+// CPU is the host: the zero Device. (A variable, as a struct cannot be a constant; not meant to be
+// assigned.)
 var CPU = Device{}
 
 // CUDA is CUDA device i.

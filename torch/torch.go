@@ -1,7 +1,7 @@
 // Package torch reports on the libtorch that vggish-go runs on and sets its process-wide options:
 // its [Version], its intra-op thread count ([Threads], [SetThreads], [UsableCPUs]), and the devices it
-// sees ([CUDAAvailable], [DeviceCount], [ComputeCapability]; a [Device] names one, [ParseDevice] reads
-// its name). No gotch type crosses this API; the tensor glue that uses gotch is internal to the
+// sees ([CUDAAvailable], [CUDABuild], [DeviceCount], [ComputeCapability]; a [Device] names one,
+// [ParseDevice] reads its name, and a CUDA device libtorch cannot give is a [*CUDAError]). No gotch type crosses this API; the tensor glue that uses gotch is internal to the
 // module.
 //
 // Importing the package makes libtorch allocate CPU tensors of 128 KiB and more from a cache that

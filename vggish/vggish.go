@@ -6,9 +6,14 @@
 // ([Options.Progress] receives download progress, [Model.Warnings] say what the device does not do
 // as asked). A Model holds the network
 // on a CPU or CUDA device. It is safe for concurrent use: calls from many goroutines
-// ([Model.EmbedFile], [Model.Embed], [Model.EmbedBuffer], [Model.EmbedExamples]) are batched
-// together, up to [Options.BatchSize] examples per forward pass, by one inference loop that owns the
-// device. Each call returns [Embeddings], a row per example.
+// ([Model.EmbedFile], [Model.EmbedReader], [Model.EmbedSource], [Model.Embed], [Model.EmbedBuffer],
+// [Model.EmbedExamples]) are batched together, up to [Options.BatchSize] examples per forward pass, by
+// one inference loop that owns the device. Each call returns [Embeddings], a row per example;
+// [Model.EmbedBlocks] yields them a block at a time as they are ready, for live streams and long
+// recordings.
+//
+// A nil context panics ("vggish: nil Context"), as in the standard library: it is the program's bug.
+// A Model not made by New returns an error from every call.
 //
 // Decoding is package decode's and the log-mel examples package preprocess's; their errors pass
 // through as they are ("decode NAME: ...", a [*decode.FormatError] or [*decode.UnsupportedError] for
@@ -625,7 +630,8 @@ type Embeddings struct {
 	// channel 1's, and so on, the same number for each: Data is a C-order (Channels, Rows() /
 	// Channels, 128) array. Channel(c) is channel c's stream.
 	Channels int
-	// SampleRate and Duration describe the source audio (zero for EmbedExamples).
+	// SampleRate and Duration describe the source audio (zero for EmbedExamples; Duration is zero in
+	// the blocks of EmbedBlocks, as the audio's length is known only at its end).
 	SampleRate int
 	Duration   float64
 }
