@@ -143,17 +143,7 @@ func runEmbed(args []string, s stdio) error {
 			return fs.asMisuse(err)
 		}
 	}
-	var readOnly []string // files no output may be written over, besides the inputs
-	for _, f := range []struct {
-		given string
-		file  weights.File
-	}{{vopts.WeightsPath, weights.Model}, {*pcaPath, weights.PCA}} {
-		if f.given != "" {
-			readOnly = append(readOnly, f.given)
-		} else if p, err := (weights.Options{}).Path(f.file); err == nil {
-			readOnly = append(readOnly, p)
-		}
-	}
+	readOnly := modelFiles(vopts.WeightsPath, *pcaPath) // files no output may be written over, besides the inputs
 	if *filesFrom != "" && *filesFrom != "-" {
 		if err := checkList(*filesFrom); err != nil {
 			return fs.asMisuse(err)
@@ -296,6 +286,23 @@ func checkList(path string) error {
 		return fmt.Errorf("--files-from %s: %w", path, err)
 	}
 	return nil
+}
+
+// modelFiles are the files a model reads, given or published (where they would be downloaded): no
+// output may be written over them.
+func modelFiles(weightsPath, pcaPath string) []string {
+	var files []string
+	for _, f := range []struct {
+		given string
+		file  weights.File
+	}{{weightsPath, weights.Model}, {pcaPath, weights.PCA}} {
+		if f.given != "" {
+			files = append(files, f.given)
+		} else if p, err := (weights.Options{}).Path(f.file); err == nil {
+			files = append(files, p)
+		}
+	}
+	return files
 }
 
 // postprocessMode resolves --postprocess against the flags that imply it.

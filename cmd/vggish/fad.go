@@ -61,14 +61,12 @@ func runFAD(args []string, s stdio) error {
 		return err
 	}
 	saves := []string{*saveStats, *saveEval}
+	if *saveStats != "" && *saveEval != "" && absPathEqual(*saveStats, *saveEval) {
+		return fs.misuse("--save-stats and --save-eval-stats are both %s: give each set's statistics a file of its own", *saveStats)
+	}
 	for i, set := range sets {
 		if saves[i] != "" && isStats(set) {
 			return fs.misuse("%s is already a statistics file", set)
-		}
-		for _, in := range append(sets[:len(sets):len(sets)], vopts.WeightsPath) {
-			if saves[i] != "" && in != "" && sameFile(saves[i], in) {
-				return fs.misuse("%s is the input %s: refusing to write over an input", saves[i], in)
-			}
 		}
 	}
 
@@ -88,6 +86,11 @@ func runFAD(args []string, s stdio) error {
 		if files[i], err = setFiles(set); err != nil {
 			return fs.asMisuse(err)
 		}
+	}
+	// No statistics over anything read: the audio of every set however found, lists, statistics, weights.
+	readOnly := append(slices.Clone(sets), modelFiles(vopts.WeightsPath, "")...)
+	if err := batch.CheckOverwrite(saves, nil, slices.Concat(files...), nil, readOnly); err != nil {
+		return fs.asMisuse(err)
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -147,6 +150,17 @@ func runFAD(args []string, s stdio) error {
 	fmt.Fprintf(s.err, "FAD %s vs %s (%s and %s clips)\n", sets[0], sets[1], clips(stats[0]), clips(stats[1]))
 	_, err = fmt.Fprintln(s.out, strconv.FormatFloat(d, 'g', -1, 64))
 	return err
+}
+
+// absPathEqual reports whether two paths name the same file, whether or not it exists yet.
+func absPathEqual(a, b string) bool {
+	if ia, err := os.Stat(a); err == nil {
+		ib, err := os.Stat(b)
+		return err == nil && os.SameFile(ia, ib)
+	}
+	aa, err1 := filepath.Abs(a)
+	ab, err2 := filepath.Abs(b)
+	return err1 == nil && err2 == nil && aa == ab
 }
 
 func isStats(set string) bool { return strings.EqualFold(filepath.Ext(set), ".npz") }
