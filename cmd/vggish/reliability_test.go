@@ -5,6 +5,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/vggish-go/vggish/internal/batch"
 )
 
 // Every command that writes refuses, before any work, an output that is one of its inputs found
@@ -93,5 +96,41 @@ func TestNoOutputOverInputsHoweverNamed(t *testing.T) {
 		assert.Equal(t, 2, exit.ExitCode())
 		assert.Contains(t, lastLine(stderr.String()), "standard output is the input -: refusing to write over an input")
 		assert.Equal(t, before, sum(t, in))
+	})
+}
+
+// One writer per output folder: a second run is refused, naming the first, until the first ends
+// however it ends (SIGKILL included: the kernel releases the lock).
+func TestOneWriterPerOutputFolder(t *testing.T) {
+	fx := newFixture(t)
+	out := filepath.Join(t.TempDir(), "out")
+	// 12,000 clips: minutes of work.
+	first := start(t, nil, nil, "embed", "--weights", fx.weights, "--out-dir", out, "--format", "parquet", "--hop", "0.05", longFLAC(t))
+	first.waitFFmpeg(t) // past the lock: embedding
+	for _, extra := range [][]string{nil, {"--shard", "1/2"}, {"--format", "npy"}} {
+		args := append([]string{"embed", "--weights", fx.weights, "--out-dir", out, "--format", "parquet", fx.wav}, extra...)
+		r := runVggish(t, nil, nil, args...)
+		assert.Equal(t, 1, r.code, r.stderr)
+		assert.Contains(t, lastLine(r.stderr), fmt.Sprintf("is being written by another run (pid %d on ", first.cmd.Process.Pid), extra)
+		assert.Contains(t, lastLine(r.stderr), "long.flac", "the first run's command line")
+	}
+	require.NoError(t, first.cmd.Process.Kill())
+	first.wait(t, hangLimit)
+	r := runVggish(t, nil, nil, "embed", "--weights", fx.weights, "--out-dir", out, "--format", "parquet", "--hop", "0.05", fx.wav)
+	assert.Equal(t, 0, r.code, r.stderr)
+
+	t.Run("the shards of a job side by side", func(t *testing.T) {
+		out := filepath.Join(t.TempDir(), "out")
+		long := longFLAC(t)
+		i := 0
+		if !(batch.Shard{Index: 0, Count: 2}).Contains(batch.Input{Rel: filepath.Base(long)}) {
+			i = 1
+		}
+		busy := start(t, nil, nil, "embed", "--weights", fx.weights, "--out-dir", out, "--format", "parquet", "--shard", fmt.Sprintf("%d/2", i), "--hop", "0.05", long)
+		busy.waitFFmpeg(t)
+		r := runVggish(t, nil, nil, "embed", "--weights", fx.weights, "--out-dir", out, "--format", "parquet", "--shard", fmt.Sprintf("%d/2", 1-i), "--hop", "0.05", fx.wav)
+		assert.Equal(t, 0, r.code, r.stderr)
+		require.NoError(t, busy.cmd.Process.Kill())
+		busy.wait(t, hangLimit)
 	})
 }

@@ -182,6 +182,7 @@ func Run(ctx context.Context, m Embedder, inputs []Input, o Options) (*Summary, 
 	if err != nil {
 		return nil, err
 	}
+	defer r.lock.unlock()
 	return r.run(ctx, m)
 }
 
@@ -192,7 +193,8 @@ type run struct {
 	skipped int
 	sink    sink
 	prog    *progress
-	rec     *Record // with OutDir and Options.Record
+	rec     *Record  // with OutDir and Options.Record
+	lock    *dirLock // with OutDir: held for the run
 
 	mu       sync.Mutex
 	sum      Summary
@@ -355,13 +357,17 @@ func newRun(inputs []Input, o Options) (*run, error) {
 		r.todo = p.selected
 		r.sink = newFiles(o, p.targets)
 	default:
+		if r.lock, err = lockOutDir(o.OutDir, o.Shard); err != nil {
+			return nil, err
+		}
 		if err := r.prepareOutDir(p); err != nil {
+			r.lock.unlock()
 			return nil, err
 		}
 	}
 	r.prog = &progress{w: o.Progress, terminal: o.Terminal, total: len(r.todo), skipped: r.skipped}
 	if p.ignored > 0 {
-		r.prog.logf("ignoring %d inputs under %s named like the outputs of a run (%s, run records, temporary files)", p.ignored, o.OutDir, outputExts())
+		r.prog.logf("ignoring %d inputs under %s named like the outputs of a run (%s, run records, locks, temporary files)", p.ignored, o.OutDir, outputExts())
 	}
 	return r, nil
 }

@@ -20,7 +20,7 @@ func ownOutput(in Input, outDir string) bool {
 	}
 	name := filepath.Base(in.Path)
 	ext := strings.ToLower(filepath.Ext(name))
-	named := atomicfile.TempStem(name) != "" || (strings.HasPrefix(name, "vggish-run") && ext == ".json")
+	named := atomicfile.TempStem(name) != "" || (strings.HasPrefix(name, "vggish-run") && ext == ".json") || isLockName(name)
 	for _, f := range Formats {
 		named = named || ext == "."+string(f)
 	}
