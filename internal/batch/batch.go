@@ -81,7 +81,8 @@ type Options struct {
 	PartTime time.Duration
 	// Workers is the number of files in progress at once (being decoded, or waiting for their clips to
 	// be embedded); 0 means the embedder's Capacity() where it has one (a *vggish.Model: enough short
-	// files to keep its batches full), else runtime.NumCPU().
+	// files to keep its batches full), else runtime.NumCPU(). Each is an open file (and with ffmpeg a
+	// child's pipes): the number is bounded by the open-file limit (see filesInFlight).
 	Workers int
 	// Shard selects the part of the inputs this process embeds.
 	Shard Shard
@@ -182,7 +183,6 @@ func Run(ctx context.Context, m Embedder, inputs []Input, o Options) (*Summary, 
 	if err != nil {
 		return nil, err
 	}
-	defer r.lock.unlock()
 	return r.run(ctx, m)
 }
 
@@ -469,17 +469,19 @@ func removeTemps(dir string, mine func(path string) bool) error {
 }
 
 func (r *run) run(ctx context.Context, m Embedder) (*Summary, error) {
+	defer r.lock.unlock()
 	if r.o.Workers <= 0 {
 		r.o.Workers = runtime.NumCPU()
 		if c, ok := m.(interface{ Capacity() int }); ok {
 			r.o.Workers = c.Capacity()
 		}
 	}
+	r.o.Workers = min(r.o.Workers, filesInFlight())
 	start := time.Now()
 	o := r.o
 	rec := r.rec
 	if rec != nil {
-		rec.Started, rec.Workers = start, o.Workers
+		rec.Started, rec.FilesInFlight = start, o.Workers
 		if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
 			return nil, fmt.Errorf("output folder: %w", err)
 		}

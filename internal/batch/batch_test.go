@@ -239,7 +239,7 @@ func TestRunFailuresRerunAndRecord(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, json.Unmarshal(b, &rec))
 	assert.Equal(t, Settings{WeightsSHA256: "abc", Variant: "towhee", Postprocess: "none", Hop: 0.96, Format: NPY, DType: "float32"}, rec.Settings)
-	assert.Equal(t, []int{8, 7, 0, 1, sum.Clips, 2}, []int{rec.Inputs, rec.Embedded, rec.Skipped, rec.Failed, rec.Clips, rec.Workers})
+	assert.Equal(t, []int{8, 7, 0, 1, sum.Clips, 2}, []int{rec.Inputs, rec.Embedded, rec.Skipped, rec.Failed, rec.Clips, rec.FilesInFlight})
 	require.NotNil(t, rec.Finished)
 
 	// A rerun embeds only the failed file; once it works, the failure list goes.

@@ -46,18 +46,22 @@ type Record struct {
 	BatchSize   int      `json:"batch_size"`
 	Threads     int      `json:"threads"`
 	Args        []string `json:"args,omitempty"`
+	// Workers is the decoders at once, as given (--workers) or by default.
+	Workers int `json:"workers"`
 
 	// Filled in by Run.
-	Host     string     `json:"host"`
-	Workers  int        `json:"workers"`
-	Shard    string     `json:"shard,omitempty"`
-	Started  time.Time  `json:"started"`
-	Finished *time.Time `json:"finished,omitempty"`
-	Inputs   int        `json:"inputs"`
-	Embedded int        `json:"embedded"`
-	Skipped  int        `json:"skipped"`
-	Failed   int        `json:"failed"`
-	Clips    int        `json:"clips"`
+	Host string `json:"host"`
+	// FilesInFlight bounds the inputs open at once: the embedder's capacity, bounded by the open-file
+	// limit.
+	FilesInFlight int        `json:"files_in_flight"`
+	Shard         string     `json:"shard,omitempty"`
+	Started       time.Time  `json:"started"`
+	Finished      *time.Time `json:"finished,omitempty"`
+	Inputs        int        `json:"inputs"`
+	Embedded      int        `json:"embedded"`
+	Skipped       int        `json:"skipped"`
+	Failed        int        `json:"failed"`
+	Clips         int        `json:"clips"`
 	// Parts lists the Parquet parts of this shard, its earlier runs' included, each with the inputs
 	// it holds; a part is rewritten into the record as it is committed.
 	Parts []Part `json:"parts,omitempty"`
