@@ -537,6 +537,8 @@ feed:
 	if sinkErr != nil {
 		if fault := (*Fault)(nil); errors.As(sinkErr, &fault) {
 			fault.Inputs = len(r.todo)
+			// Embedded counts what was written: not the inputs of a Parquet part lost to the fault.
+			r.sum.Embedded = fault.Done
 		}
 		errs = append(errs, sinkErr)
 	} else if err := ctx.Err(); err != nil {
