@@ -395,6 +395,11 @@ func (r *run) prepareOutDir(p *plan) error {
 			return err
 		}
 	}
+	for _, nr := range recs {
+		if nr.name == RecordName(o.Shard) && r.rec != nil {
+			r.rec.Others = others(&nr.rec, o.Format)
+		}
+	}
 	if o.Format == Parquet {
 		return r.prepareParts(recs, p.selected)
 	}
