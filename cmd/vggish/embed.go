@@ -121,6 +121,11 @@ func runEmbed(args []string, s stdio) error {
 		{!slices.Contains([]vggish.Precision{vggish.FP32, vggish.BF16, vggish.FP16, vggish.TF32}, vggish.Precision(*precision)),
 			fmt.Sprintf("--precision %q: want fp32, bf16, fp16, tf32", *precision)},
 		{*partTime <= 0, fmt.Sprintf("--part-time %s: want a positive duration", *partTime)},
+		// Flags that would be silently ignored: the user meant something that would not happen.
+		{(fs.set("part-size") || fs.set("part-time")) && *format != string(batch.Parquet), "--part-size and --part-time size Parquet parts: they need --format parquet"},
+		{*overwrite && *outDir == "", "--overwrite redoes the outputs of an output folder: it needs --out-dir (--output is always written)"},
+		{vggish.Precision(*precision) == vggish.FP16 && !onCUDA(*model.device),
+			fmt.Sprintf("--precision fp16 runs on CUDA only (libtorch's CPU kernels lack float16 convolutions), and --device %s is the CPU here: use bf16", *model.device)},
 	} {
 		if c.bad {
 			return fs.misuse("%s", c.msg)
@@ -330,7 +335,7 @@ func record(m *vggish.Model, args []string, sha256 func(path string) (string, er
 	o := m.Options()
 	r := &batch.Record{
 		WeightsPath: o.WeightsPath, VggishGo: version(), Libtorch: torch.Version(), Gotch: torch.GotchVersion,
-		Go: runtime.Version(), Device: m.Device(), BatchSize: o.BatchSize, Threads: torch.Threads(), Args: args,
+		Go: runtime.Version(), Device: m.Device(), BatchSize: o.BatchSize, Threads: torch.Threads(), Workers: o.Workers, Args: args,
 		Settings: batch.Settings{Variant: string(o.Variant), Hop: o.Preprocess.Hop, Tail: o.Preprocess.Tail.String(),
 			Channels: o.Channels.String(), Resampler: resampler, Precision: string(o.Precision)},
 	}
@@ -389,15 +394,28 @@ func readList(name string, stdin io.Reader) ([]string, error) {
 		r = f
 	}
 	var out []string
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 1<<20)
-	for sc.Scan() {
-		if line := strings.TrimRight(sc.Text(), "\r"); strings.TrimSpace(line) != "" {
+	// A Reader, not a Scanner: a line has no length limit here (a path too long is that entry's
+	// failure, not the list's).
+	br := bufio.NewReader(r)
+	for {
+		line, err := br.ReadString('\n')
+		if line = strings.TrimRight(line, "\r\n"); strings.TrimSpace(line) != "" {
 			out = append(out, line)
 		}
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("--files-from %s: %w", name, err)
+		}
 	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("--files-from %s: %w", name, err)
+}
+
+// onCUDA reports whether a valid --device runs on CUDA: cuda or cuda:N, or auto where CUDA is there.
+func onCUDA(device string) bool {
+	d, err := torch.ParseDevice(device)
+	if device == "auto" {
+		return torch.CUDAAvailable()
 	}
-	return out, nil
+	return err == nil && d.IsCUDA()
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -147,7 +148,17 @@ func runFAD(args []string, s stdio) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(s.err, "FAD %s vs %s (%s and %s clips)\n", sets[0], sets[1], clips(stats[0]), clips(stats[1]))
+	if math.IsNaN(d) || math.IsInf(d, 0) || d < 0 {
+		// A distance cannot be: the statistics loaded are not those of any set of vectors.
+		var files []string
+		for i, set := range sets {
+			if loaded[i] != nil {
+				files = append(files, set)
+			}
+		}
+		return fmt.Errorf("FAD %g is not a distance: the statistics in %s are not those of a set of embeddings", d, strings.Join(files, " and "))
+	}
+	fmt.Fprintf(s.err, "FAD %s vs %s (%s and %s)\n", sets[0], sets[1], clips(stats[0]), clips(stats[1]))
 	_, err = fmt.Fprintln(s.out, strconv.FormatFloat(d, 'g', -1, 64))
 	return err
 }
@@ -167,9 +178,9 @@ func isStats(set string) bool { return strings.EqualFold(filepath.Ext(set), ".np
 
 func clips(s *fad.Stats) string {
 	if s.N() == 0 {
-		return "an unknown number of"
+		return "an unknown number of clips"
 	}
-	return strconv.FormatInt(s.N(), 10)
+	return strconv.FormatInt(s.N(), 10) + " clips"
 }
 
 // setFiles expands a set: a list file's lines, or the argument itself, as embed's inputs.

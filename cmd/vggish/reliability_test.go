@@ -5,16 +5,20 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/vggish-go/vggish/internal/batch"
+	"github.com/vggish-go/vggish/internal/npyfile"
 )
 
 // Every command that writes refuses, before any work, an output that is one of its inputs found
@@ -133,4 +137,109 @@ func TestOneWriterPerOutputFolder(t *testing.T) {
 		require.NoError(t, busy.cmd.Process.Kill())
 		busy.wait(t, hangLimit)
 	})
+}
+
+// Open files are bounded by design: under `ulimit -n 64` (soft and hard) every one of 160 files, half
+// of them through ffmpeg, is embedded, and the run record holds --workers as given.
+func TestOpenFilesBoundedByTheLimit(t *testing.T) {
+	fx := newFixture(t)
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "in"), filepath.Join(dir, "out")
+	const n = 80
+	for i := range n {
+		copyFile(t, fx.wav, filepath.Join(in, fmt.Sprintf("w%03d.wav", i)))
+		copyFile(t, fx.flac, filepath.Join(in, fmt.Sprintf("f%03d.flac", i)))
+	}
+	script := fmt.Sprintf("ulimit -n 64 && exec %q embed --weights %q --workers 2 --out-dir %q %q", sharedBinary(t), fx.weights, out, in)
+	cmd := exec.Command("bash", "-c", script)
+	b, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", b)
+	assert.Contains(t, string(b), fmt.Sprintf("%d files: %d embedded", 2*n, 2*n))
+	var rec batch.Record
+	b, err = os.ReadFile(filepath.Join(out, "vggish-run.json"))
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(b, &rec))
+	assert.Equal(t, 2, rec.Workers, "as given")
+	assert.Equal(t, (64-32)/4, rec.FilesInFlight, "bounded by the limit")
+}
+
+// Flags that would not apply, or could not work, are refused before any work (exit status 2).
+func TestFlagsThatDoNotApply(t *testing.T) {
+	fx := newFixture(t)
+	tests := []struct {
+		args []string
+		env  []string
+		want string
+	}{
+		{[]string{"--out-dir", "OUT", "--part-size", "1MiB"}, nil, "--part-size and --part-time size Parquet parts: they need --format parquet"},
+		{[]string{"--out-dir", "OUT", "--part-time", "1m", "--format", "npz"}, nil, "they need --format parquet"},
+		{[]string{"--output", "OUT.npy", "--overwrite"}, nil, "--overwrite redoes the outputs of an output folder: it needs --out-dir"},
+		{[]string{"--out-dir", "OUT", "--precision", "fp16", "--device", "cpu"}, nil, "--precision fp16 runs on CUDA only"},
+		{[]string{"--out-dir", "OUT"}, []string{"VGGISH_NUM_SHARDS=8"}, "VGGISH_NUM_SHARDS=8 but no shard index"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(append(tt.env, tt.args...), " "), func(t *testing.T) {
+			dir := t.TempDir()
+			args := []string{"embed", "--weights", fx.weights, fx.wav}
+			for _, a := range tt.args {
+				args = append(args, strings.ReplaceAll(a, "OUT", filepath.Join(dir, "out")))
+			}
+			r := runVggish(t, nil, tt.env, args...)
+			assert.Equal(t, 2, r.code, r.stderr)
+			assert.Contains(t, lastLine(r.stderr), tt.want)
+			entries, err := os.ReadDir(dir)
+			require.NoError(t, err)
+			assert.Empty(t, entries, "nothing done")
+		})
+	}
+	t.Run("fad: one file for both sets' statistics", func(t *testing.T) {
+		stats := filepath.Join(t.TempDir(), "s.npz")
+		r := runVggish(t, nil, nil, "fad", "--weights", fx.weights, "--save-stats", stats, "--save-eval-stats", stats, fx.wav, fx.flac)
+		assert.Equal(t, 2, r.code, r.stderr)
+		assert.Contains(t, lastLine(r.stderr), "--save-stats and --save-eval-stats are both "+stats)
+	})
+	t.Run("a 20 MB line in --files-from fails alone", func(t *testing.T) {
+		list := filepath.Join(t.TempDir(), "list.txt")
+		long := strings.Repeat("x", 20<<20) // far over bufio.Scanner's token limit, which aborted the list
+		require.NoError(t, os.WriteFile(list, []byte(fx.wav+"\n"+long+"\n"), 0o644))
+		out := filepath.Join(t.TempDir(), "out")
+		r := runVggish(t, nil, nil, "embed", "--weights", fx.weights, "--out-dir", out, "--files-from", list)
+		assert.Equal(t, 1, r.code, r.stderr)
+		assert.Contains(t, r.stderr, "2 files: 1 embedded")
+		assert.Contains(t, r.stderr, "file name too long")
+	})
+}
+
+// FAD results that cannot be are errors naming the statistics; a count that is not known reads well.
+func TestFADImpossibleResults(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, mu0 float64, n int64) string {
+		const d = 128
+		mu, sigma := make([]float64, d), make([]float64, d*d)
+		mu[0] = mu0
+		for i := range d {
+			sigma[i*d+i] = 1
+		}
+		z := npyfile.NewNPZ()
+		npyfile.Add(z, "mu", mu, d)
+		npyfile.Add(z, "sigma", sigma, d, d)
+		if n > 0 {
+			npyfile.Add(z, "n", []int64{n})
+		}
+		path := filepath.Join(dir, name)
+		require.NoError(t, z.Write(path))
+		return path
+	}
+	zero, huge, uncounted := write("zero.npz", 0, 500), write("huge.npz", 1e200, 500), write("fid.npz", 1, 0)
+	r := runVggish(t, nil, nil, "fad", zero, huge)
+	assert.Equal(t, 1, r.code, r.stderr)
+	assert.Contains(t, lastLine(r.stderr), "FAD +Inf is not a distance: the statistics in "+zero+" and "+huge)
+	assert.Empty(t, r.stdout)
+
+	r = runVggish(t, nil, nil, "fad", uncounted, zero)
+	assert.Equal(t, 0, r.code, r.stderr)
+	d, err := strconv.ParseFloat(strings.TrimSpace(r.stdout), 64)
+	require.NoError(t, err)
+	assert.InDelta(t, 1, d, 1e-12, "the means 1 apart, the covariances equal")
+	assert.Contains(t, r.stderr, "(an unknown number of clips and 500 clips)")
 }
