@@ -6,6 +6,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -242,4 +243,32 @@ func TestFADImpossibleResults(t *testing.T) {
 	require.NoError(t, err)
 	assert.InDelta(t, 1, d, 1e-12, "the means 1 apart, the covariances equal")
 	assert.Contains(t, r.stderr, "(an unknown number of clips and 500 clips)")
+}
+
+// A memory limit the model cannot run under is refused before it loads, clearly and with exit status
+// 1, where it once crashed (a Go runtime abort, exit status 2) or spun in OpenBLAS's allocator; under
+// a limit it fits in, the run completes.
+func TestMemoryLimitRefusedUpFront(t *testing.T) {
+	fx := newFixture(t)
+	run := func(kb int) (int, string) {
+		out := filepath.Join(t.TempDir(), "x.npy")
+		script := fmt.Sprintf("ulimit -v %d && exec %q embed --weights %q --device cpu --output %q %q", kb, sharedBinary(t), fx.weights, out, fx.wav)
+		cmd := exec.Command("bash", "-c", script)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			return exit.ExitCode(), stderr.String()
+		}
+		require.NoError(t, err)
+		return 0, stderr.String()
+	}
+	code, stderr := run(2_500_000)
+	assert.Equal(t, 1, code, stderr)
+	assert.Contains(t, lastLine(stderr), "the address-space limit (ulimit -v) is 2.4 GiB: the model needs about 3.1 GiB")
+	assert.NotContains(t, stderr, "goroutine", "no crash")
+
+	code, stderr = run(8_000_000)
+	assert.Equal(t, 0, code, stderr)
 }

@@ -111,6 +111,9 @@ func runSelftest(args []string, s stdio) error {
 	if err := batch.CheckOverwrite([]string{*save}, nil, nil, nil, modelFiles(*weightsPath, *pcaPath)); err != nil {
 		return fs.asMisuse(err)
 	}
+	if err := checkMemoryLimits(s.err); err != nil {
+		return err
+	}
 	ctx := context.Background()
 	var err error
 	fetch := weights.Options{Progress: downloadProgress(s.err)}
