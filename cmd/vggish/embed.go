@@ -55,7 +55,8 @@ an output (b.wav and b.mp3) are refused. Each output is written to a temporary f
 rerun skips the inputs whose outputs exist, so an interrupted or killed run is finished by running it
 again. DIR also gets vggish-run.json (weights sha256, settings, versions, device, counts) and, when
 files fail, vggish-errors.jsonl ({"path", "error"} per line); a shard's are vggish-run.I-of-N.json and
-vggish-errors.I-of-N.jsonl. Files under DIR named like outputs (.npy, .npz, .jsonl, .csv, .parquet, run
+vggish-errors.I-of-N.jsonl. One run writes DIR at a time (the shards of a job side by side): a
+second is refused, naming the first. Files under DIR named like outputs (.npy, .npz, .jsonl, .csv, .parquet, run
 records, temporary files) are never taken as inputs. Audio shorter than one clip (0.975 s) gives an
 empty (0, 128) output and a warning, unless --tail pad or repeat makes a clip of it. Every format but
 npy carries each clip's start in seconds: npz as "timestamps" beside "embedding" (OpenL3's layout),
