@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -212,6 +213,13 @@ func (t *tailBuffer) summary() string {
 		// The tail's first line may be cut: the first line comes from the head instead.
 		first := nonEmptyLines(t.head)
 		lines = append(first[:min(1, len(first))], lines[min(1, len(lines)):]...)
+	}
+	// ffmpeg's advice on its own command line is not the user's to follow: the map is ours.
+	lines = slices.DeleteFunc(lines, func(l string) bool { return strings.Contains(l, "add a trailing '?' to the map") })
+	for i, l := range lines {
+		if strings.Contains(l, "matches no streams") {
+			lines[i] = "no audio stream (" + l + ")"
+		}
 	}
 	if len(lines) == 0 {
 		return "no message"

@@ -93,6 +93,7 @@ func TestFFmpegErrors(t *testing.T) {
 			assert.ErrorAs(t, err, &format)
 			assert.ErrorContains(t, err, ffmpegSays(t, c.path))
 			assert.NotRegexp(t, ` @ 0x[0-9a-f]+\]`, err.Error(), "no log context address")
+			assert.NotContains(t, err.Error(), "trailing '?'", "ffmpeg's advice on vggish's own -map")
 		})
 	}
 
@@ -120,6 +121,9 @@ func TestFFmpegErrorSummary(t *testing.T) {
 		{"one line", "\n  cause\n\n", "cause"},
 		{"three lines", "cause\nthen\nlast\n", "cause | then | last"},
 		{"more lines", "[in#0 @ 0x55d0c4a0b2c0] cause\na\nb\nc\nlast", "[in#0] cause | … | c | last"},
+		{"no audio stream: ffmpeg's hint on its own map left out",
+			"[out#0/wav @ 0x5] Stream map '0:a:0' matches no streams.\nTo ignore this, add a trailing '?' to the map.\nError opening output file pipe:1.\n",
+			"no audio stream ([out#0/wav] Stream map '0:a:0' matches no streams.) | Error opening output file pipe:1."},
 		{"past the tail", many, fmt.Sprintf("first | … | %d %s | %d %s", tailSize/len(long)*2-2, long, tailSize/len(long)*2-1, long)},
 	} {
 		t.Run(c.name, func(t *testing.T) {

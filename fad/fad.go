@@ -364,6 +364,15 @@ func read(r *npz.Reader, name string) (*Stats, error) {
 		}
 	}
 	cov := mat.NewSymDense(d, sigma)
+	// A covariance is positive semi-definite; one that is not would give a negative "distance". The
+	// tolerance leaves room for the rounding of a float32 copy of a singular covariance.
+	var eig mat.EigenSym
+	if !eig.Factorize(cov, false) {
+		return fail("sigma: eigendecomposition failed")
+	}
+	if w := eig.Values(nil); w[0] < -psdTolerance*max(w[d-1], 0) || (w[0] < 0 && w[d-1] <= 0) {
+		return fail("sigma is not a covariance: it is not positive semi-definite (eigenvalue %.3g, the largest %.3g)", w[0], w[d-1])
+	}
 	if slices.Contains(r.Keys(), "n.npy") {
 		var n int64
 		if err := r.Read("n.npy", &n); err != nil {
@@ -387,6 +396,10 @@ func read(r *npz.Reader, name string) (*Stats, error) {
 	}
 	return s, nil
 }
+
+// psdTolerance is how negative, relative to the largest, the smallest eigenvalue of a loaded
+// covariance may be: rounding, not a covariance that cannot be.
+const psdTolerance = 1e-4
 
 func allFinite(x []float64) bool {
 	for _, v := range x {

@@ -336,3 +336,27 @@ func TestWriteToRead(t *testing.T) {
 	assert.Equal(t, a.Mean(), back.Mean())
 	assert.Equal(t, a.Settings, back.Settings)
 }
+
+// A covariance that is not positive semi-definite is refused at load: it would give a negative
+// distance. One that is, up to a float32 copy's rounding, loads.
+func TestLoadRefusesNonCovariance(t *testing.T) {
+	write := func(sigma []float64) string {
+		path := filepath.Join(t.TempDir(), "stats.npz")
+		z := npyfile.NewNPZ()
+		npyfile.Add(z, "mu", []float64{0, 0}, 2)
+		npyfile.Add(z, "sigma", sigma, 2, 2)
+		require.NoError(t, z.Write(path))
+		return path
+	}
+	path := write([]float64{1, 2, 2, 1}) // eigenvalues 3 and -1
+	_, err := Load(path)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), path)
+	assert.Contains(t, err.Error(), "not positive semi-definite (eigenvalue -1, the largest 3)")
+	_, err = Load(write([]float64{-1, 0, 0, -2}))
+	assert.ErrorContains(t, err, "not positive semi-definite")
+
+	s, err := Load(write([]float64{1, 1, 1, float64(float32(1 - 1e-7))})) // singular, rounded
+	require.NoError(t, err)
+	assert.Equal(t, 2, s.Dim())
+}

@@ -54,22 +54,14 @@ func checkHop(hop float64) error {
 }
 
 // checkStreams refuses what standard input and output cannot do for a command reading input and
-// writing output ("-" for either stream): audio typed on a terminal, binary output on a terminal,
-// and output appended to the input file through a redirection (`>> input.wav`).
+// writing output ("-" for either stream): audio typed on a terminal and binary output on a terminal.
+// Output redirected onto an input is batch.CheckOverwrite's to refuse.
 func checkStreams(input, output string, s stdio) error {
 	switch {
 	case input == "-" && isTerminal(s.in):
 		return errors.New("input -: standard input is a terminal: pipe audio into vggish (ffmpeg -i talk.mp4 -f wav - | vggish ...)")
 	case output == "-" && isTerminal(s.out):
 		return errors.New("--output -: refusing to write .npy (binary) to a terminal: redirect standard output, or give --output FILE")
-	case output == "-" && input != "-":
-		if f, ok := s.out.(*os.File); ok {
-			out, err1 := f.Stat()
-			in, err2 := os.Stat(input)
-			if err1 == nil && err2 == nil && os.SameFile(in, out) {
-				return fmt.Errorf("standard output is the input %s: refusing to write over an input", input)
-			}
-		}
 	}
 	return nil
 }

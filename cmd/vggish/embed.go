@@ -55,7 +55,8 @@ an output (b.wav and b.mp3) are refused. Each output is written to a temporary f
 rerun skips the inputs whose outputs exist, so an interrupted or killed run is finished by running it
 again. DIR also gets vggish-run.json (weights sha256, settings, versions, device, counts) and, when
 files fail, vggish-errors.jsonl ({"path", "error"} per line); a shard's are vggish-run.I-of-N.json and
-vggish-errors.I-of-N.jsonl. Files under DIR named like outputs (.npy, .npz, .jsonl, .csv, .parquet, run
+vggish-errors.I-of-N.jsonl. One run writes DIR at a time (the shards of a job side by side): a
+second is refused, naming the first. Files under DIR named like outputs (.npy, .npz, .jsonl, .csv, .parquet, run
 records, temporary files) are never taken as inputs. Audio shorter than one clip (0.975 s) gives an
 empty (0, 128) output and a warning, unless --tail pad or repeat makes a clip of it. Every format but
 npy carries each clip's start in seconds: npz as "timestamps" beside "embedding" (OpenL3's layout),
@@ -121,6 +122,11 @@ func runEmbed(args []string, s stdio) error {
 		{!slices.Contains([]vggish.Precision{vggish.FP32, vggish.BF16, vggish.FP16, vggish.TF32}, vggish.Precision(*precision)),
 			fmt.Sprintf("--precision %q: want fp32, bf16, fp16, tf32", *precision)},
 		{*partTime <= 0, fmt.Sprintf("--part-time %s: want a positive duration", *partTime)},
+		// Flags that would be silently ignored: the user meant something that would not happen.
+		{(fs.set("part-size") || fs.set("part-time")) && *format != string(batch.Parquet), "--part-size and --part-time size Parquet parts: they need --format parquet"},
+		{*overwrite && *outDir == "", "--overwrite redoes the outputs of an output folder: it needs --out-dir (--output is always written)"},
+		{vggish.Precision(*precision) == vggish.FP16 && !onCUDA(*model.device),
+			fmt.Sprintf("--precision fp16 runs on CUDA only (libtorch's CPU kernels lack float16 convolutions), and --device %s is the CPU here: use bf16", *model.device)},
 	} {
 		if c.bad {
 			return fs.misuse("%s", c.msg)
@@ -143,17 +149,7 @@ func runEmbed(args []string, s stdio) error {
 			return fs.asMisuse(err)
 		}
 	}
-	var readOnly []string // files no output may be written over, besides the inputs
-	for _, f := range []struct {
-		given string
-		file  weights.File
-	}{{vopts.WeightsPath, weights.Model}, {*pcaPath, weights.PCA}} {
-		if f.given != "" {
-			readOnly = append(readOnly, f.given)
-		} else if p, err := (weights.Options{}).Path(f.file); err == nil {
-			readOnly = append(readOnly, p)
-		}
-	}
+	readOnly := modelFiles(vopts.WeightsPath, *pcaPath) // files no output may be written over, besides the inputs
 	if *filesFrom != "" && *filesFrom != "-" {
 		if err := checkList(*filesFrom); err != nil {
 			return fs.asMisuse(err)
@@ -298,6 +294,23 @@ func checkList(path string) error {
 	return nil
 }
 
+// modelFiles are the files a model reads, given or published (where they would be downloaded): no
+// output may be written over them.
+func modelFiles(weightsPath, pcaPath string) []string {
+	var files []string
+	for _, f := range []struct {
+		given string
+		file  weights.File
+	}{{weightsPath, weights.Model}, {pcaPath, weights.PCA}} {
+		if f.given != "" {
+			files = append(files, f.given)
+		} else if p, err := (weights.Options{}).Path(f.file); err == nil {
+			files = append(files, p)
+		}
+	}
+	return files
+}
+
 // postprocessMode resolves --postprocess against the flags that imply it.
 func postprocessMode(name, pca string, quantize bool) (vggish.Postprocess, error) {
 	if name == "" {
@@ -323,7 +336,7 @@ func record(m *vggish.Model, args []string, sha256 func(path string) (string, er
 	o := m.Options()
 	r := &batch.Record{
 		WeightsPath: o.WeightsPath, VggishGo: version(), Libtorch: torch.Version(), Gotch: torch.GotchVersion,
-		Go: runtime.Version(), Device: m.Device(), BatchSize: o.BatchSize, Threads: torch.Threads(), Args: args,
+		Go: runtime.Version(), Device: m.Device(), BatchSize: o.BatchSize, Threads: torch.Threads(), Workers: o.Workers, Args: args,
 		Settings: batch.Settings{Variant: string(o.Variant), Hop: o.Preprocess.Hop, Tail: o.Preprocess.Tail.String(),
 			Channels: o.Channels.String(), Resampler: resampler, Precision: string(o.Precision)},
 	}
@@ -382,15 +395,28 @@ func readList(name string, stdin io.Reader) ([]string, error) {
 		r = f
 	}
 	var out []string
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 1<<20)
-	for sc.Scan() {
-		if line := strings.TrimRight(sc.Text(), "\r"); strings.TrimSpace(line) != "" {
+	// A Reader, not a Scanner: a line has no length limit here (a path too long is that entry's
+	// failure, not the list's).
+	br := bufio.NewReader(r)
+	for {
+		line, err := br.ReadString('\n')
+		if line = strings.TrimRight(line, "\r\n"); strings.TrimSpace(line) != "" {
 			out = append(out, line)
 		}
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("--files-from %s: %w", name, err)
+		}
 	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("--files-from %s: %w", name, err)
+}
+
+// onCUDA reports whether a valid --device runs on CUDA: cuda or cuda:N, or auto where CUDA is there.
+func onCUDA(device string) bool {
+	d, err := torch.ParseDevice(device)
+	if device == "auto" {
+		return torch.CUDAAvailable()
 	}
-	return out, nil
+	return err == nil && d.IsCUDA()
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -61,14 +62,12 @@ func runFAD(args []string, s stdio) error {
 		return err
 	}
 	saves := []string{*saveStats, *saveEval}
+	if *saveStats != "" && *saveEval != "" && absPathEqual(*saveStats, *saveEval) {
+		return fs.misuse("--save-stats and --save-eval-stats are both %s: give each set's statistics a file of its own", *saveStats)
+	}
 	for i, set := range sets {
 		if saves[i] != "" && isStats(set) {
 			return fs.misuse("%s is already a statistics file", set)
-		}
-		for _, in := range append(sets[:len(sets):len(sets)], vopts.WeightsPath) {
-			if saves[i] != "" && in != "" && sameFile(saves[i], in) {
-				return fs.misuse("%s is the input %s: refusing to write over an input", saves[i], in)
-			}
 		}
 	}
 
@@ -88,6 +87,11 @@ func runFAD(args []string, s stdio) error {
 		if files[i], err = setFiles(set); err != nil {
 			return fs.asMisuse(err)
 		}
+	}
+	// No statistics over anything read: the audio of every set however found, lists, statistics, weights.
+	readOnly := append(slices.Clone(sets), modelFiles(vopts.WeightsPath, "")...)
+	if err := batch.CheckOverwrite(saves, nil, slices.Concat(files...), nil, readOnly); err != nil {
+		return fs.asMisuse(err)
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -144,18 +148,39 @@ func runFAD(args []string, s stdio) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(s.err, "FAD %s vs %s (%s and %s clips)\n", sets[0], sets[1], clips(stats[0]), clips(stats[1]))
+	if math.IsNaN(d) || math.IsInf(d, 0) || d < 0 {
+		// A distance cannot be: the statistics loaded are not those of any set of vectors.
+		var files []string
+		for i, set := range sets {
+			if loaded[i] != nil {
+				files = append(files, set)
+			}
+		}
+		return fmt.Errorf("FAD %g is not a distance: the statistics in %s are not those of a set of embeddings", d, strings.Join(files, " and "))
+	}
+	fmt.Fprintf(s.err, "FAD %s vs %s (%s and %s)\n", sets[0], sets[1], clips(stats[0]), clips(stats[1]))
 	_, err = fmt.Fprintln(s.out, strconv.FormatFloat(d, 'g', -1, 64))
 	return err
+}
+
+// absPathEqual reports whether two paths name the same file, whether or not it exists yet.
+func absPathEqual(a, b string) bool {
+	if ia, err := os.Stat(a); err == nil {
+		ib, err := os.Stat(b)
+		return err == nil && os.SameFile(ia, ib)
+	}
+	aa, err1 := filepath.Abs(a)
+	ab, err2 := filepath.Abs(b)
+	return err1 == nil && err2 == nil && aa == ab
 }
 
 func isStats(set string) bool { return strings.EqualFold(filepath.Ext(set), ".npz") }
 
 func clips(s *fad.Stats) string {
 	if s.N() == 0 {
-		return "an unknown number of"
+		return "an unknown number of clips"
 	}
-	return strconv.FormatInt(s.N(), 10)
+	return strconv.FormatInt(s.N(), 10) + " clips"
 }
 
 // setFiles expands a set: a list file's lines, or the argument itself, as embed's inputs.

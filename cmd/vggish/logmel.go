@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/vggish-go/vggish/decode"
+	"github.com/vggish-go/vggish/internal/batch"
 	"github.com/vggish-go/vggish/internal/npyfile"
 	"github.com/vggish-go/vggish/preprocess"
 )
@@ -41,13 +42,18 @@ func runLogmel(args []string, s stdio) error {
 	if err := checkStreams(input, *output, s); err != nil {
 		return fs.asMisuse(err)
 	}
-	if input != "-" {
+	in := batch.Input{Path: input, Stdin: input == batch.StdinArg}
+	if !in.Stdin {
 		if err := checkRegular("input", input); err != nil {
 			return fs.asMisuse(err)
 		}
-		if *output != "-" && sameFile(input, *output) {
-			return fs.misuse("output %s is the input %s: refusing to write over an input", *output, input)
-		}
+	}
+	var stdout io.Writer
+	if *output == "-" {
+		stdout = s.out
+	}
+	if err := batch.CheckOverwrite([]string{*output}, stdout, []batch.Input{in}, s.in, nil); err != nil {
+		return fs.asMisuse(err)
 	}
 	// Like embed, the first interrupt stops cleanly: the partial output is removed.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -101,14 +107,4 @@ func runLogmel(args []string, s stdio) error {
 	}
 	fmt.Fprintf(s.out, "%s shape=(%d, %d, %d)\n", *output, w.Rows(), preprocess.ExampleFrames, preprocess.MelBins)
 	return nil
-}
-
-// sameFile reports whether two paths lead to the same existing file (a link to it included).
-func sameFile(a, b string) bool {
-	ia, err := os.Stat(a)
-	if err != nil {
-		return false
-	}
-	ib, err := os.Stat(b)
-	return err == nil && os.SameFile(ia, ib)
 }

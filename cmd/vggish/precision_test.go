@@ -44,7 +44,7 @@ func TestEmbedPrecision(t *testing.T) {
 
 	code, stderr = embed("bf16")
 	assert.Equal(t, 1, code)
-	assert.Contains(t, stderr, "other settings (vggish-run.json: precision fp32, now bf16)")
+	assert.Contains(t, stderr, "other settings (vggish-run.json, format npy: precision fp32, now bf16)")
 
 	code, stderr = embed("bf16", "--overwrite")
 	require.Equal(t, 0, code, stderr)
@@ -55,7 +55,7 @@ func TestEmbedPrecision(t *testing.T) {
 	assert.NotEqual(t, fp32, bf16, "bf16 ran (its drift is measured in package vggish)")
 
 	code, stderr = embed("fp16")
-	assert.Equal(t, 1, code)
+	assert.Equal(t, 2, code, "a wrong command line")
 	assert.Contains(t, stderr, "fp16 runs on CUDA only")
 	code, stderr = embed("fp8")
 	assert.Equal(t, 2, code, "refused before any work")

@@ -80,6 +80,9 @@ func (m *modelFlags) options(fs *flagSet, s stdio) (vggish.Options, error) {
 			return vggish.Options{}, fs.asMisuse(err)
 		}
 	}
+	if err := checkMemoryLimits(s.err); err != nil {
+		return vggish.Options{}, err
+	}
 	if fs.set("threads") && *m.threads > m.cpus {
 		fmt.Fprintf(s.err, "warning: --threads %d is more than the %d usable CPUs (%s): libtorch's threads will compete for them\n", *m.threads, m.cpus, m.cpuSource)
 	}

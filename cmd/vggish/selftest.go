@@ -9,6 +9,7 @@ import (
 	"math"
 	"text/tabwriter"
 
+	"github.com/vggish-go/vggish/internal/batch"
 	"github.com/vggish-go/vggish/internal/npyfile"
 	"github.com/vggish-go/vggish/torch"
 	"github.com/vggish-go/vggish/vggish"
@@ -107,10 +108,11 @@ func runSelftest(args []string, s stdio) error {
 	if _, err := torch.ParseDevice(*device); err != nil {
 		return fs.asMisuse(err)
 	}
-	for _, in := range []string{*weightsPath, *pcaPath} {
-		if *save != "" && in != "" && sameFile(*save, in) {
-			return fs.misuse("--save %s is the input %s: refusing to write over an input", *save, in)
-		}
+	if err := batch.CheckOverwrite([]string{*save}, nil, nil, nil, modelFiles(*weightsPath, *pcaPath)); err != nil {
+		return fs.asMisuse(err)
+	}
+	if err := checkMemoryLimits(s.err); err != nil {
+		return err
 	}
 	ctx := context.Background()
 	var err error

@@ -81,7 +81,8 @@ type Options struct {
 	PartTime time.Duration
 	// Workers is the number of files in progress at once (being decoded, or waiting for their clips to
 	// be embedded); 0 means the embedder's Capacity() where it has one (a *vggish.Model: enough short
-	// files to keep its batches full), else runtime.NumCPU().
+	// files to keep its batches full), else runtime.NumCPU(). Each is an open file (and with ffmpeg a
+	// child's pipes): the number is bounded by the open-file limit (see filesInFlight).
 	Workers int
 	// Shard selects the part of the inputs this process embeds.
 	Shard Shard
@@ -192,7 +193,8 @@ type run struct {
 	skipped int
 	sink    sink
 	prog    *progress
-	rec     *Record // with OutDir and Options.Record
+	rec     *Record  // with OutDir and Options.Record
+	lock    *dirLock // with OutDir: held for the run
 
 	mu       sync.Mutex
 	sum      Summary
@@ -355,13 +357,17 @@ func newRun(inputs []Input, o Options) (*run, error) {
 		r.todo = p.selected
 		r.sink = newFiles(o, p.targets)
 	default:
+		if r.lock, err = lockOutDir(o.OutDir, o.Shard); err != nil {
+			return nil, err
+		}
 		if err := r.prepareOutDir(p); err != nil {
+			r.lock.unlock()
 			return nil, err
 		}
 	}
 	r.prog = &progress{w: o.Progress, terminal: o.Terminal, total: len(r.todo), skipped: r.skipped}
 	if p.ignored > 0 {
-		r.prog.logf("ignoring %d inputs under %s named like the outputs of a run (%s, run records, temporary files)", p.ignored, o.OutDir, outputExts())
+		r.prog.logf("ignoring %d inputs under %s named like the outputs of a run (%s, run records, locks, temporary files)", p.ignored, o.OutDir, outputExts())
 	}
 	return r, nil
 }
@@ -387,6 +393,11 @@ func (r *run) prepareOutDir(p *plan) error {
 	if o.Record != nil && !o.Overwrite {
 		if err := checkSettings(o.OutDir, recs, r.settings()); err != nil {
 			return err
+		}
+	}
+	for _, nr := range recs {
+		if nr.name == RecordName(o.Shard) && r.rec != nil {
+			r.rec.Others = others(&nr.rec, o.Format)
 		}
 	}
 	if o.Format == Parquet {
@@ -463,17 +474,19 @@ func removeTemps(dir string, mine func(path string) bool) error {
 }
 
 func (r *run) run(ctx context.Context, m Embedder) (*Summary, error) {
+	defer r.lock.unlock()
 	if r.o.Workers <= 0 {
 		r.o.Workers = runtime.NumCPU()
 		if c, ok := m.(interface{ Capacity() int }); ok {
 			r.o.Workers = c.Capacity()
 		}
 	}
+	r.o.Workers = min(r.o.Workers, filesInFlight())
 	start := time.Now()
 	o := r.o
 	rec := r.rec
 	if rec != nil {
-		rec.Started, rec.Workers = start, o.Workers
+		rec.Started, rec.FilesInFlight = start, o.Workers
 		if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
 			return nil, fmt.Errorf("output folder: %w", err)
 		}
@@ -529,6 +542,8 @@ feed:
 	if sinkErr != nil {
 		if fault := (*Fault)(nil); errors.As(sinkErr, &fault) {
 			fault.Inputs = len(r.todo)
+			// Embedded counts what was written: not the inputs of a Parquet part lost to the fault.
+			r.sum.Embedded = fault.Done
 		}
 		errs = append(errs, sinkErr)
 	} else if err := ctx.Err(); err != nil {

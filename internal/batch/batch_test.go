@@ -239,7 +239,7 @@ func TestRunFailuresRerunAndRecord(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, json.Unmarshal(b, &rec))
 	assert.Equal(t, Settings{WeightsSHA256: "abc", Variant: "towhee", Postprocess: "none", Hop: 0.96, Format: NPY, DType: "float32"}, rec.Settings)
-	assert.Equal(t, []int{8, 7, 0, 1, sum.Clips, 2}, []int{rec.Inputs, rec.Embedded, rec.Skipped, rec.Failed, rec.Clips, rec.Workers})
+	assert.Equal(t, []int{8, 7, 0, 1, sum.Clips, 2}, []int{rec.Inputs, rec.Embedded, rec.Skipped, rec.Failed, rec.Clips, rec.FilesInFlight})
 	require.NotNil(t, rec.Finished)
 
 	// A rerun embeds only the failed file; once it works, the failure list goes.
@@ -270,12 +270,37 @@ func TestRunRefusesOtherSettings(t *testing.T) {
 	other := testRecord()
 	other.Settings.Variant = "torchvggish"
 	_, err = Run(context.Background(), &fake{}, inputs, Options{OutDir: out, Record: other})
-	assert.ErrorContains(t, err, "other settings (vggish-run.json: variant towhee, now torchvggish)")
+	assert.ErrorContains(t, err, "other settings (vggish-run.json, format npy: variant towhee, now torchvggish)")
 	_, err = Run(context.Background(), &fake{}, inputs, Options{OutDir: out, Record: other, Overwrite: true})
 	assert.NoError(t, err)
 	// Format and pool choose files, not numbers.
 	_, err = Run(context.Background(), &fake{}, inputs, Options{OutDir: out, Record: other, Format: JSONL, Pool: Mean})
 	assert.NoError(t, err)
+}
+
+// --overwrite is scoped to what it writes: overwriting the JSONL outputs with new settings does not
+// make the NPY outputs, made with the old ones, look done to a run with the new settings.
+func TestOverwriteScopedToItsFormat(t *testing.T) {
+	_, inputs := corpus(t, "a.wav")
+	out := t.TempDir()
+	_, err := Run(context.Background(), &fake{}, inputs, Options{OutDir: out, Record: testRecord()})
+	require.NoError(t, err)
+	other := testRecord()
+	other.Settings.Hop = 0.5
+	_, err = Run(context.Background(), &fake{}, inputs, Options{OutDir: out, Record: other, Format: JSONL})
+	assert.ErrorContains(t, err, "other settings (vggish-run.json, format npy: hop_seconds 0.96, now 0.5)")
+	_, err = Run(context.Background(), &fake{}, inputs, Options{OutDir: out, Record: other, Format: JSONL, Overwrite: true})
+	require.NoError(t, err)
+	f := &fake{}
+	_, err = Run(context.Background(), f, inputs, Options{OutDir: out, Record: other})
+	assert.ErrorContains(t, err, "other settings (vggish-run.json, format npy: hop_seconds 0.96, now 0.5)", "the npy outputs are the old settings'")
+	assert.Zero(t, f.calls.Load())
+	_, err = Run(context.Background(), f, inputs, Options{OutDir: out, Record: other, Overwrite: true})
+	require.NoError(t, err)
+	assert.Equal(t, int32(1), f.calls.Load(), "redone")
+	_, err = Run(context.Background(), f, inputs, Options{OutDir: out, Record: other, Format: JSONL})
+	require.NoError(t, err, "both formats have the new settings now")
+	assert.Equal(t, int32(1), f.calls.Load(), "skipped")
 }
 
 // A record without a precision (written before there was a choice) is fp32's.
@@ -291,7 +316,7 @@ func TestRunRefusesOtherPrecision(t *testing.T) {
 	rec = testRecord()
 	rec.Settings.Precision = "bf16"
 	_, err = Run(context.Background(), &fake{}, inputs, Options{OutDir: out, Record: rec})
-	assert.ErrorContains(t, err, "other settings (vggish-run.json: precision fp32, now bf16)")
+	assert.ErrorContains(t, err, "other settings (vggish-run.json, format npy: precision fp32, now bf16)")
 }
 
 func TestRunStdoutInInputOrder(t *testing.T) {

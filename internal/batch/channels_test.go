@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/vggish-go/vggish/internal/batch/batchtest"
 	"github.com/vggish-go/vggish/internal/reftest"
 	"github.com/vggish-go/vggish/vggish"
 )
@@ -100,6 +101,34 @@ func TestRunChannels(t *testing.T) {
 		assert.Equal(t, []string{"path", "channel", "start", "v0"}, rows[0][:4])
 		assert.Equal(t, []string{in.Path, "1", "0.96"}, rows[5][:3])
 		assert.Equal(t, []string{in.Path, "2", "mean"}, rows[9][:3])
+	})
+	t.Run("parquet", func(t *testing.T) {
+		out := t.TempDir()
+		_, err := Run(context.Background(), perChannel{}, inputs, Options{OutDir: out, Format: Parquet, Pool: Mean, Record: testRecord()})
+		require.NoError(t, err)
+		parts := batchtest.ReadParquet(t, filepath.Join(out, "clips.00000.parquet"), filepath.Join(out, "mean.00000.parquet"))
+		require.Len(t, parts, 2)
+		clips, pooled := parts[0].Rows, parts[1].Rows
+		require.Len(t, clips, 3*2, "2 clips a channel")
+		for i, row := range clips {
+			c, clip := i/2, i%2
+			assert.Equal(t, in.Path, row.String(t, "path"))
+			assert.Equal(t, []int{c, clip}, []int{row.Int(t, "channel"), row.Int(t, "clip")}, "clips counted within their channel")
+			assert.Equal(t, want.Channel(c).Starts[clip], row.Float(t, "start"))
+			assert.Equal(t, want.Channel(c).Row(clip), row.Float32s(t, "embedding"))
+		}
+		require.Len(t, pooled, 3, "a pool per channel")
+		for c, row := range pooled {
+			assert.Equal(t, []int{c, 2}, []int{row.Int(t, "channel"), row.Int(t, "clips")})
+			assert.Equal(t, want.Channel(c).Mean(), row.Float32s(t, "mean"))
+		}
+
+		// Mixed audio: the channel is null.
+		out = t.TempDir()
+		_, err = Run(context.Background(), &fake{}, inputs, Options{OutDir: out, Format: Parquet, Record: testRecord()})
+		require.NoError(t, err)
+		row := batchtest.ReadParquet(t, filepath.Join(out, "clips.00000.parquet"))[0].Rows[0]
+		assert.Equal(t, "null", string(row["channel"]))
 	})
 	t.Run("show", func(t *testing.T) {
 		var out bytes.Buffer

@@ -2,6 +2,7 @@ package batch
 
 import (
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -19,7 +20,7 @@ func ownOutput(in Input, outDir string) bool {
 	}
 	name := filepath.Base(in.Path)
 	ext := strings.ToLower(filepath.Ext(name))
-	named := atomicfile.TempStem(name) != "" || (strings.HasPrefix(name, "vggish-run") && ext == ".json")
+	named := atomicfile.TempStem(name) != "" || (strings.HasPrefix(name, "vggish-run") && ext == ".json") || isLockName(name)
 	for _, f := range Formats {
 		named = named || ext == "."+string(f)
 	}
@@ -55,12 +56,34 @@ func idOf(info fs.FileInfo) (fileID, bool) {
 	return fileID{uint64(st.Dev), st.Ino}, true
 }
 
-// checkOverwrite refuses a run that would write over one of its inputs or ReadOnly files: an output
-// that exists and is the same file (by its name, a symbolic link or a hard link), or standard output
-// redirected to it. Outputs that do not exist yet cannot be inputs; the inputs are only looked at
-// when some output exists.
+// checkOverwrite refuses a run that would write over one of its inputs or ReadOnly files (see
+// CheckOverwrite).
 func (p *plan) checkOverwrite() error {
 	o := p.o
+	var outs []string
+	var stdout io.Writer
+	switch {
+	case o.Stdout != nil:
+		stdout = o.Stdout
+	case o.Output != "":
+		outs = targets(o.Output, o.Format, o.Pool)
+	case o.OutDir != "":
+		outs = []string{filepath.Join(o.OutDir, RecordName(o.Shard)), filepath.Join(o.OutDir, ErrorsName(o.Shard))}
+		for _, in := range p.selected {
+			outs = append(outs, p.targets(in)...)
+		}
+	}
+	return CheckOverwrite(outs, stdout, p.all, o.Stdin, o.ReadOnly)
+}
+
+// CheckOverwrite refuses to write over what a command reads: it is the one check of every command
+// that writes files. It returns an error naming both when one of outputs exists and is the same file
+// (by its name, a symbolic or a hard link) as one of the inputs, however they were found (named, by a
+// folder, a glob or a list), or as one of readOnly (weights, lists, statistics); or when stdout (nil
+// for none) is a file that is one of them, through a redirection. An input from standard input is
+// compared through stdin. Outputs that do not exist yet cannot be inputs, and the inputs are only
+// looked at when some output exists.
+func CheckOverwrite(outputs []string, stdout io.Writer, inputs []Input, stdin io.Reader, readOnly []string) error {
 	type output struct {
 		name string
 		id   fileID
@@ -73,23 +96,12 @@ func (p *plan) checkOverwrite() error {
 			}
 		}
 	}
-	switch {
-	case o.Stdout != nil:
-		if f, ok := o.Stdout.(*os.File); ok { // a pipe or a terminal cannot be an input; a file can
-			info, err := f.Stat()
-			add(stdoutName, info, err)
-		}
-	case o.Output != "":
-		for _, t := range targets(o.Output, o.Format, o.Pool) {
-			info, err := os.Stat(t)
-			add(t, info, err)
-		}
-	case o.OutDir != "":
-		paths := []string{filepath.Join(o.OutDir, RecordName(o.Shard)), filepath.Join(o.OutDir, ErrorsName(o.Shard))}
-		for _, in := range p.selected {
-			paths = append(paths, p.targets(in)...)
-		}
-		for _, t := range paths {
+	if f, ok := stdout.(*os.File); ok { // a pipe or a terminal cannot be an input; a file can
+		info, err := f.Stat()
+		add(stdoutName, info, err)
+	}
+	for _, t := range outputs {
+		if t != "" && t != StdinArg {
 			info, err := os.Stat(t)
 			add(t, info, err)
 		}
@@ -117,15 +129,15 @@ func (p *plan) checkOverwrite() error {
 		}
 		return nil
 	}
-	for _, in := range p.all {
+	for _, in := range inputs {
 		var info fs.FileInfo
 		var err error
 		if in.Stdin {
-			if f, ok := o.Stdin.(*os.File); ok {
-				info, err = f.Stat()
-			} else {
+			f, ok := stdin.(*os.File)
+			if !ok {
 				continue
 			}
+			info, err = f.Stat()
 		} else {
 			info, err = os.Stat(in.Path)
 		}
@@ -133,7 +145,10 @@ func (p *plan) checkOverwrite() error {
 			return err
 		}
 	}
-	for _, path := range o.ReadOnly {
+	for _, path := range readOnly {
+		if path == "" {
+			continue
+		}
 		info, err := os.Stat(path)
 		if err := check(path, info, err); err != nil {
 			return err

@@ -79,7 +79,10 @@ func partPattern(s Shard) *regexp.Regexp {
 // clipRow is a row of a clips part. T is float32, or int32 holding quantised values (written as
 // UINT_8: parquet-go v0.32.0 writes a list of Go uint8 as empty lists).
 type clipRow[T float32 | int32] struct {
-	Path      string  `parquet:"path,dict"`
+	Path string `parquet:"path,dict"`
+	// Channel is the channel of the streams of --channels each (clip and start count within it), null
+	// for the one stream of mixed audio.
+	Channel   *int32  `parquet:"channel,optional"`
 	Clip      int32   `parquet:"clip"`
 	Start     float64 `parquet:"start"`
 	Embedding []T     `parquet:"embedding,list"`
@@ -87,9 +90,10 @@ type clipRow[T float32 | int32] struct {
 
 // pooledRow is a row of a pooled part; the vector's column is named after the pool.
 type pooledRow struct {
-	Path   string    `parquet:"path"`
-	Clips  int32     `parquet:"clips"`
-	Vector []float32 `parquet:"vector,optional,list"`
+	Path    string    `parquet:"path"`
+	Channel *int32    `parquet:"channel,optional"` // as clipRow's
+	Clips   int32     `parquet:"clips"`
+	Vector  []float32 `parquet:"vector,optional,list"`
 }
 
 var (
@@ -109,13 +113,38 @@ func pooledOptions(pool Pool) []parquet.WriterOption {
 	return []parquet.WriterOption{rename, parquet.NewSchema("vggish_pooled", parquet.SchemaOf(pooledRow{}, rename))}
 }
 
+// clipRows are the rows of e's clips, data being e.Data or its quantised values: a stream's, or each
+// channel's in turn with the streams of Each.
 func clipRows[T float32 | int32](path string, e *vggish.Embeddings, data []T) []clipRow[T] {
-	rows := make([]clipRow[T], e.Rows())
-	for i := range rows {
-		v := data[i*vggish.EmbeddingSize : (i+1)*vggish.EmbeddingSize]
-		rows[i] = clipRow[T]{Path: path, Clip: int32(i), Start: e.Starts[i], Embedding: v}
-	}
+	rows := make([]clipRow[T], 0, e.Rows())
+	eachChannel(e, func(c *int, ce *vggish.Embeddings) error {
+		ch := channelOf(c)
+		for i := range ce.Rows() {
+			v := data[len(rows)*vggish.EmbeddingSize : (len(rows)+1)*vggish.EmbeddingSize]
+			rows = append(rows, clipRow[T]{Path: path, Channel: ch, Clip: int32(i), Start: ce.Starts[i], Embedding: v})
+		}
+		return nil
+	})
 	return rows
+}
+
+// pooledRows are the rows of e's pooled vectors: one, or one per channel with the streams of Each.
+func pooledRows(path string, e *vggish.Embeddings, pool Pool) []pooledRow {
+	var rows []pooledRow
+	eachChannel(e, func(c *int, ce *vggish.Embeddings) error {
+		rows = append(rows, pooledRow{Path: path, Channel: channelOf(c), Clips: int32(ce.Rows()), Vector: pool.of(ce)})
+		return nil
+	})
+	return rows
+}
+
+// channelOf is the channel column's value: null for a stream that is not a channel's.
+func channelOf(c *int) *int32 {
+	if c == nil {
+		return nil
+	}
+	v := int32(*c)
+	return &v
 }
 
 // clipWriter writes the clip rows of one element type.
@@ -247,7 +276,7 @@ func (s *parquetSink) add(in Input, e *vggish.Embeddings, quantised []int32) err
 	p := s.open
 	err := p.clips.add(in.Path, e, quantised)
 	if err == nil && p.pooled != nil {
-		_, err = p.pooled.Write([]pooledRow{{Path: in.Path, Clips: int32(e.Rows()), Vector: s.o.Pool.of(e)}})
+		_, err = p.pooled.Write(pooledRows(in.Path, e, s.o.Pool))
 	}
 	if err != nil {
 		s.abandon()

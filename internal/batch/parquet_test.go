@@ -410,6 +410,7 @@ func TestParquetFullDisk(t *testing.T) {
 		held += len(p.Inputs)
 	}
 	assert.Equal(t, fault.Done, held, "the record lists the committed parts")
+	assert.Equal(t, fault.Done, sum.Embedded, "the summary counts what was written, not the part lost")
 	assert.Positive(t, held)
 
 	require.NoError(t, unix.Mount("", mnt, "", unix.MS_REMOUNT, "size=4m"))

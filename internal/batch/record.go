@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 )
@@ -46,21 +47,29 @@ type Record struct {
 	BatchSize   int      `json:"batch_size"`
 	Threads     int      `json:"threads"`
 	Args        []string `json:"args,omitempty"`
+	// Workers is the decoders at once, as given (--workers) or by default.
+	Workers int `json:"workers"`
 
 	// Filled in by Run.
-	Host     string     `json:"host"`
-	Workers  int        `json:"workers"`
-	Shard    string     `json:"shard,omitempty"`
-	Started  time.Time  `json:"started"`
-	Finished *time.Time `json:"finished,omitempty"`
-	Inputs   int        `json:"inputs"`
-	Embedded int        `json:"embedded"`
-	Skipped  int        `json:"skipped"`
-	Failed   int        `json:"failed"`
-	Clips    int        `json:"clips"`
+	Host string `json:"host"`
+	// FilesInFlight bounds the inputs open at once: the embedder's capacity, bounded by the open-file
+	// limit.
+	FilesInFlight int        `json:"files_in_flight"`
+	Shard         string     `json:"shard,omitempty"`
+	Started       time.Time  `json:"started"`
+	Finished      *time.Time `json:"finished,omitempty"`
+	Inputs        int        `json:"inputs"`
+	Embedded      int        `json:"embedded"`
+	Skipped       int        `json:"skipped"`
+	Failed        int        `json:"failed"`
+	Clips         int        `json:"clips"`
 	// Parts lists the Parquet parts of this shard, its earlier runs' included, each with the inputs
 	// it holds; a part is rewritten into the record as it is committed.
 	Parts []Part `json:"parts,omitempty"`
+	// Others keeps the settings of the outputs of other formats that earlier runs left in the folder:
+	// a run that overwrites one format's outputs with new settings must not make the others look as
+	// if they had them too.
+	Others []Settings `json:"other_formats,omitempty"`
 }
 
 // RecordName and ErrorsName are the file names of a run's record and failure list in its output
@@ -118,15 +127,32 @@ func checkSettings(dir string, recs []namedRecord, s Settings) error {
 	s.Format, s.Pool = "", ""
 	s.Precision = cmp.Or(s.Precision, "fp32")
 	for _, r := range recs {
-		got := r.rec.Settings
-		got.Format, got.Pool = "", ""
-		got.Precision = cmp.Or(got.Precision, "fp32") // recorded before there was a choice
-		if got != s {
-			return fmt.Errorf("%s holds outputs made with other settings (%s: %s); rerun with --overwrite to replace them, or use another output folder",
-				dir, r.name, got.Diff(s))
+		for _, got := range append([]Settings{r.rec.Settings}, r.rec.Others...) {
+			format := got.Format
+			got.Format, got.Pool = "", ""
+			got.Precision = cmp.Or(got.Precision, "fp32") // recorded before there was a choice
+			if got != s {
+				return fmt.Errorf("%s holds outputs made with other settings (%s, format %s: %s); rerun with --overwrite to replace them, or use another output folder",
+					dir, r.name, format, got.Diff(s))
+			}
 		}
 	}
 	return nil
+}
+
+// others is what the record of a run in format f keeps of the record it replaces, was: the
+// settings of every other format's outputs.
+func others(was *Record, f Format) []Settings {
+	if was == nil {
+		return nil
+	}
+	var kept []Settings
+	for _, s := range append([]Settings{was.Settings}, was.Others...) {
+		if s.Format != f && s.Format != "" && !slices.ContainsFunc(kept, func(k Settings) bool { return k.Format == s.Format }) {
+			kept = append(kept, s)
+		}
+	}
+	return kept
 }
 
 // Diff lists the fields that differ from now's: "variant torchvggish, now towhee".

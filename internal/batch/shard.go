@@ -88,7 +88,8 @@ func newShard(index, count int, what string) (Shard, error) {
 //   - SLURM_ARRAY_TASK_ID minus SLURM_ARRAY_TASK_MIN (0 if unset) with numShards, $VGGISH_NUM_SHARDS
 //     or SLURM_ARRAY_TASK_COUNT. The array must be contiguous (--array=0-9, not 0-9:2).
 //
-// Without any of these the shard is the whole batch. getenv is os.Getenv outside tests.
+// Without any of these the shard is the whole batch; a shard count (numShards or $VGGISH_NUM_SHARDS)
+// above 1 without an index is an error. getenv is os.Getenv outside tests.
 func ShardFromEnv(flag string, numShards int, getenv func(string) string) (Shard, error) {
 	if flag != "" {
 		s, err := ParseShard(flag)
@@ -138,6 +139,10 @@ func ShardFromEnv(flag string, numShards int, getenv func(string) string) (Shard
 		}
 	case numShards > 1:
 		return Shard{}, fmt.Errorf("%d shards but no shard index: give --shard I/N, or run in a Kubernetes Indexed Job (%s) or a Slurm array (%s)", numShards, EnvJobIndex, EnvSlurmTaskID)
+	case getenv(EnvNumShards) != "" && getenv(EnvNumShards) != "1":
+		// Every process of a job that is not indexed would write everything.
+		return Shard{}, fmt.Errorf("%s=%s but no shard index: give --shard I/N, or run in a Kubernetes Indexed Job (%s; completionMode: Indexed) or a Slurm array (%s)",
+			EnvNumShards, getenv(EnvNumShards), EnvJobIndex, EnvSlurmTaskID)
 	default:
 		return Shard{}, nil
 	}

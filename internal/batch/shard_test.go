@@ -107,6 +107,8 @@ func TestShardFromEnv(t *testing.T) {
 		{"slurm without count", "", 0, map[string]string{EnvSlurmTaskID: "0"}, Shard{}, "SLURM_ARRAY_TASK_ID is set"},
 		{"not a number", "", 0, map[string]string{EnvJobIndex: "x", EnvNumShards: "2"}, Shard{}, `JOB_COMPLETION_INDEX="x"`},
 		{"count without index", "", 4, nil, Shard{}, "no shard index"},
+		{"VGGISH_NUM_SHARDS without index", "", 0, map[string]string{EnvNumShards: "8"}, Shard{}, "VGGISH_NUM_SHARDS=8 but no shard index"},
+		{"VGGISH_NUM_SHARDS=1 without index", "", 0, map[string]string{EnvNumShards: "1"}, Shard{}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -50,7 +50,14 @@ func (f *files) init(release func(), cancel context.CancelFunc) {
 	f.release, f.cancel = release, cancel
 }
 
-func (f *files) close() error { return f.err() }
+func (f *files) close() error {
+	err := f.err()
+	if fault := (*Fault)(nil); errors.As(err, &fault) {
+		// Writes under way when the fault came finished after it: count them too.
+		fault.Done = int(f.done.Load())
+	}
+	return err
+}
 
 func (f *files) err() error {
 	f.mu.Lock()
