@@ -266,6 +266,14 @@ func (m *Model) EmbedReader(ctx context.Context, r io.Reader, name string) (*Emb
 	return m.embed(ctx, name, func() (decode.Source, error) { return decode.OpenReader(ctx, r, name) })
 }
 
+// EmbedSource embeds the audio of src, a decode.Source that has not been read (decode.Limit's, to
+// bound a stranger's upload by its duration), as it is read; it closes src, whatever happens. name is
+// used in errors.
+func (m *Model) EmbedSource(ctx context.Context, src decode.Source, name string) (*Embeddings, error) {
+	defer src.Close() // also when embed fails before it opens src
+	return m.embed(ctx, name, func() (decode.Source, error) { return src, nil })
+}
+
 // Embed embeds mono samples in [-1, 1] at sampleRate Hz.
 func (m *Model) Embed(ctx context.Context, samples []float32, sampleRate int) (*Embeddings, error) {
 	return m.embed(ctx, "samples", func() (decode.Source, error) { return decode.FromFloat32(samples, sampleRate), nil })
