@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 
 	"google.golang.org/grpc/codes"
 
@@ -55,7 +56,7 @@ func kindOf(err error) Kind {
 		return e.Kind
 	case errors.Is(err, decode.ErrTooLong), errors.As(err, &mbe):
 		return KindTooLarge
-	case errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
 		return KindTimeout
 	case errors.Is(err, context.Canceled):
 		return KindCanceled

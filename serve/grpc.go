@@ -38,10 +38,10 @@ func (s *Server) grpcIntercept(ctx context.Context, req any, info *grpc.UnarySer
 	if md, _ := metadata.FromIncomingContext(ctx); !grpcOpen[method] && !s.authorized(strings.Join(md.Get("authorization"), ",")) {
 		err = failure(KindUnauthorized, "a valid bearer token is required")
 	} else {
-		resp, err = h(ctx, req)
+		resp, err = s.recovered(func() (any, error) { return h(ctx, req) })
 	}
 	result, clips := "ok", 0
-	if r, ok := resp.(*inference.ModelInferResponse); ok && len(r.Outputs) > 0 && len(r.Outputs[0].Shape) > 1 {
+	if r, ok := resp.(*inference.ModelInferResponse); ok && r != nil && len(r.Outputs) > 0 && len(r.Outputs[0].Shape) > 1 {
 		clips = int(r.Outputs[0].Shape[0])
 		if len(r.Outputs[0].Shape) == 3 {
 			clips *= int(r.Outputs[0].Shape[1])

@@ -7,10 +7,12 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math"
 	"net/http"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -65,11 +67,16 @@ func (s *Server) route(endpoint string, open bool, h handler) http.Handler {
 			clips int
 			err   error
 		)
-		if !open && !s.authorized(r.Header.Get("Authorization")) {
+		switch {
+		case !open && !s.authorized(r.Header.Get("Authorization")):
 			w.Header().Set("WWW-Authenticate", `Bearer realm="vggish"`)
 			err = failure(KindUnauthorized, "a valid bearer token is required")
-		} else {
-			clips, err = h(w, r)
+		case r.ContentLength > s.opts.MaxRequestBytes: // refused before any of it is read
+			err = failure(KindTooLarge, "a body of %d bytes, over the limit of %d", r.ContentLength, s.opts.MaxRequestBytes)
+		default:
+			var n any
+			n, err = s.recovered(func() (any, error) { return h(w, r) })
+			clips, _ = n.(int)
 		}
 		result, status := "ok", http.StatusOK
 		if err != nil {
@@ -88,6 +95,17 @@ func (s *Server) route(endpoint string, open bool, h handler) http.Handler {
 		s.log.Log(r.Context(), level, "request", "proto", "http", "method", r.Method, "path", r.URL.Path, "status", status,
 			"result", result, "clips", clips, "bytes", r.ContentLength, "seconds", time.Since(start).Seconds(), "remote", r.RemoteAddr, errAttr(err))
 	})
+}
+
+// recovered runs fn, making a panic (a bug) the request's failure rather than the process's.
+func (s *Server) recovered(fn func() (any, error)) (v any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = failure(KindModel, "internal error: %v", r)
+			s.log.Error("panic", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+		}
+	}()
+	return fn()
 }
 
 func (s *Server) observe(endpoint, result string, clips int, start time.Time) {

@@ -90,7 +90,7 @@ type testServer struct {
 	done chan error
 }
 
-func start(t *testing.T, m *vggish.Model, opts Options) *testServer {
+func start(t testing.TB, m *vggish.Model, opts Options) *testServer {
 	t.Helper()
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -148,7 +148,7 @@ func requireError(t *testing.T, code int, body []byte, wantCode int, kind Kind) 
 
 // binaryAudioBody is an infer request with AUDIO in the binary tensor data extension, and its
 // header's length.
-func binaryAudioBody(t *testing.T, audio []byte, binaryOut bool) ([]byte, int) {
+func binaryAudioBody(t testing.TB, audio []byte, binaryOut bool) ([]byte, int) {
 	req := map[string]any{
 		"id":     "r1",
 		"inputs": []any{map[string]any{"name": "AUDIO", "datatype": "BYTES", "shape": []int{1}, "parameters": map[string]any{"binary_data_size": len(audio) + 4}}},
