@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/ecdsa"
@@ -249,24 +250,25 @@ func TestHostile(t *testing.T) {
 	assert.Equal(t, http.StatusOK, code, "%s", body)
 }
 
-// stalled is a request body that sends head and then waits for more until released or failed.
+// stalled is a request on its own connection that sends its headers and the first bytes of its
+// body, then waits: finish sends the rest.
 type stalled struct {
-	pr *io.PipeReader
-	pw *io.PipeWriter
+	conn net.Conn
+	rest []byte
 }
 
-func newStalled(head []byte) *stalled {
-	pr, pw := io.Pipe()
-	go pw.Write(head)
-	return &stalled{pr, pw}
-}
-
-// post sends a stalled body to url in the background; the result comes on the channel.
-func (s *stalled) post(ctx context.Context, url string) chan result {
+// newStalled posts body to path, sending only its first n bytes until finish; the response comes on
+// the channel.
+func newStalled(t testing.TB, url, path string, body []byte, n int) (*stalled, chan result) {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
+	require.NoError(t, err)
+	t.Cleanup(func() { conn.Close() })
+	_, err = fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s", path, len(body), body[:n])
+	require.NoError(t, err)
 	done := make(chan result, 1)
 	go func() {
-		req, _ := http.NewRequestWithContext(ctx, "POST", url, s.pr)
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 		if err != nil {
 			done <- result{err: err}
 			return
@@ -275,8 +277,10 @@ func (s *stalled) post(ctx context.Context, url string) chan result {
 		b, err := io.ReadAll(resp.Body)
 		done <- result{resp.StatusCode, resp.Header, b, err}
 	}()
-	return done
+	return &stalled{conn, body[n:]}, done
 }
+
+func (s *stalled) finish() { s.conn.Write(s.rest) }
 
 type result struct {
 	code int
@@ -306,14 +310,12 @@ func TestOverload(t *testing.T) {
 	}{{"concurrency", Options{MaxConcurrent: 1}}, {"queue", Options{MaxQueueClips: 5, RetryAfter: 3 * time.Second}}} {
 		t.Run(c.name, func(t *testing.T) {
 			ts := start(t, m, c.opts)
-			held := newStalled(wav[:100])
-			done := held.post(t.Context(), ts.url+"/v1/embed")
+			held, done := newStalled(t, ts.url, "/v1/embed", wav, 100)
 			ts.waitInFlight(t, 1)
 			code, h, body := do(t, "POST", ts.url+"/v1/embed", bytes.NewReader(wav))
 			requireError(t, code, body, http.StatusServiceUnavailable, KindOverloaded)
 			assert.Equal(t, strconv.Itoa(int(max(1, c.opts.RetryAfter.Seconds()))), h.Get("Retry-After"))
-			held.pw.Write(wav[100:])
-			held.pw.Close()
+			held.finish()
 			r := <-done
 			require.NoError(t, r.err)
 			assert.Equal(t, http.StatusOK, r.code, "%s", r.body)
@@ -380,8 +382,8 @@ func TestDrain(t *testing.T) {
 	var held []*stalled
 	var dones []chan result
 	for range 2 {
-		s := newStalled(wav[:100])
-		held, dones = append(held, s), append(dones, s.post(t.Context(), ts.url+"/v1/embed"))
+		s, done := newStalled(t, ts.url, "/v1/embed", wav, 100)
+		held, dones = append(held, s), append(dones, done)
 	}
 	ts.waitInFlight(t, 2)
 	ts.stop()
@@ -398,8 +400,7 @@ func TestDrain(t *testing.T) {
 	case <-time.After(100 * time.Millisecond):
 	}
 	for i, s := range held {
-		s.pw.Write(wav[100:])
-		s.pw.Close()
+		s.finish()
 		r := <-dones[i]
 		require.NoError(t, r.err)
 		require.Equal(t, http.StatusOK, r.code, "%s", r.body)
@@ -417,8 +418,7 @@ func TestDrain(t *testing.T) {
 
 	t.Run("timeout", func(t *testing.T) {
 		ts := start(t, m, Options{DrainTimeout: 200 * time.Millisecond})
-		s := newStalled(wav[:100])
-		done := s.post(t.Context(), ts.url+"/v1/embed")
+		s, done := newStalled(t, ts.url, "/v1/embed", wav, 100)
 		ts.waitInFlight(t, 1)
 		ts.stop()
 		select {
@@ -428,7 +428,7 @@ func TestDrain(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatal("Serve did not return at the drain timeout")
 		}
-		s.pw.Close()
+		s.conn.Close()
 		<-done
 	})
 }
@@ -483,15 +483,14 @@ func TestTimeouts(t *testing.T) {
 	assert.NotContains(t, string(b), "200 OK")
 
 	wav := sineWAV(t, 2, 16000, 1)
-	s := newStalled(wav[:100])
 	began := time.Now()
-	r := <-s.post(t.Context(), ts.url+"/v1/embed")
+	_, done := newStalled(t, ts.url, "/v1/embed", wav, 100)
+	r := <-done
 	if r.err == nil {
 		assert.NotEqual(t, http.StatusOK, r.code)
 	}
 	assert.Less(t, time.Since(began), 5*time.Second)
 	ts.waitInFlight(t, 0)
-	s.pw.Close()
 }
 
 // With a token, everything but health and metrics needs it, over REST and gRPC.
