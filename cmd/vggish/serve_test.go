@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -132,8 +133,13 @@ func TestServeKubernetesExample(t *testing.T) {
 	assert.Equal(t, "/v2/health/live", c.LivenessProbe.HTTPGet.Path)
 	assert.Equal(t, "/v2/health/ready", c.ReadinessProbe.HTTPGet.Path)
 	assert.Equal(t, "serve", c.Args[0])
-	// The flags parse: the run gets as far as the weights, missing here.
-	code, _, stderr := cli(c.Args...)
+	// The flags parse: the run gets as far as the weights, missing here (on the CPU pods' device: this
+	// machine has no GPU).
+	args := slices.Clone(c.Args)
+	i := slices.Index(args, "--device=cuda")
+	require.GreaterOrEqual(t, i, 0, "the example runs on CUDA")
+	args[i] = "--device=cpu"
+	code, _, stderr := cli(args...)
 	assert.Equal(t, 2, code)
 	assert.Contains(t, stderr, "--weights /weights/vggish-10086976.pth")
 }
