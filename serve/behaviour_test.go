@@ -119,12 +119,7 @@ func TestGRPC(t *testing.T) {
 		require.Len(t, r.Outputs, 2)
 		assert.Equal(t, []int64{int64(want.Rows()), 128}, r.Outputs[0].Shape)
 		assert.Equal(t, "FP32", r.Outputs[0].Datatype)
-		emb := r.RawOutputContents[0]
-		got := make([]float32, len(emb)/4)
-		for i := range got {
-			got[i] = math.Float32frombits(binary.LittleEndian.Uint32(emb[4*i:]))
-		}
-		assert.Equal(t, want.Data, got)
+		assert.Equal(t, want.Data, float32s(r.RawOutputContents[0]))
 		st := r.RawOutputContents[1]
 		starts := make([]float64, len(st)/8)
 		for i := range starts {
@@ -353,12 +348,7 @@ func Test64Clients(t *testing.T) {
 			r, err := ts.grpc.ModelInfer(t.Context(), &inference.ModelInferRequest{ModelName: "vggish", RawInputContents: [][]byte{raw},
 				Inputs: []*inference.ModelInferRequest_InferInputTensor{{Name: "AUDIO", Datatype: "BYTES", Shape: []int64{1}}}})
 			if assert.NoError(t, err) {
-				emb := r.RawOutputContents[0]
-				got := make([]float32, len(emb)/4)
-				for i := range got {
-					got[i] = math.Float32frombits(binary.LittleEndian.Uint32(emb[4*i:]))
-				}
-				assert.Equal(t, want.Data, got)
+				assert.Equal(t, want.Data, float32s(r.RawOutputContents[0]))
 			}
 		})
 	}

@@ -184,10 +184,7 @@ func (in *input) readGRPC(contents *inference.InferTensorContents, raw [][]byte)
 		if len(b)%4 != 0 {
 			return failure(KindRequest, "WAVEFORM raw contents of %d bytes: not float32 values", len(b))
 		}
-		in.samples = make([]float32, len(b)/4)
-		for i := range in.samples {
-			in.samples[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
-		}
+		in.samples = float32s(b)
 		return in.checkCount()
 	}
 	if !in.wave {

@@ -80,6 +80,15 @@ func (in *input) checkCount() error {
 	return nil
 }
 
+// float32s reads little-endian float32 values, the protocol's binary FP32.
+func float32s(b []byte) []float32 {
+	v := make([]float32, len(b)/4)
+	for i := range v {
+		v[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+	}
+	return v
+}
+
 // output is an output tensor; one of f32, u8 and f64 holds its data.
 type output struct {
 	name, datatype string

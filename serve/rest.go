@@ -416,10 +416,7 @@ func (in *input) readBinary(body io.Reader, size int64, tail **exactReader) erro
 		}
 		return err
 	}
-	in.samples = make([]float32, size/4)
-	for i := range in.samples {
-		in.samples[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
-	}
+	in.samples = float32s(b)
 	return in.checkCount()
 }
 

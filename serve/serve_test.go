@@ -197,9 +197,7 @@ func decodeInfer(t *testing.T, h http.Header, body []byte) inferResponse {
 		switch o.Datatype {
 		case "FP32":
 			if raw != nil {
-				for i := 0; i < len(raw); i += 4 {
-					out.emb = append(out.emb, math.Float32frombits(binary.LittleEndian.Uint32(raw[i:])))
-				}
+				out.emb = float32s(raw)
 			} else {
 				require.NoError(t, json.Unmarshal(o.Data, &out.emb))
 			}
