@@ -20,7 +20,7 @@ fuzz_each = set -e; for f in $$(grep -rl --include='*_test.go' --exclude-dir=.bu
 
 PARQUET_READER := internal/batch/batchtest/testdata/parquet-reader
 
-.PHONY: setup deps build test test-debian13 bench fuzz run docker-cuda clean
+.PHONY: setup deps build test test-debian13 bench fuzz run docker-cuda clean proto
 
 setup: deps
 	$(GO) run ./torch/adapt
@@ -96,6 +96,17 @@ run: build
 	./bin/vggish embed --weights "$$weights" $(DEMO)/audio; \
 	./bin/vggish embed --weights "$$weights" --overwrite --out-dir $(DEMO)/out $(DEMO)/audio; \
 	ls -l $(DEMO)/out | head -8
+
+# Regenerates serve/inference's gRPC code from its .proto (not part of test: the generated code is
+# committed). Needs Debian's protobuf-compiler; the plugins match go.mod's protobuf and grpc.
+PROTOC_GEN_GO := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
+proto:
+	command -v protoc >/dev/null || $(SUDO) apt-get install -y protobuf-compiler
+	GOBIN=$(CURDIR)/.build/bin $(GO) install $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC)
+	PATH=$(CURDIR)/.build/bin:$$PATH protoc --proto_path=serve/inference \
+		--go_out=serve/inference --go_opt=paths=source_relative \
+		--go-grpc_out=serve/inference --go-grpc_opt=paths=source_relative serve/inference/grpc_predict_v2.proto
 
 docker-cuda:
 	docker build -f Dockerfile.cuda -t vggish-go:cuda .

@@ -113,9 +113,12 @@ func startFFmpeg(ctx context.Context, input string, stdin io.Reader, name string
 
 // ffmpegArgs has ffmpeg write the first audio stream of input as float64 WAV to stdout, and print
 // errors only. input is "file:PATH" ("file:" keeps ffmpeg from reading a name starting with '-' as an
-// option or "x:y" as a protocol) or "pipe:0".
+// option or "x:y" as a protocol) or "pipe:0". The input's own protocol is the only one ffmpeg may open:
+// a playlist or a reference in the audio (HLS, concat, a DASH manifest) cannot make it reach the
+// network or other files, which matters when the bytes come from a stranger (vggish serve).
 func ffmpegArgs(input string) []string {
-	return []string{"-nostdin", "-hide_banner", "-loglevel", "error",
+	protocol, _, _ := strings.Cut(input, ":")
+	return []string{"-nostdin", "-hide_banner", "-loglevel", "error", "-protocol_whitelist", protocol,
 		"-i", input, "-map", "0:a:0", "-c:a", "pcm_f64le", "-f", "wav", "pipe:1"}
 }
 

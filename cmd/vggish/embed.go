@@ -83,26 +83,21 @@ command line (flags are checked before any work, and their ranges are given belo
 func runEmbed(args []string, s stdio) error {
 	fs := newFlags("embed", embedUsage)
 	model := addModelFlags(fs)
+	net := addNetFlags(fs)
 	var (
-		framework   = fs.String("framework", "pytorch", "weights framework, as the Towhee operator's argument (only pytorch)")
-		variant     = fs.String("variant", string(vggish.Towhee), "network: towhee (no final ReLU, the Towhee operator) or torchvggish (final ReLU)")
-		postprocess = fs.String("postprocess", "", "none, pca (PCA whitening) or pca-quantize (torchvggish's: PCA, clip to [-2, 2], quantise to 0..255, as float32)\n(default none; pca-quantize if --pca or --quantize is given)")
-		pcaPath     = fs.String("pca", "", "PCA parameters `FILE` (.pth or .npz); implies --postprocess pca-quantize unless told otherwise\n(default with --postprocess: the published vggish_pca_params-970ea276.pth)")
-		quantize    = fs.Bool("quantize", false, "write uint8 values (npy arrays, parquet lists); implies --postprocess pca-quantize")
-		precision   = fs.String("precision", string(vggish.FP32), "the network's arithmetic: fp32 (the reference's numbers), bf16 (CPU and CUDA), fp16 (CUDA) or tf32 (CUDA;\nfp32 on the CPU); see vggish info for what the device runs natively")
-		channels    = vggish.Mix
-		output      = fs.String("output", "", "write the result of a single input to `FILE`, or - for standard output (format from its extension unless --format;\nnpy for -)")
-		outDir      = fs.String("out-dir", "", "write one output per input to `DIR`, mirroring the inputs' folders, with vggish-run.json and,\nif files fail, vggish-errors.jsonl; inputs whose outputs exist are skipped")
-		format      = fs.String("format", "", "npy (N×128 array per file), npz (arrays embedding and timestamps per file), jsonl (a record per file: path,\nstarts, embeddings), csv (path,start,v0..v127 per clip) or, with --out-dir, parquet (parts holding many files' clips);\nwithout --output/--out-dir: show (default), jsonl, csv, or npy for one input, on stdout")
-		pool        = fs.String("pool", "", "also write a per-file mean or max vector (npy: NAME.mean.npy; npz: array mean/max; jsonl: a \"mean\"/\"max\" field;\ncsv/show: a row with start \"mean\"/\"max\"; parquet: mean.NNNNN.parquet beside each part)")
-		partSize    = fs.String("part-size", "256MiB", "with --format parquet: commit a part once it holds about `SIZE` (e.g. 64MB, 1GiB)")
-		partTime    = fs.Duration("part-time", 10*time.Minute, "with --format parquet: commit a part once it has been open this long (a killed run loses at most the part in progress)")
-		filesFrom   = fs.String("files-from", "", "read more inputs from `FILE` (a file or a pipe), one per line (- for standard input)")
-		overwrite   = fs.Bool("overwrite", false, "with --out-dir: redo inputs whose outputs exist")
-		shardFlag   = fs.String("shard", "", "embed only shard `I/N` of the inputs, 0 <= I < N (default from $JOB_COMPLETION_INDEX with --num-shards or $VGGISH_NUM_SHARDS,\nor $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT); a file's shard is sha256(its relative path) mod N")
-		numShards   = fs.Int("num-shards", 0, "number of shards, at least 1, with an index from the environment")
+		framework = fs.String("framework", "pytorch", "weights framework, as the Towhee operator's argument (only pytorch)")
+		quantize  = fs.Bool("quantize", false, "write uint8 values (npy arrays, parquet lists); implies --postprocess pca-quantize")
+		output    = fs.String("output", "", "write the result of a single input to `FILE`, or - for standard output (format from its extension unless --format;\nnpy for -)")
+		outDir    = fs.String("out-dir", "", "write one output per input to `DIR`, mirroring the inputs' folders, with vggish-run.json and,\nif files fail, vggish-errors.jsonl; inputs whose outputs exist are skipped")
+		format    = fs.String("format", "", "npy (N×128 array per file), npz (arrays embedding and timestamps per file), jsonl (a record per file: path,\nstarts, embeddings), csv (path,start,v0..v127 per clip) or, with --out-dir, parquet (parts holding many files' clips);\nwithout --output/--out-dir: show (default), jsonl, csv, or npy for one input, on stdout")
+		pool      = fs.String("pool", "", "also write a per-file mean or max vector (npy: NAME.mean.npy; npz: array mean/max; jsonl: a \"mean\"/\"max\" field;\ncsv/show: a row with start \"mean\"/\"max\"; parquet: mean.NNNNN.parquet beside each part)")
+		partSize  = fs.String("part-size", "256MiB", "with --format parquet: commit a part once it holds about `SIZE` (e.g. 64MB, 1GiB)")
+		partTime  = fs.Duration("part-time", 10*time.Minute, "with --format parquet: commit a part once it has been open this long (a killed run loses at most the part in progress)")
+		filesFrom = fs.String("files-from", "", "read more inputs from `FILE` (a file or a pipe), one per line (- for standard input)")
+		overwrite = fs.Bool("overwrite", false, "with --out-dir: redo inputs whose outputs exist")
+		shardFlag = fs.String("shard", "", "embed only shard `I/N` of the inputs, 0 <= I < N (default from $JOB_COMPLETION_INDEX with --num-shards or $VGGISH_NUM_SHARDS,\nor $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT); a file's shard is sha256(its relative path) mod N")
+		numShards = fs.Int("num-shards", 0, "number of shards, at least 1, with an index from the environment")
 	)
-	fs.Var(&channels, "channels", "`MODE`: mix (average the channels to mono, the reference) or each (a stream of vectors per channel:\nnpy/npz (C, N, 128), a record per channel in jsonl, a channel column in csv) (default mix)")
 	inputs, err := fs.parse(args, s.out)
 	if err != nil {
 		return err
@@ -116,16 +111,13 @@ func runEmbed(args []string, s stdio) error {
 		{len(inputs) == 0 && *filesFrom == "", "no inputs: name files, folders or patterns, - for standard input, or --files-from LIST"},
 		{fs.set("num-shards") && *numShards < 1, fmt.Sprintf("--num-shards %d: want at least 1", *numShards)},
 		{*framework != "pytorch", fmt.Sprintf("--framework %q: want pytorch (vggish-go runs the pytorch weights)", *framework)},
-		{*variant != string(vggish.Towhee) && *variant != string(vggish.TorchVGGish), fmt.Sprintf("--variant %q: want towhee or torchvggish", *variant)},
 		{*output != "" && *outDir != "", "give --output or --out-dir, not both"},
 		{*filesFrom == "-" && slices.Contains(inputs, batch.StdinArg), "audio (-) and --files-from - cannot both come from standard input"},
-		{!slices.Contains([]vggish.Precision{vggish.FP32, vggish.BF16, vggish.FP16, vggish.TF32}, vggish.Precision(*precision)),
-			fmt.Sprintf("--precision %q: want fp32, bf16, fp16, tf32", *precision)},
 		{*partTime <= 0, fmt.Sprintf("--part-time %s: want a positive duration", *partTime)},
 		// Flags that would be silently ignored: the user meant something that would not happen.
 		{(fs.set("part-size") || fs.set("part-time")) && *format != string(batch.Parquet), "--part-size and --part-time size Parquet parts: they need --format parquet"},
 		{*overwrite && *outDir == "", "--overwrite redoes the outputs of an output folder: it needs --out-dir (--output is always written)"},
-		{vggish.Precision(*precision) == vggish.FP16 && !onCUDA(*model.device),
+		{vggish.Precision(*net.precision) == vggish.FP16 && !onCUDA(*model.device),
 			fmt.Sprintf("--precision fp16 runs on CUDA only (libtorch's CPU kernels lack float16 convolutions), and --device %s is the CPU here: use bf16", *model.device)},
 	} {
 		if c.bad {
@@ -136,20 +128,14 @@ func runEmbed(args []string, s stdio) error {
 	if err != nil {
 		return err
 	}
-	mode, err := postprocessMode(*postprocess, *pcaPath, *quantize)
-	if err != nil {
-		return fs.asMisuse(err)
+	if err := net.apply(fs, *quantize, &vopts); err != nil {
+		return err
 	}
 	partBytes, err := humanize.ParseBytes(*partSize)
 	if err != nil || partBytes == 0 || partBytes > math.MaxInt64 {
 		return fs.misuse("--part-size %s: want a size such as 256MiB, 1 byte to 8 EiB", *partSize)
 	}
-	if *pcaPath != "" { // --weights is checked with the model's flags
-		if err := checkRegular("--pca", *pcaPath); err != nil {
-			return fs.asMisuse(err)
-		}
-	}
-	readOnly := modelFiles(vopts.WeightsPath, *pcaPath) // files no output may be written over, besides the inputs
+	readOnly := modelFiles(vopts.WeightsPath, *net.pca) // files no output may be written over, besides the inputs
 	if *filesFrom != "" && *filesFrom != "-" {
 		if err := checkList(*filesFrom); err != nil {
 			return fs.asMisuse(err)
@@ -215,8 +201,6 @@ func runEmbed(args []string, s stdio) error {
 		return fs.asMisuse(err)
 	}
 
-	vopts.Variant, vopts.Postprocess, vopts.PCAPath = vggish.Variant(*variant), mode, *pcaPath
-	vopts.Channels, vopts.Precision = channels, vggish.Precision(*precision)
 	type loaded struct {
 		m   *vggish.Model
 		rec *batch.Record

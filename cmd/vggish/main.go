@@ -6,6 +6,7 @@
 //	vggish embed [flags] INPUT...                embeddings of files, folders, globs, a list or - (stdin)
 //	vggish logmel --output OUT.npy INPUT         the log-mel examples the network sees
 //	vggish fad [flags] BACKGROUND EVAL           the Fréchet Audio Distance between two sets
+//	vggish serve [--listen ADDR] [flags]         an embedding service (KServe v2 REST and gRPC, /v1/embed)
 //	vggish selftest [--weights FILE]             TensorFlow's smoke-test figures, on this machine
 //	vggish weights download|path|verify [FILE]   the published weights
 //	vggish info                                  libtorch, gotch, CUDA and thread details
@@ -40,6 +41,7 @@ func commands() []command {
 		{"embed", "embeddings of files, folders, globs, a list or standard input", runEmbed},
 		{"logmel", "the log-mel examples the network sees", runLogmel},
 		{"fad", "the Fréchet Audio Distance between two sets of audio", runFAD},
+		{"serve", "an embedding service: the Open Inference Protocol (REST, gRPC) and POST /v1/embed", runServe},
 		{"selftest", "TensorFlow's smoke test: do the weights and libtorch here give its figures?", runSelftest},
 		{"weights", "download, locate or verify the published weights", runWeights},
 		{"info", "libtorch, gotch, CUDA and thread details", runInfo},

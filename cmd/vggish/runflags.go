@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/vggish-go/vggish/preprocess"
 	"github.com/vggish-go/vggish/torch"
@@ -88,4 +89,43 @@ func (m *modelFlags) options(fs *flagSet, s stdio) (vggish.Options, error) {
 	}
 	return vggish.Options{WeightsPath: *m.weights, Device: *m.device, BatchSize: *m.batch, Threads: *m.threads, Workers: *m.workers,
 		Preprocess: pre, Progress: downloadProgress(s.err)}, nil
+}
+
+// netFlags are the flags that choose the network and what follows it, defined here once for embed
+// and serve: --variant, --postprocess, --pca, --precision and --channels.
+type netFlags struct {
+	variant, postprocess, pca, precision *string
+	channels                             vggish.Channels
+}
+
+func addNetFlags(fs *flagSet) *netFlags {
+	n := &netFlags{channels: vggish.Mix}
+	n.variant = fs.String("variant", string(vggish.Towhee), "network: towhee (no final ReLU, the Towhee operator) or torchvggish (final ReLU)")
+	n.postprocess = fs.String("postprocess", "", "none, pca (PCA whitening) or pca-quantize (torchvggish's: PCA, clip to [-2, 2], quantise to 0..255, as float32)\n(default none; pca-quantize if --pca or --quantize is given)")
+	n.pca = fs.String("pca", "", "PCA parameters `FILE` (.pth or .npz); implies --postprocess pca-quantize unless told otherwise\n(default with --postprocess: the published vggish_pca_params-970ea276.pth)")
+	n.precision = fs.String("precision", string(vggish.FP32), "the network's arithmetic: fp32 (the reference's numbers), bf16 (CPU and CUDA), fp16 (CUDA) or tf32 (CUDA;\nfp32 on the CPU); see vggish info for what the device runs natively")
+	fs.Var(&n.channels, "channels", "`MODE`: mix (average the channels to mono, the reference) or each (a stream of vectors per channel:\nnpy/npz (C, N, 128), a record per channel in jsonl, a channel column in csv) (default mix)")
+	return n
+}
+
+// apply checks the parsed flags (quantize: uint8 output was asked for) and sets them in opts.
+func (n *netFlags) apply(fs *flagSet, quantize bool, opts *vggish.Options) error {
+	if *n.variant != string(vggish.Towhee) && *n.variant != string(vggish.TorchVGGish) {
+		return fs.misuse("--variant %q: want towhee or torchvggish", *n.variant)
+	}
+	if !slices.Contains([]vggish.Precision{vggish.FP32, vggish.BF16, vggish.FP16, vggish.TF32}, vggish.Precision(*n.precision)) {
+		return fs.misuse("--precision %q: want fp32, bf16, fp16, tf32", *n.precision)
+	}
+	mode, err := postprocessMode(*n.postprocess, *n.pca, quantize)
+	if err != nil {
+		return fs.asMisuse(err)
+	}
+	if *n.pca != "" {
+		if err := checkRegular("--pca", *n.pca); err != nil {
+			return fs.asMisuse(err)
+		}
+	}
+	opts.Variant, opts.Postprocess, opts.PCAPath = vggish.Variant(*n.variant), mode, *n.pca
+	opts.Channels, opts.Precision = n.channels, vggish.Precision(*n.precision)
+	return nil
 }

@@ -1,0 +1,73 @@
+package decode
+
+import (
+	"errors"
+	"fmt"
+)
+
+// ErrTooLong is wrapped by the error of a [Limit] source whose audio runs past its limit.
+var ErrTooLong = errors.New("audio too long")
+
+// Limit returns a Source yielding src's samples up to seconds of audio, and an error wrapping
+// [ErrTooLong] (naming the source) instead of any sample beyond: a small compressed file that decodes
+// to hours is refused once the limit is passed, having decoded no more than that. The result can be
+// [Split] when src can; closing it closes src.
+func Limit(src Source, seconds float64) Source {
+	l := limit{max: int64(seconds * float64(src.SampleRate())), seconds: seconds, name: "audio"}
+	if s, ok := src.(interleaved); ok {
+		l.name = s.Name()
+		return &limitedFrames{s, l}
+	}
+	return &limited{src, l}
+}
+
+// limit counts the frames a source has yielded.
+type limit struct {
+	n, max  int64
+	seconds float64
+	name    string
+}
+
+// add counts n more frames, failing past the limit.
+func (l *limit) add(n int) error {
+	if l.n += int64(n); l.n > l.max {
+		return failed(l.name, fmt.Errorf("%w: more than the limit of %g s", ErrTooLong, l.seconds))
+	}
+	return nil
+}
+
+type limited struct {
+	Source
+	limit
+}
+
+func (s *limited) Read(p []float64) (int, error) {
+	n, err := s.Source.Read(p)
+	if lerr := s.add(n); lerr != nil {
+		return 0, lerr
+	}
+	return n, err
+}
+
+// limitedFrames limits a source of this package, counting frames whether they are read mixed (Read)
+// or by channel (Split's frames).
+type limitedFrames struct {
+	interleaved
+	limit
+}
+
+func (s *limitedFrames) Read(p []float64) (int, error) {
+	n, err := s.interleaved.Read(p)
+	if lerr := s.add(n); lerr != nil {
+		return 0, lerr
+	}
+	return n, err
+}
+
+func (s *limitedFrames) frames(limit int) ([]float64, error) {
+	f, err := s.interleaved.frames(limit)
+	if lerr := s.add(len(f) / s.channelCount()); lerr != nil {
+		return nil, lerr
+	}
+	return f, err
+}
