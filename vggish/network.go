@@ -1,6 +1,7 @@
 package vggish
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -157,7 +158,10 @@ func toDevice(f *pth.File, key string, device gotch.Device) (*ts.Tensor, error) 
 	return tensor.To(device)(tensor.FromSlice(v, p.Shape...))
 }
 
-// forward maps examples (B, 1, 96, 64) on the network's device to embeddings (B, 128).
-func (n *network) forward(x *ts.Tensor) (*ts.Tensor, error) { return n.net.Forward(x) }
+// forward maps examples (B, 1, 96, 64) on the network's device to embeddings (B, 128), stopping early
+// with ctx's error when ctx is done.
+func (n *network) forward(ctx context.Context, x *ts.Tensor) (*ts.Tensor, error) {
+	return n.net.Forward(ctx, x)
+}
 
 func (n *network) close() { n.net.Close() }

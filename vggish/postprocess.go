@@ -122,18 +122,39 @@ func readPCANpz(path string) (vectors, means []float32, err error) {
 	return vectors, means, err
 }
 
+// pcaRows is how many embeddings each PCA product takes: one shape, so that an embedding's numbers do
+// not depend on its batch (see tensor.Net; 16 rows keep a row's place in the product from mattering on
+// every OpenBLAS kernel, as for the network's linear layers).
+const pcaRows = 16
+
 // apply runs torchvggish's Postprocessor.postprocess on (B, 128) embeddings, with the same operations
-// in the same order so that the float32 results agree.
-func (p *postprocessor) apply(x *ts.Tensor) (*ts.Tensor, error) {
+// in the same order so that the float32 results agree: (E · (xᵀ − means))ᵀ, in products of pcaRows
+// embeddings (the last padded with zeros). x has rows rows.
+func (p *postprocessor) apply(x *ts.Tensor, rows int64) (*ts.Tensor, error) {
 	var s tensor.Scope
 	defer s.Close()
-	transpose := func(t *ts.Tensor) (*ts.Tensor, error) { return t.T(false) }
-	// (E · (xᵀ − means))ᵀ
+	padded := (rows + pcaRows - 1) / pcaRows * pcaRows
+	xt, err := s.Apply(x,
+		func(t *ts.Tensor) (*ts.Tensor, error) { return t.ConstantPadNd([]int64{0, 0, 0, padded - rows}, false) },
+		func(t *ts.Tensor) (*ts.Tensor, error) { return t.T(false) },
+		func(t *ts.Tensor) (*ts.Tensor, error) { return t.Sub(p.means, false) })
+	if err != nil {
+		return nil, err
+	}
+	parts := make([]*ts.Tensor, 0, padded/pcaRows)
+	for lo := int64(0); lo < padded; lo += pcaRows {
+		part, err := s.Apply(xt,
+			func(t *ts.Tensor) (*ts.Tensor, error) { return t.Narrow(1, lo, pcaRows, false) },
+			func(t *ts.Tensor) (*ts.Tensor, error) { return p.vectors.Mm(t, false) })
+		if err != nil {
+			return nil, err
+		}
+		parts = append(parts, part)
+	}
 	steps := []tensor.Step{
-		transpose,
-		func(t *ts.Tensor) (*ts.Tensor, error) { return t.Sub(p.means, false) },
-		func(t *ts.Tensor) (*ts.Tensor, error) { return p.vectors.Mm(t, false) },
-		transpose,
+		func(t *ts.Tensor) (*ts.Tensor, error) { return ts.Cat(parts, 1) },
+		func(t *ts.Tensor) (*ts.Tensor, error) { return t.T(false) },
+		func(t *ts.Tensor) (*ts.Tensor, error) { return t.Narrow(0, 0, rows, false) },
 	}
 	if p.mode == PCAQuantize {
 		steps = append(steps,
@@ -143,8 +164,7 @@ func (p *postprocessor) apply(x *ts.Tensor) (*ts.Tensor, error) {
 			func(t *ts.Tensor) (*ts.Tensor, error) { return t.Round(false) })
 	}
 	steps = append(steps, func(t *ts.Tensor) (*ts.Tensor, error) { return t.Contiguous(false) })
-	x, err := s.Apply(x, steps...)
-	if err != nil {
+	if x, err = s.Apply(xt, steps...); err != nil {
 		return nil, err
 	}
 	return s.Release(x), nil

@@ -29,6 +29,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/go-audio/audio"
 	"github.com/sugarme/gotch"
@@ -554,15 +555,48 @@ func (m *Model) loop() {
 		if len(live) == 0 {
 			continue
 		}
-		out, err := m.run(batch)
+		ctx, stop := m.batchContext(live)
+		out, err := m.run(ctx, batch)
+		stop()
 		at := 0
 		for _, r := range live {
-			if err == nil {
+			switch {
+			case err == nil:
 				at += copy(r.out, out[at:at+len(r.out)])
+			case r.ctx.Err() != nil:
+				m.answer(r, r.ctx.Err())
+				continue
 			}
 			m.answer(r, err)
 		}
 	}
+}
+
+// batchContext is done when the network's work for reqs is wasted: every request's context is done,
+// or the Model is closing. The forward pass then stops at its next chunk of clips, so that a cancelled
+// call or Close does not wait for a whole batch.
+// Call stop when the batch is done.
+func (m *Model) batchContext(reqs []*request) (ctx context.Context, stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	left := int32(len(reqs))
+	var stops []func() bool
+	for _, r := range reqs {
+		stops = append(stops, context.AfterFunc(r.ctx, func() {
+			if atomic.AddInt32(&left, -1) == 0 {
+				cancel()
+			}
+		}))
+	}
+	go func() {
+		select {
+		case <-m.quit:
+		case <-ctx.Done():
+		}
+		for _, stop := range stops {
+			stop()
+		}
+	}()
+	return ctx, cancel
 }
 
 // failAll answers every request with err until Close.
@@ -594,7 +628,7 @@ func (m *Model) drain() {
 //
 // A panic (a bug) fails the batch's requests instead of the process, which may be embedding many
 // other files.
-func (m *Model) run(batch []float32) (_ []float32, err error) {
+func (m *Model) run(ctx context.Context, batch []float32) (_ []float32, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("panic in the inference loop: %v\n%s", r, debug.Stack())
@@ -608,11 +642,14 @@ func (m *Model) run(batch []float32) (_ []float32, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if x, err = s.Own(m.net.forward(x)); err != nil {
+	if x, err = s.Own(m.net.forward(ctx, x)); err != nil {
+		if ctx.Err() != nil {
+			err = ErrClosed // or every caller has gone: none reads it
+		}
 		return nil, err
 	}
 	if m.post != nil {
-		if x, err = s.Own(m.post.apply(x)); err != nil {
+		if x, err = s.Own(m.post.apply(x, n)); err != nil {
 			return nil, err
 		}
 	}

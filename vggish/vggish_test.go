@@ -238,31 +238,6 @@ func TestPooling(t *testing.T) {
 	assert.Equal(t, "[1, -2, ...] shape=(2, 128)", e.String())
 }
 
-// A clip's embedding does not depend on the batch it ran in, to the bit, at every precision the CPU
-// runs: the loop packs clips of many inputs into batches of any size.
-func TestBatchingDoesNotChangeResults(t *testing.T) {
-	for _, p := range []vggish.Precision{vggish.FP32, vggish.BF16} {
-		t.Run(string(p), func(t *testing.T) {
-			m, err := vggish.New(context.Background(), vggish.Options{WeightsPath: golden.Weights(t), Device: "cpu", Precision: p})
-			require.NoError(t, err)
-			defer m.Close()
-			const n = 64
-			all := testExamples(n)
-			whole, err := m.EmbedExamples(context.Background(), all)
-			require.NoError(t, err)
-			per := preprocess.ExampleFrames * preprocess.MelBins
-			for _, size := range []int{1, 2, 3, 5, 8, 13, 33} {
-				part := &preprocess.Examples{Data: all.Data[(n-size)*per:], Starts: all.Starts[n-size:]}
-				got, err := m.EmbedExamples(context.Background(), part)
-				require.NoError(t, err)
-				for k := range size {
-					require.Equal(t, whole.Row(n-size+k), got.Row(k), "example %d in a batch of %d vs of %d", n-size+k, size, n)
-				}
-			}
-		})
-	}
-}
-
 // testExamples are n log-mel examples of deterministic pseudo-random values.
 func testExamples(n int) *preprocess.Examples {
 	per := preprocess.ExampleFrames * preprocess.MelBins

@@ -204,12 +204,8 @@ func failureList(t *testing.T, root, dir string) []string {
 	return rels
 }
 
-// sameEmbeddings checks two .npy outputs: equal bit for bit, except that a file of one clip may
-// differ in the last bits (within 1e-6 of its largest value): libtorch rounds a batch of one
-// example (a matrix-vector product) differently from a larger batch, and whether a one-clip file
-// shares its batch depends on timing. It reports whether they were identical.
 // sameEmbeddings asserts two .npy outputs are equal to the bit: batching does not change a clip's
-// numbers (vggish runs a lone clip as a batch of two for that).
+// numbers (see vggish's TestBatchInvariance).
 func sameEmbeddings(t *testing.T, want, got string) {
 	t.Helper()
 	a, shapeA, err := npyfile.Read(want)

@@ -4,15 +4,18 @@ package tensor
 #include <stdlib.h>
 // Defined in torch/adapt/csrc/vggish_net.cpp, compiled into the adapted libtch.
 char *vggish_net_new(void **params, const int *flags, int n, int layout, int dtype, void **out);
-char *vggish_net_forward(void *net, void *x, void **out);
+char *vggish_net_forward(void *net, void *x, const int *stop, void **out);
 void vggish_net_free(void *net);
 void vggish_set_tf32(int allow);
 */
 import "C"
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/sugarme/gotch"
@@ -73,14 +76,41 @@ func flag(b bool, v int) int {
 	return 0
 }
 
-// Forward maps x, float32 (B, 1, H, W) on the net's device, to a new float32 (B, D) tensor.
-func (n *Net) Forward(x *ts.Tensor) (*ts.Tensor, error) {
+// Forward maps x, float32 (B, 1, H, W) on the net's device, to a new float32 (B, D) tensor. A clip's
+// row does not depend on the batch it runs in: every product runs at one shape (see the shim). When
+// ctx is done the native work stops at the next chunk of clips (a few clips' convolutions) and
+// Forward returns ctx's error.
+func (n *Net) Forward(ctx context.Context, x *ts.Tensor) (*ts.Tensor, error) {
+	// The flag lives in C memory: the shim reads it while Go writes it.
+	stop := (*C.int)(C.calloc(1, C.size_t(unsafe.Sizeof(C.int(0)))))
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	defer func() {
+		close(done)
+		wg.Wait()
+		C.free(unsafe.Pointer(stop))
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		select {
+		case <-ctx.Done():
+			atomic.StoreInt32((*int32)(unsafe.Pointer(stop)), 1)
+		case <-done:
+		}
+	}()
 	var out unsafe.Pointer
-	if err := cerr(C.vggish_net_forward(n.p, unsafe.Pointer(x.Ctensor()), &out)); err != nil {
+	if err := cerr(C.vggish_net_forward(n.p, unsafe.Pointer(x.Ctensor()), stop, &out)); err != nil {
+		if err.Error() == stopped && ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		return nil, err
 	}
 	return ts.New(lib.Ctensor(out)), nil
 }
+
+// stopped is the shim's error when Forward's flag stops it (kStopped).
+const stopped = "vggish: stopped"
 
 // Close frees the net's weights.
 func (n *Net) Close() {

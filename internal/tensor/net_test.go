@@ -1,6 +1,7 @@
 package tensor_test
 
 import (
+	"context"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -53,7 +54,7 @@ func TestNetLayouts(t *testing.T) {
 		net, err := tensor.NewNet(layers, layout, dtype)
 		require.NoError(t, err)
 		defer net.Close()
-		y, err := s.Own(net.Forward(x))
+		y, err := s.Own(net.Forward(context.Background(), x))
 		require.NoError(t, err)
 		shape, err := y.Size()
 		require.NoError(t, err)
@@ -92,9 +93,29 @@ func TestNetErrors(t *testing.T) {
 	defer net.Close()
 	bad, err := s.Own(tensor.FromSlice(make([]float32, 2*3*16*8), 2, 3, 16, 8)) // 3 channels, the net takes 1
 	require.NoError(t, err)
-	_, err = net.Forward(bad)
+	_, err = net.Forward(context.Background(), bad)
 	require.Error(t, err)
 	assert.NotContains(t, err.Error(), "\n", "the C++ backtrace is cut")
 	net.Close()
 	net.Close() // idempotent
+}
+
+// A done context stops the forward pass before its next chunk of clips, with the context's error.
+func TestNetForwardStops(t *testing.T) {
+	var s tensor.Scope
+	defer s.Close()
+	net, err := tensor.NewNet(smallNet(t, &s), tensor.MKLDNN, gotch.Float)
+	require.NoError(t, err)
+	defer net.Close()
+	x, err := s.Own(tensor.FromSlice(make([]float32, 64*16*8), 64, 1, 16, 8))
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err = net.Forward(ctx, x)
+	require.ErrorIs(t, err, context.Canceled)
+	y, err := s.Own(net.Forward(context.Background(), x))
+	require.NoError(t, err, "a stopped forward leaves the net usable")
+	shape, err := y.Size()
+	require.NoError(t, err)
+	assert.Equal(t, []int64{64, 5}, shape)
 }

@@ -22,8 +22,23 @@ namespace {
 enum Layout { kPlain = 0, kMkldnn = 1, kChannelsLast = 2 };
 enum Flags { kConv = 1, kRelu = 2, kPool = 4 };
 
-// kConvRows is the most clips the convolutions take at once on the CPU.
-constexpr int64_t kConvRows = 64;
+// A clip's embedding must not depend on the batch it runs in: not on the batch's size, the clip's
+// place in it or its neighbours. Kernel libraries do not promise that: OpenBLAS and oneDNN pick other
+// kernels for other shapes (OpenBLAS's small-matrix paths; oneDNN's implementations by minibatch) and,
+// in some kernels (OpenBLAS's Haswell sgemm), treat rows by their place in the tiles. So every product
+// runs at one shape: the convolutions on kConvRows clips at a time, the linear layers on kLinearRows
+// clips at a time with the clips as BLAS's M dimension, the last chunk padded with zeros. Measured on
+// every OpenBLAS core type and oneDNN ISA an x86-64 CPU offers (vggish's TestBatchInvariance): at
+// these shapes a row's result is the same wherever it sits, whatever the thread count; 32 linear rows
+// were not, on OpenBLAS's Haswell kernels. The sizes trade a lone clip's latency (it pays for 4 clips'
+// convolutions and 16 rows of products) against the cost of re-packing the weights every 16 rows.
+constexpr int64_t kConvRows = 4, kLinearRows = 16;
+// On CUDA the shapes are fixed too (cuBLAS and cuDNN choose kernels by shape), larger: a GPU runs 64
+// clips in about the time of one.
+constexpr int64_t kCudaRows = 64;
+// kSliceCols is the width of the slices of a linear layer's outputs that libtorch's threads share: a
+// fixed width, so that the slices, and so the products, do not depend on the thread count.
+constexpr int64_t kSliceCols = 256;
 
 struct Layer {
   int flags;
@@ -35,6 +50,9 @@ struct Net {
   Layout layout;
   at::ScalarType dtype;
 };
+
+// kStopped is vggish_net_forward's error when told to stop; internal/tensor knows it.
+constexpr const char *kStopped = "vggish: stopped";
 
 char *error_string(const char *what) {
   std::string msg(what);
@@ -48,12 +66,6 @@ at::Tensor conv(const Net &net, const Layer &l, const at::Tensor &x) {
   }
   return at::conv2d(x, l.weight, l.bias, {1, 1}, {1, 1}, {1, 1}, 1);
 }
-
-// kMinSliceWork is the fewest multiply-adds a thread's slice of a product gets. OpenBLAS multiplies
-// small matrices (up to 100^3 multiply-adds) with other kernels, whose last bits differ: a clip's
-// embedding would then depend on the batch it ran in. Products never split are above that size in
-// the network (fc3 for a lone clip, run as two rows: 2 x 4096 x 128).
-constexpr int64_t kMinSliceWork = int64_t(1) << 22;
 
 // features runs the convolution layers on x, float32 (B, 1, H, W), and flattens their output for the
 // first linear layer: (B, H*W*C) in the net's dtype.
@@ -82,40 +94,46 @@ at::Tensor features(const Net &net, const at::Tensor &x) {
   return y.permute({0, 2, 3, 1}).contiguous().flatten(1);
 }
 
-// linear is x W^T + b. On the CPU in float32 it runs on libtorch's own threads, each taking a slice of
-// the larger operand: of W's output features (each thread then packs only its share of the weights) or
-// of x's rows. Every output still sums its inputs in one sgemm, so the result does not depend on the
-// thread count. OpenBLAS's own thread pool, left to itself, busy-waits beside libtorch's OpenMP
-// threads: a third of the CPU time of a run went to the kernel.
-at::Tensor linear(const Net &net, const Layer &l, const at::Tensor &x) {
-  if (!x.device().is_cpu() || net.dtype != at::kFloat) {
-    return at::linear(x, l.weight, l.bias);
-  }
-  const at::Tensor w = l.weight.t();
-  const int64_t work = x.size(0) * x.size(1) * w.size(1);
-  const int64_t threads = std::min<int64_t>(at::get_num_threads(), work / kMinSliceWork);
-  if (threads < 2) {
-    return at::addmm(l.bias, x, w);
-  }
-  at::Tensor y = at::empty({x.size(0), w.size(1)}, x.options());
-  const bool columns = w.numel() > x.numel();
-  const int64_t n = columns ? w.size(1) : x.size(0);
-  const int64_t align = columns ? 64 : 8;  // slices of whole 64 columns or 8 rows
-  const int64_t grain = ((n + threads - 1) / threads + align - 1) / align * align;
-  at::parallel_for(0, n, grain, [&](int64_t lo, int64_t hi) {
+// pad returns x with rows of zeros appended up to a multiple of m rows.
+at::Tensor pad(const at::Tensor &x, int64_t m) {
+  const int64_t rows = x.size(0), want = (rows + m - 1) / m * m;
+  if (want == rows) return x;
+  std::vector<int64_t> shape = x.sizes().vec();
+  shape[0] = want - rows;
+  return at::cat({x, at::zeros(shape, x.options())});
+}
+
+// linear maps xT, (K, N) with N a multiple of the linear rows, to W xT + b, (out, N): the activations
+// are kept transposed so that clips are BLAS's M dimension. On the CPU, libtorch's threads share the
+// outputs in fixed slices, each thread packing only its slice's weights, one product per chunk of
+// rows; OpenBLAS itself is single-threaded (see vggish_single_threaded_blas).
+at::Tensor linear(const Net &net, const Layer &l, const at::Tensor &xT) {
+  const bool cpu = xT.device().is_cpu();
+  const int64_t rows = cpu ? kLinearRows : kCudaRows;
+  const int64_t out = l.weight.size(0), n = xT.size(1);
+  const int64_t width = cpu ? std::min(kSliceCols, out) : out, slices = (out + width - 1) / width;
+  at::Tensor yT = at::empty({out, n}, xT.options());
+  auto slice = [&](int64_t s) {
     c10::InferenceMode guard;  // thread-local: OpenMP's threads need their own
-    if (columns) {
-      at::Tensor part = y.narrow(1, lo, hi - lo);
-      at::addmm_out(part, l.bias.narrow(0, lo, hi - lo), x, w.narrow(1, lo, hi - lo));
-    } else {
-      at::Tensor part = y.narrow(0, lo, hi - lo);
-      at::addmm_out(part, l.bias, x.narrow(0, lo, hi - lo), w);
+    const int64_t lo = s * width, cols = std::min(width, out - lo);
+    at::Tensor w = l.weight.narrow(0, lo, cols), b = l.bias.narrow(0, lo, cols).unsqueeze(1);
+    for (int64_t r = 0; r < n; r += rows) {
+      at::Tensor part = yT.narrow(0, lo, cols).narrow(1, r, rows);
+      at::addmm_out(part, b, w, xT.narrow(1, r, rows));
     }
-  });
-  return y;
+  };
+  if (cpu) {
+    at::parallel_for(0, slices, 1, [&](int64_t s0, int64_t s1) {
+      for (int64_t s = s0; s < s1; s++) slice(s);
+    });
+  } else {
+    for (int64_t s = 0; s < slices; s++) slice(s);
+  }
+  return yT;
 }
 
 }  // namespace
+
 
 extern "C" {
 
@@ -127,6 +145,12 @@ extern "C" {
 char *vggish_net_new(void **params, const int *flags, int n, int layout, int dtype, void **out) {
   try {
     auto *net = new Net{{}, static_cast<Layout>(layout), static_cast<at::ScalarType>(dtype)};
+    if (n > 0 && static_cast<at::Tensor *>(params[0])->is_cuda()) {
+      // cuDNN's deterministic algorithms, chosen without benchmarking: with fixed shapes, the same
+      // clip gives the same bits from run to run (a process-wide setting; vggish-go runs only this).
+      at::globalContext().setDeterministicCuDNN(true);
+      at::globalContext().setBenchmarkCuDNN(false);
+    }
     for (int i = 0; i < n; i++) {
       at::Tensor w = static_cast<at::Tensor *>(params[2 * i])->to(net->dtype);
       at::Tensor b = *static_cast<at::Tensor *>(params[2 * i + 1]);
@@ -152,26 +176,24 @@ char *vggish_net_new(void **params, const int *flags, int n, int layout, int dty
 }
 
 // vggish_net_forward maps x, float32 (B, 1, H, W) on the network's device, to float32 (B, D) in *out.
-char *vggish_net_forward(void *handle, void *x, void **out) {
+// A nonzero *stop (read between chunks of clips; stop may be null) ends it early with kStopped.
+char *vggish_net_forward(void *handle, void *x, const int *stop, void **out) {
   try {
     const Net &net = *static_cast<Net *>(handle);
     c10::InferenceMode guard;
     const at::Tensor &in = *static_cast<at::Tensor *>(x);
     const int64_t rows = in.size(0);
-    // On the CPU the convolutions take at most kConvRows clips at a time, whose activations stay in the
-    // caches and the allocator's blocks; the linear layers take the whole batch, so that each reads
-    // its weights (fc1: 200 MB) once for more clips.
-    const int64_t chunk = in.device().is_cpu() ? kConvRows : rows;
+    const bool cpu = in.device().is_cpu();
+    const int64_t conv_rows = cpu ? kConvRows : kCudaRows, linear_rows = cpu ? kLinearRows : kCudaRows;
+    const at::Tensor padded = pad(in, conv_rows);
     std::vector<at::Tensor> parts;
-    for (int64_t lo = 0; lo < rows; lo += chunk) {
-      parts.push_back(features(net, in.narrow(0, lo, std::min(chunk, rows - lo))));
+    for (int64_t lo = 0; lo < padded.size(0); lo += conv_rows) {
+      if (stop && __atomic_load_n(stop, __ATOMIC_RELAXED)) {
+        return strdup(kStopped);
+      }
+      parts.push_back(features(net, padded.narrow(0, lo, conv_rows)));
     }
-    at::Tensor y = parts.size() == 1 ? parts[0] : at::cat(parts);
-    // libtorch multiplies a single row by other kernels (matrix-vector) than a batch, so a clip's last
-    // bits would depend on its batch; the convolutions do not. A lone row goes twice.
-    if (rows == 1) {
-      y = at::cat({y, y});
-    }
+    at::Tensor y = pad(parts.size() == 1 ? parts[0] : at::cat(parts), linear_rows).t();
     for (const Layer &l : net.layers) {
       if (!(l.flags & kConv)) {
         y = linear(net, l, y);
@@ -180,6 +202,7 @@ char *vggish_net_forward(void *handle, void *x, void **out) {
         }
       }
     }
+    y = y.t();
     *out = new at::Tensor(y.slice(0, 0, rows).to(at::kFloat).contiguous());
     return nullptr;
   } catch (const std::exception &e) {
