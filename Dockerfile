@@ -27,6 +27,12 @@ RUN go run ./torch/adapt \
     && readelf -d /out/vggish | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' \
         | while read -r lib; do dpkg -S "*/$lib" | sed -n '1s/:.*//p'; done | sort -u >/out/runtime-packages \
     && cat /out/runtime-packages
+# ...and those of every library these load, as resolved here: Debian picks some through alternatives,
+# and libblas.so.3 is OpenBLAS here (libtorch-dev brings it) but would be the reference BLAS (slower,
+# with other results) in a runtime given libtorch1.13 alone.
+RUN ldd /out/vggish | sed -n 's/.*=> \(\/[^ ]*\) .*/\1/p' | xargs realpath \
+        | while read -r lib; do dpkg -S "*${lib#/usr}" | sed -n '1s/:.*//p'; done >>/out/runtime-packages \
+    && sort -u -o /out/runtime-packages /out/runtime-packages && grep -x 'libopenblas0.*' /out/runtime-packages
 
 FROM ${BASE_IMAGE}
 ARG VERSION=dev
