@@ -27,12 +27,6 @@ RUN go run ./torch/adapt \
     && readelf -d /out/vggish | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' \
         | while read -r lib; do dpkg -S "*/$lib" | sed -n '1s/:.*//p'; done | sort -u >/out/runtime-packages \
     && cat /out/runtime-packages
-# ...and those of every library these load, as resolved here: Debian picks some through alternatives,
-# and libblas.so.3 is OpenBLAS here (libtorch-dev brings it) but would be the reference BLAS (slower,
-# with other results) in a runtime given libtorch1.13 alone.
-RUN ldd /out/vggish | sed -n 's/.*=> \(\/[^ ]*\) .*/\1/p' | xargs realpath \
-        | while read -r lib; do dpkg -S "*${lib#/usr}" | sed -n '1s/:.*//p'; done >>/out/runtime-packages \
-    && sort -u -o /out/runtime-packages /out/runtime-packages && grep -x 'libopenblas0.*' /out/runtime-packages
 
 FROM ${BASE_IMAGE}
 ARG VERSION=dev
@@ -44,14 +38,17 @@ LABEL org.opencontainers.image.title="vggish-go" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.source="${SOURCE}"
 COPY --from=build /out/runtime-packages /tmp/runtime-packages
+# libopenblas0: libtorch recommends OpenBLAS as libblas.so.3; without it (--no-install-recommends) the
+# reference BLAS would serve, slower and with other results than a Debian install of libtorch.
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        ca-certificates ffmpeg $(cat /tmp/runtime-packages) \
+        ca-certificates ffmpeg libopenblas0 $(cat /tmp/runtime-packages) \
     && rm -rf /var/lib/apt/lists/* /tmp/runtime-packages \
     && useradd --system --uid 10001 --user-group --home-dir /cache --no-create-home vggish \
     && mkdir -m 1777 /cache && chown vggish:vggish /cache
 COPY --from=build /out/vggish /usr/local/bin/vggish
-# A library missing from the runtime fails the build, not the first run.
-RUN ! ldd /usr/local/bin/vggish | grep 'not found' && vggish version
+# A library missing from the runtime, or another BLAS, fails the build, not the first run.
+RUN ! ldd /usr/local/bin/vggish | grep 'not found' && ldd /usr/local/bin/vggish | grep -q openblas \
+    && vggish version
 # The weights cache: a volume, so that it outlives the container and the root file system can be
 # read-only; writable by any user (sticky, as /tmp), for `docker run --user`. The numeric user lets
 # Kubernetes' runAsNonRoot check it.
