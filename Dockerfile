@@ -53,6 +53,9 @@ RUN ! ldd /usr/local/bin/vggish | grep 'not found' && ldd /usr/local/bin/vggish 
 # read-only; writable by any user (sticky, as /tmp), for `docker run --user`. The numeric user lets
 # Kubernetes' runAsNonRoot check it.
 ENV VGGISH_CACHE=/cache
+# gotch makes $GOTCH_CACHE (default $HOME/.cache/gotch) when the program starts, and exits if it cannot:
+# under `docker run --user` HOME is /, read-only with --read-only.
+ENV GOTCH_CACHE=/cache/gotch
 VOLUME /cache
 USER 10001:10001
 ENTRYPOINT ["vggish"]
