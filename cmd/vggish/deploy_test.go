@@ -130,7 +130,8 @@ func (st stage) copied(t *testing.T) []string {
 }
 
 // runtimeConventions checks what both images promise (README "Containers"): the vggish entrypoint,
-// a numeric user other than root, the weights cache in a volume named by VGGISH_CACHE, OCI labels.
+// a numeric user other than root, the weights cache in a volume named by VGGISH_CACHE (gotch's too),
+// OCI labels.
 func runtimeConventions(t *testing.T, df dockerfile) {
 	t.Helper()
 	final := df.stages[len(df.stages)-1]
@@ -141,6 +142,9 @@ func runtimeConventions(t *testing.T, df dockerfile) {
 	require.NoError(t, err, "USER %s: numeric, so that Kubernetes' runAsNonRoot can check it", users[0])
 	assert.NotZero(t, uid, "USER")
 	assert.Contains(t, final.all("ENV", df), weights.EnvCache+"=/cache")
+	// gotch makes its cache folder at start and exits if it cannot: in the volume, not under HOME,
+	// which is / on a read-only root under `docker run --user`.
+	assert.Contains(t, final.all("ENV", df), "GOTCH_CACHE=/cache/gotch")
 	assert.Equal(t, []string{"/cache"}, final.all("VOLUME", df))
 	labels := strings.Join(final.all("LABEL", df), " ")
 	for _, k := range []string{"version", "revision", "source"} {
