@@ -20,7 +20,7 @@ fuzz_each = set -e; for f in $$(grep -rl --include='*_test.go' --exclude-dir=.bu
 
 PARQUET_READER := internal/batch/batchtest/testdata/parquet-reader
 
-.PHONY: setup deps build test test-debian13 bench fuzz run docker-cuda clean proto
+.PHONY: setup deps build test test-debian13 test-image bench fuzz run docker docker-cuda clean proto
 
 setup: deps
 	$(GO) run ./torch/adapt
@@ -83,15 +83,15 @@ fuzz: setup
 # state dict; otherwise the published weights are downloaded once, and where they cannot be (no
 # internet) seeded random demo weights are generated instead, with a warning.
 DEMO := testdata/gen
-run: build
-	@set -e; python=$${VGGISH_PYTHON:-/usr/bin/python3}; weights="$(WEIGHTS)"; \
+PYTHON = $${VGGISH_PYTHON:-/usr/bin/python3}
+run: build $(DEMO)/audio/manifest.json
+	@set -e; weights="$(WEIGHTS)"; \
 	if [ -z "$$weights" ] && ! weights=$$(./bin/vggish weights download model); then \
 		weights=$(DEMO)/demo-weights.pth; \
 		echo "make run: *** the published weights could not be downloaded: using DEMO WEIGHTS, NOT THE PUBLISHED ONES ***" >&2; \
 		echo "make run: *** seeded random weights ($$weights, from testdata/make_weights.py): the numbers below mean nothing ***" >&2; \
-		[ -f "$$weights" ] || $$python testdata/make_weights.py --seed 1 --out "$$weights"; \
+		$(MAKE) --no-print-directory $$weights; \
 	fi; \
-	[ -f $(DEMO)/audio/manifest.json ] || $$python testdata/reference.py synth --out $(DEMO)/audio >/dev/null; \
 	set -x; \
 	./bin/vggish embed --weights "$$weights" $(DEMO)/audio; \
 	./bin/vggish embed --weights "$$weights" --overwrite --out-dir $(DEMO)/out $(DEMO)/audio; \
@@ -108,8 +108,42 @@ proto:
 		--go_out=serve/inference --go_opt=paths=source_relative \
 		--go-grpc_out=serve/inference --go-grpc_opt=paths=source_relative serve/inference/grpc_predict_v2.proto
 
+# The demo's inputs: seeded random weights in the published layout, and synthesised WAVs.
+$(DEMO)/demo-weights.pth:
+	$(PYTHON) testdata/make_weights.py --seed 1 --out $@
+$(DEMO)/audio/manifest.json:
+	$(PYTHON) testdata/reference.py synth --out $(DEMO)/audio >/dev/null
+
+# Container images (README "Containers"): with docker when its daemon answers, else podman, else
+# buildah (ENGINE=... chooses); the OCI labels get this checkout's version and commit, and
+# DOCKER_BUILD_ARGS is passed on (e.g. "--build-arg BASE_IMAGE=..."). $(1): the Dockerfile, $(2): the tag.
+DOCKER_BUILD_ARGS ?=
+define image
+@set -e; engine=$${ENGINE:-}; \
+if [ -z "$$engine" ]; then \
+	if command -v docker >/dev/null && docker info >/dev/null 2>&1; then engine=docker; \
+	else command -v docker >/dev/null && echo "docker is installed but its daemon does not answer" >&2; \
+		for e in podman buildah; do command -v $$e >/dev/null && { engine=$$e; break; }; done; fi; \
+fi; \
+[ -n "$$engine" ] || { echo "no container engine: install docker, podman or buildah" >&2; exit 1; }; \
+echo "building $(2) from $(1) with $$engine"; \
+case $$engine in buildah) build="bud --layers --isolation $${BUILDAH_ISOLATION:-chroot}";; *) build=build;; esac; \
+set -x; $$engine $$build -f $(1) -t $(2) $(DOCKER_BUILD_ARGS) \
+	--build-arg VERSION="$$(git describe --tags --always --dirty 2>/dev/null || echo dev)" \
+	--build-arg REVISION="$$(git rev-parse HEAD 2>/dev/null || echo unknown)" .
+endef
+
+docker:
+	$(call image,Dockerfile,vggish-go:cpu)
+
 docker-cuda:
-	docker build -f Dockerfile.cuda -t vggish-go:cuda .
+	$(call image,Dockerfile.cuda,vggish-go:cuda)
+
+# Builds the CPU image with buildah from a debootstrapped Debian 12 base (cached in .cache/debian12)
+# and checks that its embeddings of the demo audio equal the host binary's byte for byte, that it runs
+# as a user other than root, and its info and version (see .ci/test-image). Needs root.
+test-image: build $(DEMO)/demo-weights.pth $(DEMO)/audio/manifest.json
+	GO="$(GO)" .ci/test-image bin/vggish $(DEMO)/demo-weights.pth $(DEMO)/audio
 
 clean:
 	rm -rf bin .build go.work go.work.sum testdata/gen .cache $(PARQUET_READER)/node_modules

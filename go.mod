@@ -9,6 +9,7 @@ require (
 	github.com/go-audio/riff v1.0.0
 	github.com/go-audio/wav v1.1.0
 	github.com/gofrs/flock v0.12.1
+	github.com/moby/patternmatcher v0.6.1
 	github.com/nlpodyssey/gopickle v0.3.0
 	github.com/parquet-go/parquet-go v0.32.0
 	github.com/prometheus/client_golang v1.23.2

@@ -10,7 +10,18 @@
 #
 # Fetch the weights once before submitting, on a node with internet access:
 #   VGGISH_CACHE=/shared/cache/vggish vggish weights download
-# In a container: replace `vggish` by `apptainer exec --nv vggish-go_cuda.sif vggish`.
+#
+# In a container instead of an installed vggish (the image of `make docker-cuda`, vggish-go:cuda, or
+# of `make docker`, vggish-go:cpu, pushed to a registry the nodes reach), replace the srun line by one
+# of these. Both runtimes run the task as the submitting user and pass its environment (VGGISH_CACHE
+# below included) into the container, so the data and the cache are bound at the same paths:
+#   with pyxis/enroot:
+#     srun --container-image=registry.example.com#vggish-go:cuda \
+#       --container-mounts="$DATA:$DATA,$VGGISH_CACHE:$VGGISH_CACHE" \
+#       vggish embed --workers "$SLURM_CPUS_PER_TASK" --out-dir "$DATA/embeddings" "$DATA/audio"
+#   with apptainer (once: apptainer build vggish-go_cuda.sif docker://registry.example.com/vggish-go:cuda):
+#     srun apptainer exec --nv --bind "$DATA,$VGGISH_CACHE" vggish-go_cuda.sif \
+#       vggish embed --workers "$SLURM_CPUS_PER_TASK" --out-dir "$DATA/embeddings" "$DATA/audio"
 #SBATCH --job-name=vggish-embed
 #SBATCH --array=0-15
 #SBATCH --gres=gpu:1
