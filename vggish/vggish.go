@@ -263,8 +263,10 @@ func (m *Model) Device() string { return m.opts.Device }
 // the package prints nothing.
 func (m *Model) Warnings() []string { return m.warnings }
 
-// Close stops the inference loop and frees the network. Calls waiting for the network, and calls
-// after Close, return [ErrClosed]. Close may be called more than once: later calls do nothing and
+// Close stops the inference loop and frees the network. A forward pass running then stops at its
+// next chunk of clips (a few clips' convolutions), so Close does not wait for a whole batch. Calls
+// waiting for the network, and calls after Close, return [ErrClosed]. Likewise a pass whose callers
+// have all been cancelled stops, freeing the network for the next caller. Close may be called more than once: later calls do nothing and
 // return nil, so a deferred Close can follow an explicit one.
 func (m *Model) Close() error {
 	if m.quit == nil {
@@ -590,6 +592,7 @@ func (m *Model) batchContext(reqs []*request) (ctx context.Context, stop func())
 	go func() {
 		select {
 		case <-m.quit:
+			cancel()
 		case <-ctx.Done():
 		}
 		for _, stop := range stops {
@@ -623,6 +626,10 @@ func (m *Model) drain() {
 	}
 }
 
+// testHookForward, set by tests only, is called as a forward pass starts (start) and as it ends, with
+// its error.
+var testHookForward func(start bool, err error)
+
 // run embeds one batch of examples and returns the embeddings on the host. A clip's embedding does
 // not depend on the batch it runs in, to the bit (see tensor.Net).
 //
@@ -642,7 +649,14 @@ func (m *Model) run(ctx context.Context, batch []float32) (_ []float32, err erro
 	if err != nil {
 		return nil, err
 	}
-	if x, err = s.Own(m.net.forward(ctx, x)); err != nil {
+	if testHookForward != nil {
+		testHookForward(true, nil)
+	}
+	x, err = s.Own(m.net.forward(ctx, x))
+	if testHookForward != nil {
+		testHookForward(false, err)
+	}
+	if err != nil {
 		if ctx.Err() != nil {
 			err = ErrClosed // or every caller has gone: none reads it
 		}

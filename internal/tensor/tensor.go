@@ -7,6 +7,7 @@
 package tensor
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -20,10 +21,10 @@ import (
 )
 
 // Err turns a gotch error into a short one: gotch appends a Go stack trace, and libtorch a C++
-// backtrace, to the message that matters.
+// backtrace, to the message that matters. A context's errors pass as they are.
 func Err(err error) error {
-	if err == nil {
-		return nil
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
 	}
 	msg := err.Error()
 	if i := strings.Index(msg, "\n"); i >= 0 {
