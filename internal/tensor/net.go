@@ -81,6 +81,9 @@ func flag(b bool, v int) int {
 // ctx is done the native work stops at the next chunk of clips (a few clips' convolutions) and
 // Forward returns ctx's error.
 func (n *Net) Forward(ctx context.Context, x *ts.Tensor) (*ts.Tensor, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	// The flag lives in C memory: the shim reads it while Go writes it.
 	stop := (*C.int)(C.calloc(1, C.size_t(unsafe.Sizeof(C.int(0)))))
 	done := make(chan struct{})
