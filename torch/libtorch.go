@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"sync/atomic"
 	"unsafe"
 
 	_ "github.com/sugarme/gotch/libtch" // links the C functions declared above
@@ -60,11 +61,26 @@ func SetThreads(n int) error {
 	runtime.LockOSThread() // the error is thread-local on the C++ side
 	defer runtime.UnlockOSThread()
 	C.at_set_num_threads(C.int(n))
-	return lastError()
+	if err := lastError(); err != nil {
+		return err
+	}
+	threads.Store(int64(n))
+	return nil
 }
 
-// Threads is libtorch's intra-op thread count.
-func Threads() int { return int(C.at_get_num_threads()) }
+// threads is the count SetThreads set last, 0 before.
+var threads atomic.Int64
+
+// Threads is libtorch's intra-op thread count: the count SetThreads set last, else libtorch's own.
+// libtorch's OpenMP builds keep the count per OS thread (an OS thread adopts the process's count when
+// it first runs a parallel region), so asking libtorch from an arbitrary thread may answer with a stale
+// count.
+func Threads() int {
+	if n := threads.Load(); n > 0 {
+		return int(n)
+	}
+	return int(C.at_get_num_threads())
+}
 
 // UsableCPUs is the number of CPUs this process may use, and where that number comes from. It is Go's
 // GOMAXPROCS, which follows the CPU affinity mask and the cgroup CPU quota (a container's CPU limit)

@@ -514,6 +514,12 @@ func (m *Model) loop() {
 	defer runtime.UnlockOSThread()
 	defer close(m.loopDone)
 	defer m.drain()
+	// libtorch's OpenMP builds keep the thread count per OS thread, and this one may have run torch
+	// code before, with another count: the network runs with the process's count now.
+	if err := torch.SetThreads(torch.Threads()); err != nil {
+		m.failAll(err)
+		return
+	}
 	if _, err := ts.GradSetEnabled(false); err != nil {
 		m.failAll(tensor.Err(err))
 		return
