@@ -6,7 +6,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -253,16 +252,7 @@ func TestMemoryLimitRefusedUpFront(t *testing.T) {
 	run := func(kb int) (int, string) {
 		out := filepath.Join(t.TempDir(), "x.npy")
 		script := fmt.Sprintf("ulimit -v %d && exec %q embed --weights %q --device cpu --output %q %q", kb, sharedBinary(t), fx.weights, out, fx.wav)
-		cmd := exec.Command("bash", "-c", script)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		err := cmd.Run()
-		var exit *exec.ExitError
-		if errors.As(err, &exit) {
-			return exit.ExitCode(), stderr.String()
-		}
-		require.NoError(t, err)
-		return 0, stderr.String()
+		return runBin(t, "bash", "-c", script)
 	}
 	code, stderr := run(2_500_000)
 	assert.Equal(t, 1, code, stderr)
