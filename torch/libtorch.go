@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"unsafe"
 
@@ -58,18 +59,37 @@ func SetThreads(n int) error {
 	if n < 1 {
 		return fmt.Errorf("torch: thread count %d: must be at least 1", n)
 	}
-	runtime.LockOSThread() // the error is thread-local on the C++ side
-	defer runtime.UnlockOSThread()
-	C.at_set_num_threads(C.int(n))
-	if err := lastError(); err != nil {
+	threadsMu.Lock()
+	defer threadsMu.Unlock()
+	if err := setThreads(n); err != nil {
 		return err
 	}
 	threads.Store(int64(n))
 	return nil
 }
 
-// threads is the count SetThreads set last, 0 before.
-var threads atomic.Int64
+// AdoptThreads makes the calling OS thread run libtorch's parallel regions with the process's count
+// (the count SetThreads set last) and returns that count. libtorch's OpenMP builds keep the count per
+// OS thread, adopted when a thread first runs a parallel region, so a goroutine that keeps its OS
+// thread (runtime.LockOSThread) calls it to follow a SetThreads made elsewhere since.
+func AdoptThreads() (int, error) {
+	threadsMu.Lock() // a SetThreads now would otherwise be undone by the older count
+	defer threadsMu.Unlock()
+	n := Threads()
+	return n, setThreads(n)
+}
+
+func setThreads(n int) error {
+	runtime.LockOSThread() // the error is thread-local on the C++ side
+	defer runtime.UnlockOSThread()
+	C.at_set_num_threads(C.int(n))
+	return lastError()
+}
+
+var (
+	threadsMu sync.Mutex   // orders SetThreads and AdoptThreads
+	threads   atomic.Int64 // the count SetThreads set last, 0 before
+)
 
 // Threads is libtorch's intra-op thread count: the count SetThreads set last, else libtorch's own.
 // libtorch's OpenMP builds keep the count per OS thread (an OS thread adopts the process's count when

@@ -109,17 +109,17 @@ type Model struct {
 	loopDone chan struct{}
 	close    sync.Once
 
-	net  *network
-	post *postprocessor
+	net     *network
+	post    *postprocessor
+	threads int // libtorch's thread count on the loop's OS thread
 
 	warnings    []string
 	releaseTF32 func() // nil unless the model claimed libtorch's TF32 switch (CUDA)
 }
 
 // DefaultBatchSize is the most examples per forward pass unless Options say otherwise. On the CPU the
-// convolutions take 64 clips at a time whatever the batch, and the linear layers the whole batch:
-// fc1's 200 MB of weights are then read once per 256 clips (0.3 s of a 6 s run of 500 clips). On CUDA
-// it keeps the GPU busy.
+// network runs a batch in fixed-size chunks whatever its size (see tensor.Net), so a larger batch
+// mostly saves the per-pass overhead; on CUDA it keeps the GPU busy.
 const DefaultBatchSize = 256
 
 // queuedBatches is how many batches of examples may wait for the network: enough for the next batch to
@@ -514,12 +514,6 @@ func (m *Model) loop() {
 	defer runtime.UnlockOSThread()
 	defer close(m.loopDone)
 	defer m.drain()
-	// libtorch's OpenMP builds keep the thread count per OS thread, and this one may have run torch
-	// code before, with another count: the network runs with the process's count now.
-	if err := torch.SetThreads(torch.Threads()); err != nil {
-		m.failAll(err)
-		return
-	}
 	if _, err := ts.GradSetEnabled(false); err != nil {
 		m.failAll(tensor.Err(err))
 		return
@@ -647,6 +641,13 @@ func (m *Model) run(ctx context.Context, batch []float32) (_ []float32, err erro
 			err = fmt.Errorf("panic in the inference loop: %v\n%s", r, debug.Stack())
 		}
 	}()
+	// libtorch's OpenMP builds keep the thread count per OS thread: this one follows the process's
+	// count, whoever set it since the last pass.
+	if torch.Threads() != m.threads {
+		if m.threads, err = torch.AdoptThreads(); err != nil {
+			return nil, err
+		}
+	}
 	per := preprocess.ExampleFrames * preprocess.MelBins
 	n := int64(len(batch) / per)
 	var s tensor.Scope
