@@ -19,6 +19,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -34,6 +35,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/vggish-go/vggish/internal/golden"
 	"github.com/vggish-go/vggish/serve/inference"
 	"github.com/vggish-go/vggish/vggish"
 )
@@ -359,6 +361,56 @@ func Test64Clients(t *testing.T) {
 	assert.Contains(t, string(body), `vggish_requests_total{endpoint="grpc_ModelInfer",result="ok"} 32`)
 	assert.Contains(t, string(body), "vggish_clips_total ")
 	assert.Contains(t, string(body), "vggish_requests_in_flight 0")
+}
+
+// The Model's passes show in /metrics through BatchMetrics: every clip served ran in a reported pass,
+// and each pass has its size, queue wait and time.
+func TestBatchMetrics(t *testing.T) {
+	batches := NewBatchMetrics()
+	m, err := vggish.New(t.Context(), vggish.Options{WeightsPath: golden.Weights(t), Device: "cpu", OnBatch: batches.Observe})
+	require.NoError(t, err)
+	defer m.Close()
+	ts := start(t, m, Options{Batches: batches})
+	metric := func(body []byte, name string) float64 {
+		t.Helper()
+		match := regexp.MustCompile(`(?m)^` + name + ` (\S+)$`).FindSubmatch(body)
+		require.NotNil(t, match, "%s in\n%s", name, body)
+		v, err := strconv.ParseFloat(string(match[1]), 64)
+		require.NoError(t, err)
+		return v
+	}
+	_, _, body := do(t, "GET", ts.url+"/metrics", nil)
+	assert.Zero(t, metric(body, "vggish_batch_clips_count"), "no pass before any request")
+
+	wav := sineWAV(t, 3, 16000, 1) // 3 clips
+	var wg sync.WaitGroup
+	for c := range 6 {
+		wg.Go(func() {
+			if c%2 == 0 {
+				code, _, resp := do(t, "POST", ts.url+"/v1/embed", bytes.NewReader(wav))
+				assert.Equal(t, http.StatusOK, code, "%s", resp)
+				return
+			}
+			raw := append(binary.LittleEndian.AppendUint32(nil, uint32(len(wav))), wav...)
+			_, err := ts.grpc.ModelInfer(t.Context(), &inference.ModelInferRequest{ModelName: "vggish", RawInputContents: [][]byte{raw},
+				Inputs: []*inference.ModelInferRequest_InferInputTensor{{Name: "AUDIO", Datatype: "BYTES", Shape: []int64{1}}}})
+			assert.NoError(t, err)
+		})
+	}
+	wg.Wait()
+	code, _, body := do(t, "GET", ts.url+"/metrics", nil)
+	require.Equal(t, http.StatusOK, code)
+	passes := metric(body, "vggish_batch_clips_count")
+	assert.Equal(t, 18.0, metric(body, "vggish_batch_clips_sum"), "every clip served, in a reported pass")
+	assert.Equal(t, metric(body, "vggish_clips_total"), metric(body, "vggish_batch_clips_sum"))
+	assert.GreaterOrEqual(t, passes, 1.0)
+	assert.LessOrEqual(t, passes, 6.0, "no more passes than requests: each request's 3 clips fit one")
+	assert.GreaterOrEqual(t, metric(body, "vggish_batch_runs_sum"), 6.0, "every request's clips in a pass")
+	for _, h := range []string{"vggish_batch_runs", "vggish_queue_wait_seconds", "vggish_forward_duration_seconds"} {
+		assert.Equal(t, passes, metric(body, h+"_count"), h)
+	}
+	assert.Positive(t, metric(body, "vggish_forward_duration_seconds_sum"))
+	assert.Contains(t, string(body), `vggish_batch_clips_bucket{le="4"}`)
 }
 
 // When Serve's context ends, readiness goes off, new requests get 503, and the requests in flight

@@ -2,6 +2,8 @@ package serve
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vggish-go/vggish/vggish"
 )
 
 // metrics are the server's Prometheus metrics.
@@ -43,12 +45,54 @@ func newMetrics(reg prometheus.Registerer, s *Server) (*metrics, error) {
 		}
 		return 0
 	})
-	for _, c := range []prometheus.Collector{m.requests, m.clips, m.reqClips, m.latency, m.inference, m.inflight, m.queued, batch, ready} {
+	cs := []prometheus.Collector{m.requests, m.clips, m.reqClips, m.latency, m.inference, m.inflight, m.queued, batch, ready}
+	if b := s.opts.Batches; b != nil {
+		cs = append(cs, b.clips, b.runs, b.wait, b.forward)
+	}
+	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
 	}
 	return m, nil
+}
+
+// BatchMetrics are the metrics of the Model's forward passes, which the server cannot see by
+// itself: clips per pass (the batch size), runs of examples per pass (how many requests' clips were
+// packed together), the wait of a pass's oldest run in the queue, and the pass's time. Make the Model
+// with Observe as its [vggish.Options.OnBatch], and give the BatchMetrics to [New] in
+// [Options.Batches], which serves them with the server's other metrics:
+//
+//	batches := serve.NewBatchMetrics()
+//	m, err := vggish.New(ctx, vggish.Options{OnBatch: batches.Observe})
+//	...
+//	s, err := serve.New(m, serve.Options{Batches: batches})
+type BatchMetrics struct {
+	clips, runs, wait, forward prometheus.Histogram
+}
+
+// NewBatchMetrics makes the batch metrics, all zero.
+func NewBatchMetrics() *BatchMetrics {
+	const ns = "vggish"
+	return &BatchMetrics{
+		clips: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "batch_clips",
+			Help: "Clips per forward pass of the network (the batch size).", Buckets: prometheus.ExponentialBuckets(1, 2, 13)}),
+		runs: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "batch_runs",
+			Help:    "Runs of clips packed into a forward pass: a request's clips are queued in runs of at most the batch size, a block of audio at a time.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 10)}),
+		wait: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "queue_wait_seconds",
+			Help: "Time the oldest run of a forward pass waited in the queue for it.", Buckets: prometheus.ExponentialBuckets(0.0005, 2.5, 14)}),
+		forward: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "forward_duration_seconds",
+			Help: "Time of a forward pass: the network and post-processing.", Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 14)}),
+	}
+}
+
+// Observe records a forward pass; it is quick and never blocks, as OnBatch must be.
+func (b *BatchMetrics) Observe(s vggish.BatchStats) {
+	b.clips.Observe(float64(s.Clips))
+	b.runs.Observe(float64(s.Requests))
+	b.wait.Observe(s.QueueWait.Seconds())
+	b.forward.Observe(s.Forward.Seconds())
 }
 
 func (m *metrics) update(inflight, queued int) {

@@ -69,6 +69,9 @@ type Options struct {
 	// Registry gets the server's metrics; nil means a registry of the server's own. /metrics serves
 	// it.
 	Registry *prometheus.Registry
+	// Batches, when not nil, are the Model's batch metrics (made with [NewBatchMetrics], the Model
+	// with their Observe as its OnBatch), served with the server's own.
+	Batches *BatchMetrics
 	// Version is the server's version in its metadata.
 	Version string
 }

@@ -30,6 +30,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/go-audio/audio"
 	"github.com/sugarme/gotch"
@@ -94,6 +95,31 @@ type Options struct {
 	Precision Precision
 	// Channels is Mix (the reference: channels averaged) or Each (a stream of vectors per channel).
 	Channels Channels
+	// OnBatch, when not nil, is called after each forward pass with what it ran and how long it and
+	// its examples took, for metrics (batch sizes, queue wait). It is called on the inference loop's
+	// goroutine, before the pass's callers are answered: it must return at once and never block
+	// (update a counter or a histogram; hand anything slower to another goroutine), and must not call
+	// the Model. Examples whose callers all went away before their pass are not run, and not reported.
+	OnBatch func(BatchStats)
+}
+
+// BatchStats describe one forward pass of the inference loop, for [Options.OnBatch].
+type BatchStats struct {
+	// Clips is the examples the pass ran, at most [Options.BatchSize].
+	Clips int
+	// Requests is the runs of examples packed into the pass. A call queues its examples in runs of at
+	// most BatchSize (audio a block at a time, as it is preprocessed), so one call may count in
+	// several passes, and several calls share a pass under load.
+	Requests int
+	// QueueWait is how long the pass's oldest run waited for it: from being queued (waiting for room
+	// in a full queue included) to the pass's start.
+	QueueWait time.Duration
+	// Forward is the pass's time: the network and post-processing, from the host's examples to the
+	// host's embeddings.
+	Forward time.Duration
+	// Err is the pass's failure, nil when it succeeded (ErrClosed when it stopped because its callers
+	// all went away or the Model closed).
+	Err error
 }
 
 // Model is a loaded VGGish network. Close it to free its native memory.
@@ -454,7 +480,7 @@ func (m *Model) submit(ctx context.Context, ex *preprocess.Examples) (*Embedding
 	var reqs []*request
 	for i := 0; i < n; i += m.opts.BatchSize {
 		j := min(n, i+m.opts.BatchSize)
-		r := &request{ctx: ctx, in: ex.Data[i*per : j*per], out: out.Data[i*EmbeddingSize : j*EmbeddingSize], done: make(chan error, 1)}
+		r := &request{ctx: ctx, in: ex.Data[i*per : j*per], out: out.Data[i*EmbeddingSize : j*EmbeddingSize], done: make(chan error, 1), queued: time.Now()}
 		if err := m.budget.Acquire(ctx, int64(r.len())); err != nil {
 			return nil, nil, err
 		}
@@ -493,10 +519,11 @@ func (m *Model) wait(reqs []*request) error {
 
 // request is a run of at most BatchSize examples waiting for the inference loop.
 type request struct {
-	ctx  context.Context
-	in   []float32 // examples × 96 × 64
-	out  []float32 // examples × 128, filled by the loop
-	done chan error
+	ctx    context.Context
+	in     []float32 // examples × 96 × 64
+	out    []float32 // examples × 128, filled by the loop
+	done   chan error
+	queued time.Time // when submit began to queue it
 }
 
 func (r *request) len() int { return len(r.in) / (preprocess.ExampleFrames * preprocess.MelBins) }
@@ -546,6 +573,7 @@ func (m *Model) loop() {
 		}
 		batch = batch[:0]
 		live := reqs[:0]
+		oldest := time.Now()
 		for _, r := range reqs {
 			if err := r.ctx.Err(); err != nil {
 				m.answer(r, err)
@@ -553,13 +581,21 @@ func (m *Model) loop() {
 			}
 			batch = append(batch, r.in...)
 			live = append(live, r)
+			if r.queued.Before(oldest) {
+				oldest = r.queued
+			}
 		}
 		if len(live) == 0 {
 			continue
 		}
+		began := time.Now()
 		ctx, stop := m.batchContext(live)
 		out, err := m.run(ctx, batch)
 		stop()
+		if m.opts.OnBatch != nil {
+			m.opts.OnBatch(BatchStats{Clips: len(batch) / (preprocess.ExampleFrames * preprocess.MelBins), Requests: len(live),
+				QueueWait: began.Sub(oldest), Forward: time.Since(began), Err: err})
+		}
 		at := 0
 		for _, r := range live {
 			switch {

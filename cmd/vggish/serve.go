@@ -138,6 +138,8 @@ func runServe(args []string, s stdio) error {
 		}
 		defer gl.Close()
 	}
+	opts.Batches = serve.NewBatchMetrics()
+	vopts.OnBatch = opts.Batches.Observe
 	m, err := interruptible(ctx, "loading the weights", func() (*vggish.Model, error) { return vggish.New(ctx, vopts) }, func(m *vggish.Model) { m.Close() })
 	if err != nil {
 		return downloadHint(err)
