@@ -413,6 +413,39 @@ func TestBatchMetrics(t *testing.T) {
 	assert.Contains(t, string(body), `vggish_batch_clips_bucket{le="4"}`)
 }
 
+// With a queue delay, concurrent requests wait for each other's clips and share passes; each result
+// still equals the library's without one, to the bit.
+func TestQueueDelay(t *testing.T) {
+	batches := NewBatchMetrics()
+	m, err := vggish.New(t.Context(), vggish.Options{WeightsPath: golden.Weights(t), Device: "cpu", MaxQueueDelay: 300 * time.Millisecond,
+		OnBatch: batches.Observe})
+	require.NoError(t, err)
+	defer m.Close()
+	ts := start(t, m, Options{Batches: batches})
+	ref := model(t, vggish.NoPostprocess)
+	var files [][]byte
+	var wants []*vggish.Embeddings
+	for i := range 4 {
+		f := audioFile(t, "wav", fmt.Sprintf("sine=frequency=%d:duration=%g:sample_rate=16000", 250+150*i, 1+0.7*float64(i)))
+		w, err := ref.EmbedReader(t.Context(), bytes.NewReader(f), "want")
+		require.NoError(t, err)
+		files, wants = append(files, f), append(wants, w)
+	}
+	var wg sync.WaitGroup
+	for c := range 8 {
+		wg.Go(func() {
+			body, n := binaryAudioBody(t, files[c%4], true)
+			code, h, resp := do(t, "POST", ts.url+"/v2/models/vggish/infer", bytes.NewReader(body), HeaderLength, strconv.Itoa(n))
+			if assert.Equal(t, http.StatusOK, code, "%s", resp) {
+				assert.Equal(t, wants[c%4].Data, decodeInfer(t, h, resp).emb)
+			}
+		})
+	}
+	wg.Wait()
+	_, _, body := do(t, "GET", ts.url+"/metrics", nil)
+	assert.Contains(t, string(body), "vggish_batch_clips_sum 14\n", "2 × (1 + 1 + 2 + 3) clips, each in a pass")
+}
+
 // When Serve's context ends, readiness goes off, new requests get 503, and the requests in flight
 // are answered before Serve returns nil; past the drain timeout Serve returns an error.
 func TestDrain(t *testing.T) {

@@ -138,3 +138,62 @@ func TestOnBatch(t *testing.T) {
 func silence(n int) *preprocess.Examples {
 	return &preprocess.Examples{Data: make([]float32, n*preprocess.ExampleFrames*preprocess.MelBins), Starts: make([]float64, n)}
 }
+
+// With MaxQueueDelay a pass that is not full waits for more examples, up to the delay from its oldest
+// run's queueing: calls made within it share a pass, a lone call waits it out, a full batch does not
+// wait, and Close ends the wait.
+func TestMaxQueueDelay(t *testing.T) {
+	stats := make(chan BatchStats, 16)
+	const delay = time.Second
+	m, err := New(context.Background(), Options{WeightsPath: golden.Weights(t), Device: "cpu", BatchSize: 4, MaxQueueDelay: delay,
+		OnBatch: func(s BatchStats) { stats <- s }})
+	require.NoError(t, err)
+	defer m.Close()
+
+	t.Run("calls within the delay share a pass", func(t *testing.T) {
+		var wg sync.WaitGroup
+		for _, n := range []int{1, 2} {
+			wg.Go(func() {
+				_, err := m.EmbedExamples(context.Background(), silence(n))
+				assert.NoError(t, err)
+			})
+		}
+		wg.Wait()
+		s := <-stats
+		assert.Equal(t, 3, s.Clips)
+		assert.Equal(t, 2, s.Requests)
+		assert.GreaterOrEqual(t, s.QueueWait, delay, "the pass waited for a fourth clip")
+		assert.Empty(t, stats)
+	})
+	t.Run("a lone call waits out the delay", func(t *testing.T) {
+		_, err := m.EmbedExamples(context.Background(), silence(1))
+		require.NoError(t, err)
+		s := <-stats
+		assert.Equal(t, 1, s.Clips)
+		assert.GreaterOrEqual(t, s.QueueWait, delay)
+	})
+	t.Run("a full batch does not wait", func(t *testing.T) {
+		long, err := New(context.Background(), Options{WeightsPath: golden.Weights(t), Device: "cpu", BatchSize: 4, MaxQueueDelay: time.Hour,
+			OnBatch: func(s BatchStats) { stats <- s }})
+		require.NoError(t, err)
+		defer long.Close()
+		_, err = long.EmbedExamples(context.Background(), silence(8))
+		require.NoError(t, err)
+		for range 2 {
+			s := <-stats
+			assert.Equal(t, 4, s.Clips)
+			assert.Less(t, s.QueueWait, time.Minute)
+		}
+		// Close ends a wait for a fourth clip.
+		errs := make(chan error, 1)
+		go func() {
+			_, err := long.EmbedExamples(context.Background(), silence(1))
+			errs <- err
+		}()
+		time.Sleep(100 * time.Millisecond)
+		began := time.Now()
+		require.NoError(t, long.Close())
+		assert.ErrorIs(t, <-errs, ErrClosed)
+		assert.Less(t, time.Since(began), time.Minute)
+	})
+}

@@ -75,8 +75,8 @@ type Options struct {
 	// carriage returns (see [weights.Options]). nil means none: the package writes nothing itself.
 	Progress io.Writer
 	// BatchSize is the most examples per forward pass; 0 means DefaultBatchSize. Whatever it is, the
-	// loop runs what is waiting when the network comes free, and a clip's embedding does not depend on
-	// the batch it ran in.
+	// loop runs what is waiting when the network comes free (see MaxQueueDelay), and a clip's
+	// embedding does not depend on the batch it ran in.
 	BatchSize int
 	// Threads sets libtorch's intra-op thread count when the Model is made; 0 means one per CPU the
 	// process may use ([torch.UsableCPUs]), where libtorch's own default is one per core of the
@@ -101,6 +101,16 @@ type Options struct {
 	// (update a counter or a histogram; hand anything slower to another goroutine), and must not call
 	// the Model. Examples whose callers all went away before their pass are not run, and not reported.
 	OnBatch func(BatchStats)
+	// MaxQueueDelay is the longest a forward pass waits for its batch to fill: a pass whose batch is
+	// not full starts once its oldest examples have been queued this long, or once the batch fills (as
+	// Triton's max_queue_delay_microseconds). 0, the default, never waits: the loop runs what is
+	// waiting as soon as the network is free, so a lone call is never held back, and under a steady
+	// load the next batch fills while the network runs the last. A delay helps a fixed set of clients
+	// that each send short inputs and wait for the answer: without one they split into groups whose
+	// passes alternate, each with part of them; a delay longer than a client's turnaround (its answer to its
+	// next examples) merges them. A caller that goes away while its examples wait for the batch to
+	// fill is answered when the wait ends.
+	MaxQueueDelay time.Duration
 }
 
 // BatchStats describe one forward pass of the inference loop, for [Options.OnBatch].
@@ -172,6 +182,9 @@ func New(ctx context.Context, opts Options) (*Model, error) {
 	}
 	if opts.BatchSize < 0 {
 		return nil, fmt.Errorf("vggish: batch size %d", opts.BatchSize)
+	}
+	if opts.MaxQueueDelay < 0 {
+		return nil, fmt.Errorf("vggish: max queue delay %s", opts.MaxQueueDelay)
 	}
 	if opts.Threads == 0 {
 		opts.Threads, _ = torch.UsableCPUs()
@@ -547,9 +560,9 @@ func (m *Model) loop() {
 	}
 	batch := make([]float32, 0, m.opts.BatchSize*preprocess.ExampleFrames*preprocess.MelBins)
 	var pending *request
+	delay := time.NewTimer(0)
+	delay.Stop()
 	for {
-		var reqs []*request
-		size := 0
 		if pending == nil {
 			select {
 			case pending = <-m.reqs:
@@ -557,20 +570,11 @@ func (m *Model) loop() {
 				return
 			}
 		}
-		reqs, size, pending = append(reqs, pending), pending.len(), nil
-	fill:
-		for size < m.opts.BatchSize {
-			select {
-			case r := <-m.reqs:
-				if size+r.len() > m.opts.BatchSize {
-					pending = r
-					break fill
-				}
-				reqs, size = append(reqs, r), size+r.len()
-			default:
-				break fill
-			}
+		reqs, next, ok := m.gather(pending, delay)
+		if !ok {
+			return
 		}
+		pending = next
 		batch = batch[:0]
 		live := reqs[:0]
 		oldest := time.Now()
@@ -608,6 +612,41 @@ func (m *Model) loop() {
 			m.answer(r, err)
 		}
 	}
+}
+
+// gather packs first and the requests waiting after it into a batch of at most BatchSize examples,
+// waiting for more up to MaxQueueDelay from first's queueing when the batch is not full. It returns
+// the batch's requests and the next request, which did not fit, if any; ok is false when the Model
+// closed while it waited, the batch's requests answered.
+func (m *Model) gather(first *request, delay *time.Timer) (reqs []*request, next *request, ok bool) {
+	reqs, size := []*request{first}, first.len()
+	for size < m.opts.BatchSize {
+		var r *request
+		select {
+		case r = <-m.reqs:
+		default:
+			if m.opts.MaxQueueDelay <= 0 {
+				return reqs, nil, true
+			}
+			delay.Reset(time.Until(first.queued.Add(m.opts.MaxQueueDelay)))
+			select {
+			case r = <-m.reqs:
+				delay.Stop()
+			case <-delay.C:
+				return reqs, nil, true
+			case <-m.quit:
+				for _, r := range reqs {
+					m.answer(r, ErrClosed)
+				}
+				return nil, nil, false
+			}
+		}
+		if size+r.len() > m.opts.BatchSize {
+			return reqs, r, true
+		}
+		reqs, size = append(reqs, r), size+r.len()
+	}
+	return reqs, nil, true
 }
 
 // batchContext is done when the network's work for reqs is wasted: every request's context is done,

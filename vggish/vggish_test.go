@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -162,6 +163,7 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		{"pca missing", vggish.Options{WeightsPath: w, Postprocess: vggish.PCA, PCAPath: w}, `missing key "pca_eigen_vectors"`},
 		{"precision", vggish.Options{WeightsPath: w, Precision: "fp8"}, `precision "fp8": want fp32, bf16, fp16, tf32`},
 		{"fp16 on the CPU", vggish.Options{WeightsPath: w, Device: "cpu", Precision: vggish.FP16}, "fp16 runs on CUDA only"},
+		{"queue delay", vggish.Options{WeightsPath: w, Device: "cpu", MaxQueueDelay: -time.Second}, "vggish: max queue delay -1s"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			m, err := vggish.New(context.Background(), c.opts)

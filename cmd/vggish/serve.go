@@ -36,6 +36,8 @@ Outputs: EMBEDDING (FP32 [clips, 128], UINT8 with --postprocess pca-quantize) an
 gRPC: the protocol's inference.GRPCInferenceService on --grpc-listen.
 
 Requests from all clients are batched through one inference loop; each result equals vggish embed's.
+A forward pass runs what is waiting as soon as the network is free, or with --max-queue-delay waits
+that long for its batch to fill.
 Past --max-concurrent requests or --max-queue-clips, requests get 503 with Retry-After; past
 --max-request-bytes 413; audio longer than --max-duration is refused once decoding passes it. Errors
 are JSON: {"error": "...", "kind": "format|unsupported|too large|overloaded|model|request|..."}.
@@ -56,6 +58,7 @@ func runServe(args []string, s stdio) error {
 		maxDuration   = fs.Duration("max-duration", time.Hour, "longest audio of one request")
 		maxConcurrent = fs.Int("max-concurrent", 64, "most requests embedded at once (503 past it)")
 		maxQueue      = fs.Int("max-queue-clips", 4096, "most clips queued over the requests in flight (503 past it; encoded audio is estimated at 30 kB a clip until decoded)")
+		maxDelay      = fs.Duration("max-queue-delay", 0, "longest a forward pass that is not full waits for more clips (0: none, a lone request is never held back; a delay longer than the clients' turnaround helps a fixed set of clients sending short clips)")
 		reqTimeout    = fs.Duration("request-timeout", 2*time.Minute, "longest time from a request's first byte to its answer")
 		headerTimeout = fs.Duration("read-header-timeout", 10*time.Second, "longest time to read a request's headers")
 		drainTimeout  = fs.Duration("drain-timeout", 30*time.Second, "on SIGTERM, longest wait for the requests in flight")
@@ -89,6 +92,7 @@ func runServe(args []string, s stdio) error {
 		{*maxDuration <= 0, fmt.Sprintf("--max-duration %s: want a positive duration", *maxDuration)},
 		{*maxConcurrent < 1, fmt.Sprintf("--max-concurrent %d: want at least 1", *maxConcurrent)},
 		{*maxQueue < 1, fmt.Sprintf("--max-queue-clips %d: want at least 1", *maxQueue)},
+		{*maxDelay < 0 || *maxDelay > 10*time.Second, fmt.Sprintf("--max-queue-delay %s: want 0 (no wait) to 10s", *maxDelay)},
 		{*reqTimeout <= 0 || *headerTimeout <= 0 || *drainTimeout <= 0, "--request-timeout, --read-header-timeout and --drain-timeout: want positive durations"},
 		{(*tlsCert == "") != (*tlsKey == ""), "give --tls-cert and --tls-key together"},
 	} {
@@ -140,6 +144,7 @@ func runServe(args []string, s stdio) error {
 	}
 	opts.Batches = serve.NewBatchMetrics()
 	vopts.OnBatch = opts.Batches.Observe
+	vopts.MaxQueueDelay = *maxDelay
 	m, err := interruptible(ctx, "loading the weights", func() (*vggish.Model, error) { return vggish.New(ctx, vopts) }, func(m *vggish.Model) { m.Close() })
 	if err != nil {
 		return downloadHint(err)

@@ -86,6 +86,8 @@ func TestServeFlags(t *testing.T) {
 		{[]string{"--tls-cert", "x.pem"}, "give --tls-cert and --tls-key together"},
 		{[]string{"--max-request-bytes", "lots"}, "--max-request-bytes lots: want a size from 1KiB to 2GiB"},
 		{[]string{"--max-concurrent", "0"}, "--max-concurrent 0: want at least 1"},
+		{[]string{"--max-queue-delay", "-1ms"}, "--max-queue-delay -1ms: want 0 (no wait) to 10s"},
+		{[]string{"--max-queue-delay", "1m"}, "--max-queue-delay 1m0s: want 0 (no wait) to 10s"},
 		{[]string{"--drain-timeout", "0s"}, "want positive durations"},
 		{[]string{"--variant", "x"}, `--variant "x": want towhee or torchvggish`},
 		{[]string{"--auth-token-file", "/nonexistent/token"}, "--auth-token-file /nonexistent/token"},
