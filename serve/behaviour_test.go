@@ -242,6 +242,33 @@ func TestHostile(t *testing.T) {
 		code, _, _ := do(t, "POST", ts.url+"/v1/embed", bytes.NewReader(wav), "X-Junk", strings.Repeat("a", 200<<10))
 		assert.Equal(t, http.StatusRequestHeaderFieldsTooLarge, code)
 	})
+	t.Run("gRPC", func(t *testing.T) {
+		audio := func(b []byte) *inference.ModelInferRequest {
+			return &inference.ModelInferRequest{ModelName: "vggish", RawInputContents: [][]byte{append(binary.LittleEndian.AppendUint32(nil, uint32(len(b))), b...)},
+				Inputs: []*inference.ModelInferRequest_InferInputTensor{{Name: "AUDIO", Datatype: "BYTES", Shape: []int64{1}}}}
+		}
+		for _, c := range []struct {
+			name string
+			req  *inference.ModelInferRequest
+			msg  string
+		}{
+			// grpc-go refuses the message before it reaches the service, with the status it sets.
+			{"over the byte limit", audio(append(append([]byte(nil), wav...), make([]byte, 2<<20)...)), "larger than max"},
+			{"a FLAC of 10 minutes", audio(hours), "too large: "},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				_, err := ts.grpc.ModelInfer(t.Context(), c.req)
+				assert.Equal(t, codes.ResourceExhausted, status.Code(err), "%v", err)
+				assert.Contains(t, status.Convert(err).Message(), c.msg)
+			})
+		}
+		r, err := ts.grpc.ModelInfer(t.Context(), audio(wav))
+		require.NoError(t, err, "the gRPC server still serves")
+		assert.Equal(t, []int64{2, 128}, r.Outputs[0].Shape)
+		_, _, body := do(t, "GET", ts.url+"/metrics", nil)
+		assert.Contains(t, string(body), `vggish_requests_total{endpoint="grpc_ModelInfer",result="too large"} 2`+"\n", "both refusals counted once")
+		assert.Contains(t, string(body), `vggish_requests_total{endpoint="grpc_ModelInfer",result="ok"} 1`+"\n")
+	})
 	// The server still serves.
 	code, _, body := do(t, "POST", ts.url+"/v1/embed", bytes.NewReader(wav))
 	assert.Equal(t, http.StatusOK, code, "%s", body)

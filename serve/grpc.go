@@ -10,8 +10,10 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
 
 	"github.com/vggish-go/vggish/serve/inference"
@@ -30,6 +32,9 @@ var grpcOpen = map[string]bool{"ServerLive": true, "ServerReady": true, "ModelRe
 // each call as the REST routes do.
 func (s *Server) grpcIntercept(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 	start := time.Now()
+	if c, _ := ctx.Value(grpcCallKey{}).(*grpcCall); c != nil {
+		c.served = true
+	}
 	method := info.FullMethod[strings.LastIndex(info.FullMethod, "/")+1:]
 	var (
 		resp any
@@ -52,6 +57,12 @@ func (s *Server) grpcIntercept(ctx context.Context, req any, info *grpc.UnarySer
 		result = string(kind)
 		err = status.Error(grpcCode(kind), string(kind)+": "+err.Error())
 	}
+	s.grpcDone(ctx, method, result, clips, start, err)
+	return resp, err
+}
+
+// grpcDone counts and logs a call.
+func (s *Server) grpcDone(ctx context.Context, method, result string, clips int, start time.Time, err error) {
 	s.observe("grpc_"+method, result, clips, start)
 	level := slog.LevelInfo
 	if grpcOpen[method] && err == nil {
@@ -63,8 +74,42 @@ func (s *Server) grpcIntercept(ctx context.Context, req any, info *grpc.UnarySer
 	}
 	s.log.Log(ctx, level, "request", "proto", "grpc", "method", method, "result", result, "clips", clips,
 		"seconds", time.Since(start).Seconds(), "remote", remote, errAttr(err))
-	return resp, err
 }
+
+// grpcRefusals counts and logs the calls that grpc-go refuses before the service and its
+// interceptor see them: a message over the size limit (ResourceExhausted, "too large") or one that
+// does not parse ("request").
+type grpcRefusals struct{ s *Server }
+
+type grpcCallKey struct{}
+
+// grpcCall is a call as the stats handler tags it.
+type grpcCall struct {
+	method string
+	start  time.Time
+	served bool // the interceptor saw it, and counted it
+}
+
+func (g grpcRefusals) TagRPC(ctx context.Context, info *stats.RPCTagInfo) context.Context {
+	method := info.FullMethodName[strings.LastIndex(info.FullMethodName, "/")+1:]
+	return context.WithValue(ctx, grpcCallKey{}, &grpcCall{method: method, start: time.Now()})
+}
+
+func (g grpcRefusals) HandleRPC(ctx context.Context, st stats.RPCStats) {
+	end, ok := st.(*stats.End)
+	c, _ := ctx.Value(grpcCallKey{}).(*grpcCall)
+	if !ok || c == nil || c.served || end.Error == nil {
+		return
+	}
+	kind := KindRequest
+	if status.Code(end.Error) == codes.ResourceExhausted {
+		kind = KindTooLarge
+	}
+	g.s.grpcDone(ctx, c.method, string(kind), 0, c.start, end.Error)
+}
+
+func (grpcRefusals) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context { return ctx }
+func (grpcRefusals) HandleConn(context.Context, stats.ConnStats)                       {}
 
 func (g *grpcService) ServerLive(context.Context, *inference.ServerLiveRequest) (*inference.ServerLiveResponse, error) {
 	return &inference.ServerLiveResponse{Live: true}, nil

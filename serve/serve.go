@@ -342,6 +342,7 @@ func (s *Server) GRPCServer() *grpc.Server {
 		grpc.MaxRecvMsgSize(int(min(s.opts.MaxRequestBytes, math.MaxInt32))),
 		grpc.MaxSendMsgSize(math.MaxInt32),
 		grpc.UnaryInterceptor(s.grpcIntercept),
+		grpc.StatsHandler(grpcRefusals{s}),
 		grpc.ConnectionTimeout(s.opts.ReadHeaderTimeout),
 	}
 	if s.opts.TLS != nil {
