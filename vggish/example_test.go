@@ -205,3 +205,33 @@ func Example_fad() {
 	fmt.Println(stats[0].N(), "and", stats[1].N(), "clips; FAD > 0:", d > 0)
 	// Output: 2 and 2 clips; FAD > 0: true
 }
+
+// OnBatch observes the inference loop's forward passes, here a 10 s call run in passes of at most 4
+// clips. The function runs on the loop's goroutine and must not block: this one drops a report
+// rather than wait for room.
+func ExampleOptions_onBatch() {
+	passes := make(chan vggish.BatchStats, 64)
+	m, err := vggish.New(context.Background(), vggish.Options{WeightsPath: os.Getenv("VGGISH_WEIGHTS"), Device: "cpu", BatchSize: 4,
+		OnBatch: func(s vggish.BatchStats) {
+			select {
+			case passes <- s:
+			default:
+			}
+		}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer m.Close()
+	if _, err := m.Embed(context.Background(), make([]float32, 10*16000), 16000); err != nil {
+		log.Fatal(err)
+	}
+	// A call's passes are reported before it returns.
+	for len(passes) > 0 {
+		s := <-passes
+		fmt.Println(s.Clips, "clips from", s.Requests, "run, error:", s.Err)
+	}
+	// Output:
+	// 4 clips from 1 run, error: <nil>
+	// 4 clips from 1 run, error: <nil>
+	// 2 clips from 1 run, error: <nil>
+}
