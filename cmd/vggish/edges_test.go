@@ -554,10 +554,9 @@ func TestSignalsInEveryPhase(t *testing.T) {
 		})
 	}
 
-	// A stall is reached once the weights are loaded (standard input is read after), or once the
-	// process has started (libtorch's libraries take a second or so to load here).
+	// A stall is reached once the weights are loaded (standard input is read after), or once Go's
+	// runtime has started (after libtorch's libraries load: a second or so, more on a loaded machine).
 	weightsLoaded := func(s *started) bool { return rssMB(s.cmd.Process.Pid) > 300 }
-	anyTime := func(*started) bool { return true }
 	stalls := []struct {
 		name    string
 		args    []string
@@ -568,7 +567,7 @@ func TestSignalsInEveryPhase(t *testing.T) {
 		{"audio on a silent standard input", []string{"-"}, nil, weightsLoaded, "interrupted after 0 of 1 files"},
 		{"WAV on standard input that stops coming", []string{"-"}, wavHeader(16000, 1), weightsLoaded, "interrupted after 0 of 1 files"},
 		{"other audio on standard input that stops coming (ffmpeg waits)", []string{"-"}, []byte("ID3\x04\x00\x00\x00\x00\x00\x00\xff\xfb"), weightsLoaded, "interrupted after 0 of 1 files"},
-		{"a list on a silent standard input", []string{"--files-from", "-"}, nil, anyTime, "interrupted while reading -"},
+		{"a list on a silent standard input", []string{"--files-from", "-"}, nil, goStarted, "interrupted while reading -"},
 	}
 	for _, tt := range stalls {
 		t.Run(tt.name, func(t *testing.T) {
@@ -592,12 +591,30 @@ func TestSignalsInEveryPhase(t *testing.T) {
 		pipe := filepath.Join(t.TempDir(), "list")
 		require.NoError(t, syscall.Mkfifo(pipe, 0o644))
 		s := start(t, nil, io.Discard, "embed", "--weights", fx.weights, "--files-from", pipe)
+		s.waitFor(t, goStarted)
 		time.Sleep(3 * time.Second)
 		require.NoError(t, s.cmd.Process.Signal(syscall.SIGTERM))
 		code, _ := s.wait(t, 5*time.Second)
 		assert.Equal(t, 1, code, s.stderr.String())
 		assert.Contains(t, s.stderr.String(), "interrupted while reading "+pipe)
 	})
+}
+
+// goStarted reports whether Go's runtime runs in s: it catches SIGURG (its preemption signal) from its
+// start, before main, which libtorch's libraries, loaded before, do not. The signal handlers main
+// installs follow within milliseconds.
+func goStarted(s *started) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
+	if err != nil {
+		return false
+	}
+	for line := range strings.Lines(string(b)) {
+		if hex, ok := strings.CutPrefix(line, "SigCgt:"); ok {
+			caught, err := strconv.ParseUint(strings.TrimSpace(hex), 16, 64)
+			return err == nil && caught&(1<<(syscall.SIGURG-1)) != 0
+		}
+	}
+	return false
 }
 
 // rssMB is the resident memory of a process, in MB (0 if unknown).
