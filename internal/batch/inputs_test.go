@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -187,4 +188,61 @@ func TestExpandFailuresAndStdin(t *testing.T) {
 	cancel()
 	_, err = Expand(ctx, []string{root}, nil, nil)
 	assert.ErrorIs(t, err, context.Canceled, "a walk stops when cancelled")
+}
+
+// Links to folders are followed, each folder searched once: a loop, or a second name for a folder,
+// is skipped with a warning naming it.
+func TestExpandLinks(t *testing.T) {
+	root := t.TempDir()
+	touch(t, root, "d/a.wav", "d/v3/b.wav", "ext/e.wav")
+	j := func(rel string) string { return filepath.Join(root, filepath.FromSlash(rel)) }
+	require.NoError(t, os.Symlink("../ext", j("d/extlink")))
+	require.NoError(t, os.Symlink("v3", j("d/current")))
+	require.NoError(t, os.Symlink("..", j("d/v3/loop")))
+	require.NoError(t, os.Symlink("d", j("dlink")))
+
+	for _, arg := range []string{"d", "dlink"} {
+		t.Run(arg, func(t *testing.T) {
+			var warnings []string
+			got, err := Expand(t.Context(), []string{j(arg)}, nil, func(w string) { warnings = append(warnings, w) })
+			require.NoError(t, err)
+			var paths, rels []string
+			for _, in := range got {
+				require.NoError(t, in.Err)
+				paths, rels = append(paths, in.Path), append(rels, in.Rel)
+			}
+			assert.Equal(t, []string{j(arg + "/a.wav"), j(arg + "/extlink/e.wav"), j(arg + "/v3/b.wav")}, paths)
+			assert.Equal(t, []string{"a.wav", "extlink/e.wav", "v3/b.wav"}, rels)
+			assert.Equal(t, []string{
+				j(arg+"/current") + ": not following the link, it leads to " + j(arg+"/v3") + ", searched already",
+				j(arg+"/v3/loop") + ": not following the link, it leads to " + j(arg) + ", searched already",
+			}, warnings)
+		})
+	}
+	t.Run("a link to a folder named as an argument", func(t *testing.T) {
+		var warnings []string
+		got, err := Expand(t.Context(), []string{j("d"), j("ext")}, nil, func(w string) { warnings = append(warnings, w) })
+		require.NoError(t, err)
+		require.Len(t, got, 3)
+		assert.Equal(t, Input{Path: j("ext/e.wav"), Rel: "e.wav"}, got[1], "keyed under the folder named")
+		assert.Contains(t, warnings, j("d/extlink")+": not following the link, it leads to "+j("ext")+", searched already")
+	})
+}
+
+// Paths are written as text one-to-one, and read back exactly.
+func TestEscapePath(t *testing.T) {
+	for _, tt := range []struct{ name, want string }{
+		{"plain/é ü.wav", "plain/é ü.wav"},
+		{"a\xff.wav", `a\xff.wav`},
+		{"a\xfe.wav", `a\xfe.wav`},
+		{`a\xff.wav`, `a\\xff.wav`},
+		{"back\\slash\xc3.wav", `back\\slash\xc3.wav`},
+		{"\uFFFD.wav", "\uFFFD.wav"},
+	} {
+		got := EscapePath(tt.name)
+		assert.Equal(t, tt.want, got, "%q", tt.name)
+		back, err := strconv.Unquote(`"` + got + `"`) // Go's escapes read the form as written
+		require.NoError(t, err)
+		assert.Equal(t, tt.name, back)
+	}
 }
