@@ -51,7 +51,7 @@ const StdinArg = "-"
 //     start with "." (hidden files, macOS "._" resource forks, the temp files of a run). Symbolic
 //     links to folders are followed once every argument's own folders have been walked, each
 //     folder searched once: a link to a folder searched already (a loop, a second name for a
-//     folder) is skipped, and warn is told of it;
+//     folder), and a folder searched already inside one followed, is skipped, and warn is told;
 //   - anything else is a filepath.Glob pattern (for patterns the shell did not expand, such as
 //     quoted ones); its matches are taken as files or directories as above. "**" is not recursive
 //     in filepath.Glob, so a pattern holding it is refused: pass the directory instead;
@@ -75,7 +75,7 @@ func Expand(ctx context.Context, args, listed []string, warn func(string)) ([]In
 	if warn == nil {
 		warn = func(string) {}
 	}
-	e := expansion{ctx: ctx, seen: map[string]int{}, searched: map[fileID]string{}}
+	e := expansion{ctx: ctx, warn: warn, seen: map[string]int{}, searched: map[fileID]string{}}
 	stdin := false
 	for _, arg := range args {
 		if arg == StdinArg {
@@ -101,7 +101,7 @@ func Expand(ctx context.Context, args, listed []string, warn func(string)) ([]In
 		e.links = e.links[1:]
 		if id, ok := dirID(l.path); ok {
 			if prev, done := e.searched[id]; done {
-				warn(fmt.Sprintf("%s: not following the link, it leads to %s, searched already", l.path, prev))
+				e.warn(fmt.Sprintf("%s: not following the link, it leads to %s, searched already", l.path, prev))
 				continue
 			}
 		}
@@ -119,6 +119,7 @@ func Expand(ctx context.Context, args, listed []string, warn func(string)) ([]In
 // expansion is Expand's state.
 type expansion struct {
 	ctx      context.Context
+	warn     func(string)
 	inputs   []Input
 	found    []foundAs      // how each input was found
 	seen     map[string]int // absolute path -> index in inputs
@@ -261,6 +262,7 @@ func (e *expansion) walk(dir, base string, how foundAs) error {
 		}
 		return filepath.ToSlash(rel)
 	}
+	viaLink := dir != base // a folder a link leads to: its folders searched already are skipped
 	start := dir
 	if !strings.HasSuffix(start, string(filepath.Separator)) {
 		start += string(filepath.Separator) // WalkDir follows a link it starts at only so
@@ -281,7 +283,12 @@ func (e *expansion) walk(dir, base string, how foundAs) error {
 		}
 		if d.IsDir() {
 			if id, ok := dirID(path); ok {
-				if _, done := e.searched[id]; !done {
+				prev, done := e.searched[id]
+				if done && viaLink && path != start {
+					e.warn(fmt.Sprintf("%s: not searching it again, it is %s", path, prev))
+					return filepath.SkipDir
+				}
+				if !done {
 					e.searched[id] = filepath.Clean(path)
 				}
 			}
