@@ -578,10 +578,7 @@ func (r *run) newRecord() *Record {
 	rec.Shard, rec.Inputs, rec.Parts = r.o.Shard.String(), r.sum.Inputs, nil
 	// Paths as text, as everywhere in the outputs.
 	rec.WeightsPath, rec.PCAPath = EscapePath(rec.WeightsPath), EscapePath(rec.PCAPath)
-	rec.Args = slices.Clone(rec.Args)
-	for i, a := range rec.Args {
-		rec.Args[i] = EscapePath(a)
-	}
+	rec.Args = escapeAll(rec.Args)
 	return &rec
 }
 

@@ -32,3 +32,12 @@ func EscapePath(p string) string {
 	}
 	return b.String()
 }
+
+// escapeAll is EscapePath of each of args (a command line), in a new slice.
+func escapeAll(args []string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		out[i] = EscapePath(a)
+	}
+	return out
+}
