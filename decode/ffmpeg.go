@@ -50,11 +50,12 @@ func NewFFmpeg(ctx context.Context, path string) (Source, error) {
 	if err := regfile.Require(path); err != nil {
 		return nil, fileError(path, err)
 	}
-	return startFFmpeg(ctx, "file:"+path, nil, path)
+	return startFFmpeg(ctx, "file:"+path, nil, path, nil)
 }
 
-// startFFmpeg runs ffmpeg on input (a "file:" URL, or "pipe:0" fed from stdin).
-func startFFmpeg(ctx context.Context, input string, stdin io.Reader, name string) (*ffmpegSource, error) {
+// startFFmpeg runs ffmpeg on input (a "file:" URL, or "pipe:0" fed from stdin); head is the input's
+// first bytes where they were read already (nil for a file).
+func startFFmpeg(ctx context.Context, input string, stdin io.Reader, name string, head []byte) (*ffmpegSource, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	cmd := exec.CommandContext(ctx, "ffmpeg", ffmpegArgs(input)...)
 	cmd.Stdin = stdin
@@ -106,10 +107,10 @@ func startFFmpeg(ctx context.Context, input string, stdin io.Reader, name string
 			s.cancel()
 		}
 		ferr := s.stop()
-		if ferr != nil && refused == nil && s.stderr.summary() == input+": End of file" {
-			// The input ended before its first audio packet: an Ogg or Opus file of zero samples
-			// (its headers only), which ffmpeg refuses to open where it decodes a WAV or FLAC one to
-			// nothing. It holds no audio, as those do.
+		if ferr != nil && refused == nil && s.stderr.summary() == input+": End of file" && oggPage(input, head) {
+			// An Ogg stream that ends before its first audio packet: an Ogg or Opus file of zero
+			// samples (its headers only), which ffmpeg refuses to open where it decodes a WAV or
+			// FLAC one to nothing. It holds no audio, as those do.
 			s.waitErr = nil
 			return s, s.empty()
 		}
@@ -119,6 +120,22 @@ func startFFmpeg(ctx context.Context, input string, stdin io.Reader, name string
 		return nil, err
 	}
 	return s, nil
+}
+
+// oggPage reports whether the input starts with an Ogg page: head, or for a "file:" input without
+// it the file's first bytes.
+func oggPage(input string, head []byte) bool {
+	if path, ok := strings.CutPrefix(input, "file:"); ok && head == nil {
+		f, err := regfile.Open(path)
+		if err != nil {
+			return false
+		}
+		defer f.Close()
+		head = make([]byte, 4)
+		n, _ := io.ReadFull(f, head)
+		head = head[:n]
+	}
+	return bytes.HasPrefix(head, []byte("OggS"))
 }
 
 // empty makes s a source of no samples, at 16 kHz (nothing says the input's own rate).

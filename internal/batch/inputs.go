@@ -137,8 +137,10 @@ func better(a foundAs, ka string, b foundAs, kb string) bool {
 	switch {
 	case (a.root != "") != (b.root != ""):
 		return a.root != ""
-	case a.root != b.root:
+	case len(a.root) != len(b.root):
 		return len(a.root) < len(b.root) // the outer folder
+	case a.root != b.root:
+		return a.root < b.root
 	case len(ka) != len(kb):
 		return len(ka) < len(kb)
 	}
