@@ -29,9 +29,9 @@ const (
 	// NPZ writes a NumPy archive per file, as OpenL3 does: "embedding" as NPY's array, "timestamps"
 	// (each clip's start in seconds, float64 (N,)) and with a pool "mean" or "max".
 	NPZ Format = "npz"
-	// JSONL writes a JSON record per file: path, sample_rate, duration, shape, starts (seconds),
-	// embeddings (a list of rows) and, with a pool, "mean" or "max"; a record per channel, with
-	// "channel" and "channels", for the streams of Each.
+	// JSONL writes a JSON record per file: path (as text, EscapePath, as in every format),
+	// sample_rate, duration, shape, starts (seconds), embeddings (a list of rows) and, with a pool,
+	// "mean" or "max"; a record per channel, with "channel" and "channels", for the streams of Each.
 	JSONL Format = "jsonl"
 	// CSV writes a row per clip: path,start,v0,...,v127 (with a header); path,channel,start,... for
 	// the streams of Each.
