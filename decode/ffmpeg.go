@@ -1,7 +1,9 @@
 package decode
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -48,11 +50,12 @@ func NewFFmpeg(ctx context.Context, path string) (Source, error) {
 	if err := regfile.Require(path); err != nil {
 		return nil, fileError(path, err)
 	}
-	return startFFmpeg(ctx, "file:"+path, nil, path)
+	return startFFmpeg(ctx, "file:"+path, nil, path, nil)
 }
 
-// startFFmpeg runs ffmpeg on input (a "file:" URL, or "pipe:0" fed from stdin).
-func startFFmpeg(ctx context.Context, input string, stdin io.Reader, name string) (*ffmpegSource, error) {
+// startFFmpeg runs ffmpeg on input (a "file:" URL, or "pipe:0" fed from stdin); head is the input's
+// first bytes where they were read already (nil for a file).
+func startFFmpeg(ctx context.Context, input string, stdin io.Reader, name string, head []byte) (*ffmpegSource, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	cmd := exec.CommandContext(ctx, "ffmpeg", ffmpegArgs(input)...)
 	cmd.Stdin = stdin
@@ -103,12 +106,52 @@ func startFFmpeg(ctx context.Context, input string, stdin io.Reader, name string
 		if errors.As(err, &refused) {
 			s.cancel()
 		}
-		if ferr := s.stop(); ferr != nil && refused == nil {
+		ferr := s.stop()
+		if ferr != nil && refused == nil && s.stderr.summary() == input+": End of file" && oggPage(input, head) {
+			// An Ogg stream that ends before its first audio packet: an Ogg or Opus file of zero
+			// samples (its headers only), which ffmpeg refuses to open where it decodes a WAV or
+			// FLAC one to nothing. It holds no audio, as those do.
+			s.waitErr = nil
+			return s, s.empty()
+		}
+		if ferr != nil && refused == nil {
 			err = ferr
 		}
 		return nil, err
 	}
 	return s, nil
+}
+
+// oggPage reports whether the input starts with an Ogg page: head, or for a "file:" input without
+// it the file's first bytes.
+func oggPage(input string, head []byte) bool {
+	if path, ok := strings.CutPrefix(input, "file:"); ok && head == nil {
+		f, err := regfile.Open(path)
+		if err != nil {
+			return false
+		}
+		defer f.Close()
+		head = make([]byte, 4)
+		n, _ := io.ReadFull(f, head)
+		head = head[:n]
+	}
+	return bytes.HasPrefix(head, []byte("OggS"))
+}
+
+// empty makes s a source of no samples, at 16 kHz (nothing says the input's own rate).
+func (s *ffmpegSource) empty() error {
+	const rate, size = 16000, 8 // mono float64
+	h := []byte("RIFF\x24\x00\x00\x00WAVEfmt \x10\x00\x00\x00")
+	h = binary.LittleEndian.AppendUint16(h, waveIEEEFloat)
+	h = binary.LittleEndian.AppendUint16(h, 1)
+	h = binary.LittleEndian.AppendUint32(h, rate)
+	h = binary.LittleEndian.AppendUint32(h, rate*size)
+	h = binary.LittleEndian.AppendUint16(h, size)
+	h = binary.LittleEndian.AppendUint16(h, 8*size)
+	h = append(h, "data\x00\x00\x00\x00"...)
+	var err error
+	s.wavSource, err = decodeWAV(bytes.NewReader(h), s.name, int64(len(h)))
+	return err
 }
 
 // ffmpegArgs has ffmpeg write the first audio stream of input as float64 WAV to stdout, and print

@@ -211,3 +211,36 @@ func TestFFmpegCancelAndCloseWhileReading(t *testing.T) {
 	_, err = os.Stat(long)
 	require.NoError(t, err)
 }
+
+// An Ogg or Opus file of zero samples (its headers only), which ffmpeg refuses to open ("End of
+// file"), decodes to nothing, from a file or a stream, as a WAV or FLAC of zero samples does.
+func TestFFmpegZeroSamples(t *testing.T) {
+	silence := []string{"-f", "lavfi", "-i", "anullsrc=r=16000:cl=mono", "-t", "0"}
+	for _, f := range []struct{ name, codec string }{{"empty.ogg", "libvorbis"}, {"empty.opus", "libopus"}, {"empty.flac", "flac"}} {
+		t.Run(f.name, func(t *testing.T) {
+			path := makeAudio(t, f.name, append(silence, "-c:a", f.codec)...)
+			s, err := Open(path)
+			require.NoError(t, err)
+			got, err := readAll(t, s, 4096, 1)
+			require.NoError(t, err)
+			assert.Empty(t, got)
+			require.NoError(t, s.Close())
+
+			b, err := os.ReadFile(path)
+			require.NoError(t, err)
+			r, err := OpenReader(context.Background(), strings.NewReader(string(b)), "-")
+			require.NoError(t, err)
+			got, err = readAll(t, r, 4096, 1)
+			require.NoError(t, err)
+			assert.Empty(t, got)
+			require.NoError(t, r.Close())
+		})
+	}
+	t.Run("a file that is not audio still fails", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "noise.ogg")
+		require.NoError(t, os.WriteFile(path, []byte("this is not an ogg file at all"), 0o644))
+		_, err := Open(path)
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "ffmpeg could not decode it")
+	})
+}

@@ -68,9 +68,16 @@ const hangLimit = 2 * time.Minute
 // runVggish runs the binary with stdin (nil: none) and extra environment, and fails the test if it hangs.
 func runVggish(t *testing.T, stdin io.Reader, env []string, args ...string) result {
 	t.Helper()
+	return runVggishIn(t, "", stdin, env, args...)
+}
+
+// runVggishIn is runVggish in the folder dir ("": the test's).
+func runVggishIn(t *testing.T, dir string, stdin io.Reader, env []string, args ...string) result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), hangLimit)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, sharedBinary(t), args...)
+	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdin = stdin
 	var stdout, stderr bytes.Buffer
@@ -147,9 +154,10 @@ func TestNeverWritesOverInputs(t *testing.T) {
 		{"an output under --out-dir is a link to an input", func(dir string) ([]string, string, string, []string) {
 			in := copyFile(t, fx.wav, filepath.Join(dir, "in", "song.wav"))
 			out := filepath.Join(dir, "out")
-			require.NoError(t, os.MkdirAll(out, 0o755))
-			require.NoError(t, os.Link(in, filepath.Join(out, "song.npy")))
-			return []string{"embed", "--weights", fx.weights, "--out-dir", out, in}, in, "", []string{filepath.Join(out, "song.npy"), in}
+			target := filepath.Join(out, strings.TrimSuffix(in, ".wav")+".npy") // a file named directly is keyed by its path
+			require.NoError(t, os.MkdirAll(filepath.Dir(target), 0o755))
+			require.NoError(t, os.Link(in, target))
+			return []string{"embed", "--weights", fx.weights, "--out-dir", out, in}, in, "", []string{target, in}
 		}},
 		{"the run record is a link to an input", func(dir string) ([]string, string, string, []string) {
 			in := copyFile(t, fx.wav, filepath.Join(dir, "song.wav"))
@@ -222,13 +230,13 @@ func TestOwnOutputsAreNotInputs(t *testing.T) {
 	dir := t.TempDir()
 	copyFile(t, fx.wav, filepath.Join(dir, "a.wav"))
 	copyFile(t, fx.flac, filepath.Join(dir, "b.flac"))
-	args := []string{"embed", "--weights", fx.weights, "--out-dir", dir, "--pool", "mean", filepath.Join(dir, "*")}
-	r := runVggish(t, nil, nil, args...)
+	args := []string{"embed", "--weights", fx.weights, "--out-dir", dir, "--pool", "mean", "*"} // a.wav is written to a.npy
+	r := runVggishIn(t, dir, nil, nil, args...)
 	require.Equal(t, 0, r.code, r.stderr)
 	for _, f := range []string{"a.npy", "a.mean.npy", "b.npy", "vggish-run.json"} {
 		assert.FileExists(t, filepath.Join(dir, f))
 	}
-	r = runVggish(t, nil, nil, args...)
+	r = runVggishIn(t, dir, nil, nil, args...)
 	require.Equal(t, 0, r.code, r.stderr)
 	assert.Contains(t, r.stderr, "ignoring 7 inputs under "+dir+" named like the outputs of a run") // with the locks
 	assert.Contains(t, r.stderr, "2 files: 0 embedded (0 clips, 0.0 clips/s), 2 skipped")
@@ -292,7 +300,7 @@ func TestIrregularFilesNeverHang(t *testing.T) {
 				assert.Contains(t, got[p], e, p)
 			}
 			goodOut := filepath.Join(out, "good.npy")
-			if tt.args[0] == "--files-from" { // the list names /dev/zero: the root of all inputs is /
+			if tt.args[0] == "--files-from" { // a listed file is keyed by its path as named
 				goodOut = filepath.Join(out, strings.TrimSuffix(good, ".wav")+".npy")
 			}
 			assert.FileExists(t, goodOut, "the good file is embedded")
@@ -772,7 +780,7 @@ func TestMissingInputs(t *testing.T) {
 	r := runVggish(t, nil, nil, "embed", "--weights", fx.weights, "--out-dir", out, "--files-from", list)
 	assert.Equal(t, 1, r.code, r.stderr)
 	assert.Contains(t, r.stderr, "vggish embed: 2 of 3 files failed")
-	assert.FileExists(t, filepath.Join(out, "good.npy"))
+	assert.FileExists(t, filepath.Join(out, strings.TrimSuffix(good, ".wav")+".npy"), "keyed by its path as listed")
 	failures := readFailures(t, out)
 	require.Len(t, failures, 2)
 	assert.Equal(t, []string{corrupt, missing}, []string{failures[0].Path, failures[1].Path})

@@ -190,7 +190,7 @@ func runEmbed(args []string, s stdio) error {
 			return err
 		}
 	}
-	files, err := batch.Expand(ctx, inputs, listed)
+	files, err := batch.Expand(ctx, inputs, listed, func(w string) { fmt.Fprintf(s.err, "warning: %s\n", w) })
 	if err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("%w while listing the inputs", batch.ErrInterrupted)

@@ -84,7 +84,7 @@ func runFAD(args []string, s stdio) error {
 			}
 			continue
 		}
-		if files[i], err = setFiles(set); err != nil {
+		if files[i], err = setFiles(set, s.err); err != nil {
 			return fs.asMisuse(err)
 		}
 	}
@@ -184,7 +184,7 @@ func clips(s *fad.Stats) string {
 }
 
 // setFiles expands a set: a list file's lines, or the argument itself, as embed's inputs.
-func setFiles(set string) ([]batch.Input, error) {
+func setFiles(set string, warnings io.Writer) ([]batch.Input, error) {
 	args := []string{set}
 	if slices.Contains(listExtensions, strings.ToLower(filepath.Ext(set))) {
 		var err error
@@ -195,7 +195,7 @@ func setFiles(set string) ([]batch.Input, error) {
 			return nil, fmt.Errorf("%s lists no inputs", set)
 		}
 	}
-	return batch.Expand(context.Background(), args, nil)
+	return batch.Expand(context.Background(), args, nil, func(w string) { fmt.Fprintf(warnings, "warning: %s\n", w) })
 }
 
 // embedSet embeds files and gathers their clips' statistics, in input order.

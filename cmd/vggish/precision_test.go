@@ -22,7 +22,7 @@ func TestEmbedPrecision(t *testing.T) {
 	w := golden.Weights(t)
 	wav := reftest.Corpus(t, 1, 16000, 1, 2.0)[0]
 	out := filepath.Join(t.TempDir(), "out")
-	npy := filepath.Join(out, strings.TrimSuffix(filepath.Base(wav), ".wav")+".npy")
+	npy := filepath.Join(out, strings.TrimSuffix(wav, ".wav")+".npy") // a file named directly is keyed by its path
 	embed := func(precision string, extra ...string) (int, string) {
 		code, _, stderr := cli(append([]string{"embed", "--weights", w, "--device", "cpu", "--precision", precision, "--out-dir", out, wav}, extra...)...)
 		return code, stderr

@@ -256,9 +256,17 @@ func (o Options) plan(inputs []Input) (*plan, error) {
 	return p, nil
 }
 
-// checkCollisions checks that no two inputs (of any shard) share an output.
+// checkCollisions checks that no two inputs (of any shard) share a key or an output.
 func (p *plan) checkCollisions() error {
 	o := p.o
+	keyed := map[string]string{}
+	for _, in := range p.all {
+		if prev, ok := keyed[in.Rel]; ok {
+			return fmt.Errorf("inputs %s and %s would both be stored as %s in %s (a file found in a folder is named by its path under the folder, a file named directly by its path as named): rename one, or embed them in separate runs",
+				prev, in.Path, in.Rel, o.OutDir)
+		}
+		keyed[in.Rel] = in.Path
+	}
 	owner := map[string]string{
 		filepath.Join(o.OutDir, RecordName(o.Shard)): "the run record",
 		filepath.Join(o.OutDir, ErrorsName(o.Shard)): "the failure list",
@@ -568,6 +576,9 @@ func (r *run) newRecord() *Record {
 	rec.Settings = r.settings()
 	rec.Host, _ = os.Hostname()
 	rec.Shard, rec.Inputs, rec.Parts = r.o.Shard.String(), r.sum.Inputs, nil
+	// Paths as text, as everywhere in the outputs.
+	rec.WeightsPath, rec.PCAPath = EscapePath(rec.WeightsPath), EscapePath(rec.PCAPath)
+	rec.Args = escapeAll(rec.Args)
 	return &rec
 }
 
@@ -663,6 +674,7 @@ func (r *run) writeFailures() error {
 	var b strings.Builder
 	enc := json.NewEncoder(&b)
 	for _, f := range r.failures {
+		f.Path = EscapePath(f.Path)
 		if err := enc.Encode(f); err != nil {
 			return err
 		}

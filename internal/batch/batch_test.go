@@ -94,7 +94,7 @@ func corpus(t *testing.T, rels ...string) (string, []Input) {
 	t.Helper()
 	root := t.TempDir()
 	touch(t, root, rels...)
-	inputs, err := Expand(context.Background(), []string{root}, nil)
+	inputs, err := Expand(context.Background(), []string{root}, nil, nil)
 	require.NoError(t, err)
 	return root, inputs
 }
@@ -417,6 +417,9 @@ func TestRunRejects(t *testing.T) {
 		{"unknown pool", Options{OutDir: root, Pool: "median"}, inputs, `pool "median"`},
 		{"one output for many", Options{Output: "x.npy"}, inputs, "an output file takes one input, not 3"},
 		{"colliding outputs", Options{OutDir: t.TempDir()}, inputs, "would both be written to"},
+		{"colliding keys", Options{OutDir: t.TempDir(), Format: Parquet, Record: testRecord()},
+			[]Input{{Path: filepath.Join(root, "b.wav"), Rel: "b.wav"}, {Path: filepath.Join(root, "x/b.wav"), Rel: "b.wav"}},
+			"inputs " + b + " and " + filepath.Join(root, "x/b.wav") + " would both be stored as b.wav in "},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -35,7 +35,7 @@ func TestEndToEnd(t *testing.T) {
 	m, err := vggish.New(context.Background(), vggish.Options{WeightsPath: reftest.Weights(t, "zip"), Device: "cpu", BatchSize: 8})
 	require.NoError(t, err)
 	defer m.Close()
-	inputs, err := batch.Expand(context.Background(), []string{c.Root}, nil)
+	inputs, err := batch.Expand(context.Background(), []string{c.Root}, nil, nil)
 	require.NoError(t, err)
 	require.Len(t, inputs, len(c.Good)+len(c.Corrupt))
 	rec := &batch.Record{Settings: batch.Settings{WeightsSHA256: "seeded", Variant: "towhee", Postprocess: "none", Hop: 0.96}}

@@ -61,8 +61,9 @@ func TestRunStdinAndNPYOnStdout(t *testing.T) {
 // A rerun whose inputs are a glob over the folder that holds its outputs does not take them as inputs.
 func TestRunIgnoresItsOwnOutputs(t *testing.T) {
 	root, _ := corpus(t, "a.wav", "b.wav", "notes.csv.wav")
+	t.Chdir(root) // files named directly are keyed by their names as given: a.wav is written to a.npy
 	for _, format := range []Format{NPY, JSONL, CSV} {
-		inputs, err := Expand(t.Context(), []string{filepath.Join(root, "*")}, nil)
+		inputs, err := Expand(t.Context(), []string{"*"}, nil, nil)
 		require.NoError(t, err)
 		var log bytes.Buffer
 		sum, err := Run(context.Background(), &fake{}, inputs, Options{OutDir: root, Format: format, Pool: Mean, Record: testRecord(), Progress: &log})
@@ -71,7 +72,7 @@ func TestRunIgnoresItsOwnOutputs(t *testing.T) {
 	}
 	// Every format's outputs, the run record and a temporary file are there now, and ignored.
 	touch(t, root, ".a.npy.123.tmp")
-	inputs, err := Expand(t.Context(), []string{filepath.Join(root, "*"), filepath.Join(root, ".*")}, nil)
+	inputs, err := Expand(t.Context(), []string{"*", ".*"}, nil, nil)
 	require.NoError(t, err)
 	require.Greater(t, len(inputs), 10)
 	var log bytes.Buffer

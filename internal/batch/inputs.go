@@ -1,6 +1,7 @@
 package batch
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -25,8 +26,10 @@ type Input struct {
 	// Path names the file as its argument did: the argument itself, a glob match, or the argument
 	// joined with the path found under it. It is "-" for standard input.
 	Path string
-	// Rel is the file's path relative to the root of all inputs, slash-separated. It names the
-	// file's outputs under an output directory and decides its shard.
+	// Rel is the input's key, slash-separated: it names the input's outputs under an output folder,
+	// its entry in a run record's Parquet parts, and decides its shard. It depends on how the input
+	// was named, never on the other inputs (see Expand), so a rerun with more, fewer or other inputs
+	// finds the outputs of those done. It is "-" for standard input.
 	Rel string
 	// Stdin marks the audio on standard input (Options.Stdin), from the argument "-".
 	Stdin bool
@@ -45,7 +48,10 @@ const StdinArg = "-"
 //   - a file is taken as is, whatever its extension, if it is a regular file (a named pipe would
 //     block, a device or a socket never end);
 //   - a directory is walked recursively for files with one of AudioExtensions, skipping names that
-//     start with "." (hidden files, macOS "._" resource forks, the temp files of a run);
+//     start with "." (hidden files, macOS "._" resource forks, the temp files of a run). Symbolic
+//     links to folders are followed once every argument's own folders have been walked, each
+//     folder searched once: a link to a folder searched already (a loop, a second name for a
+//     folder), and a folder searched already inside one followed, is skipped, and warn is told;
 //   - anything else is a filepath.Glob pattern (for patterns the shell did not expand, such as
 //     quoted ones); its matches are taken as files or directories as above. "**" is not recursive
 //     in filepath.Glob, so a pattern holding it is refused: pass the directory instead;
@@ -55,14 +61,21 @@ const StdinArg = "-"
 // it was typed, and is best fixed before any work. What a list names, and what a walk finds, are data:
 // one that is missing, unreadable or not a regular file is an Input with Err set, which fails alone.
 //
-// Files are de-duplicated by absolute path (symbolic links are not resolved). The root that Rel is
-// relative to is the deepest folder holding every directory argument and the folder of every file
-// argument: a single directory argument is its own root. A missing listed file counts as a file
-// there, so that the other files' Rel, and so their outputs' names, do not depend on it.
+// Each input's key (Input.Rel) is fixed by how it was named: a file found in a folder is keyed by its
+// path under that folder ("corpus/a/b.wav" found in the argument "corpus" is "a/b.wav"); a file
+// named directly, by an argument, a glob or a list, by its path as named, cleaned, less a leading
+// "/" and leading ".." elements ("./x.wav" is "x.wav", "/data/x.wav" is "data/x.wav"). Files are
+// de-duplicated by absolute path (symbolic links are not resolved); a file reached several ways is
+// keyed, whatever the order of the arguments, as found in a folder rather than as named, in the
+// outermost folder, else by its shortest key. Two files may share a key (x.wav in two folder
+// arguments): Run refuses those under an output folder.
 //
-// Cancelling ctx stops a long walk.
-func Expand(ctx context.Context, args, listed []string) ([]Input, error) {
-	e := expansion{ctx: ctx, seen: map[string]bool{}}
+// Cancelling ctx stops a long walk. warn may be nil.
+func Expand(ctx context.Context, args, listed []string, warn func(string)) ([]Input, error) {
+	if warn == nil {
+		warn = func(string) {}
+	}
+	e := expansion{ctx: ctx, warn: warn, seen: map[string]int{}, searched: map[fileID]string{}}
 	stdin := false
 	for _, arg := range args {
 		if arg == StdinArg {
@@ -70,7 +83,7 @@ func Expand(ctx context.Context, args, listed []string) ([]Input, error) {
 				return nil, errors.New("input - (standard input) given twice")
 			}
 			stdin = true
-			e.inputs, e.abs = append(e.inputs, Input{Path: StdinArg, Rel: StdinArg, Stdin: true}), append(e.abs, "")
+			e.inputs, e.found = append(e.inputs, Input{Path: StdinArg, Rel: StdinArg, Stdin: true}), append(e.found, foundAs{})
 			continue
 		}
 		if err := e.arg(arg, false); err != nil {
@@ -82,51 +95,99 @@ func Expand(ctx context.Context, args, listed []string) ([]Input, error) {
 			return nil, err
 		}
 	}
+	// The links last: a folder that an argument names, or that is found where it lies, is keyed there.
+	for len(e.links) > 0 {
+		l := e.links[0]
+		e.links = e.links[1:]
+		if id, ok := dirID(l.path); ok {
+			if prev, done := e.searched[id]; done {
+				e.warn(fmt.Sprintf("%s: not following the link, it leads to %s, searched already", l.path, prev))
+				continue
+			}
+		}
+		if err := e.walk(l.path, l.base, l.how); err != nil {
+			return nil, err
+		}
+	}
 	if len(e.inputs) == 0 {
 		return nil, fmt.Errorf("no audio files in %s (extensions: %s)", strings.Join(append(args, listed...), " "), strings.Join(AudioExtensions, " "))
 	}
-	root := ""
-	for i, r := range e.roots {
-		if i == 0 {
-			root = r
-		} else {
-			root = commonDir(root, r)
-		}
-	}
-	for i, in := range e.inputs {
-		if in.Stdin {
-			continue
-		}
-		rel, err := filepath.Rel(root, e.abs[i])
-		if err != nil {
-			return nil, fmt.Errorf("input %s: %w", in.Path, err)
-		}
-		e.inputs[i].Rel = filepath.ToSlash(rel)
-	}
-	slices.SortFunc(e.inputs, func(a, b Input) int { return strings.Compare(a.Rel, b.Rel) })
+	slices.SortFunc(e.inputs, func(a, b Input) int { return cmp.Or(strings.Compare(a.Rel, b.Rel), strings.Compare(a.Path, b.Path)) })
 	return e.inputs, nil
 }
 
 // expansion is Expand's state.
 type expansion struct {
-	ctx    context.Context
-	inputs []Input
-	abs    []string // each input's absolute path ("" for standard input)
-	seen   map[string]bool
-	roots  []string
+	ctx      context.Context
+	warn     func(string)
+	inputs   []Input
+	found    []foundAs      // how each input was found
+	seen     map[string]int // absolute path -> index in inputs
+	searched map[fileID]string
+	links    []link // links to folders, to follow once the arguments are walked
 }
 
-// add appends the file (or the failure) at path once.
-func (e *expansion) add(path string, err error) error {
+// foundAs is how an input was reached: named directly, or found under the folder root.
+type foundAs struct {
+	root string // the folder argument, absolute; "" when named directly
+}
+
+// better reports whether an input reached as a with key ka is keyed so rather than as b with kb.
+func better(a foundAs, ka string, b foundAs, kb string) bool {
+	switch {
+	case (a.root != "") != (b.root != ""):
+		return a.root != ""
+	case len(a.root) != len(b.root):
+		return len(a.root) < len(b.root) // the outer folder
+	case a.root != b.root:
+		return a.root < b.root
+	case len(ka) != len(kb):
+		return len(ka) < len(kb)
+	}
+	return ka < kb
+}
+
+// link is a symbolic link to a folder, found in a walk of the folder argument base.
+type link struct {
+	path, base string
+	how        foundAs
+}
+
+// dirID is the identity of the folder at path (a link is followed).
+func dirID(path string) (fileID, bool) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return fileID{}, false
+	}
+	return idOf(info)
+}
+
+// add adds the file (or the failure) at path, keyed key, once.
+func (e *expansion) add(path, key string, how foundAs, err error) error {
 	abs, aerr := filepath.Abs(path)
 	if aerr != nil {
 		return fmt.Errorf("input %s: %w", path, aerr)
 	}
-	if !e.seen[abs] {
-		e.seen[abs] = true
-		e.inputs, e.abs = append(e.inputs, Input{Path: filepath.Clean(path), Err: err}), append(e.abs, abs)
+	in := Input{Path: filepath.Clean(path), Rel: key, Err: err}
+	if i, ok := e.seen[abs]; ok {
+		if better(how, key, e.found[i], e.inputs[i].Rel) {
+			e.inputs[i], e.found[i] = in, how
+		}
+		return nil
 	}
+	e.seen[abs] = len(e.inputs)
+	e.inputs, e.found = append(e.inputs, in), append(e.found, how)
 	return nil
+}
+
+// namedKey is the key of a file named directly: its path as named, cleaned, slash-separated, less a
+// leading "/" and leading ".." elements, so that it names a file under an output folder.
+func namedKey(path string) string {
+	k := strings.TrimLeft(filepath.ToSlash(filepath.Clean(path)), "/")
+	for k == ".." || strings.HasPrefix(k, "../") {
+		k = strings.TrimPrefix(strings.TrimPrefix(k, ".."), "/")
+	}
+	return k
 }
 
 // arg expands an argument, or a listed entry whose own problems are its failure, not an error.
@@ -135,10 +196,7 @@ func (e *expansion) arg(arg string, listed bool) error {
 		if !listed {
 			return err
 		}
-		if abs, aerr := filepath.Abs(path); aerr == nil {
-			e.roots = append(e.roots, filepath.Dir(abs))
-		}
-		return e.add(path, err)
+		return e.add(path, namedKey(path), foundAs{}, err)
 	}
 	paths, err := matches(arg)
 	if err != nil {
@@ -155,19 +213,17 @@ func (e *expansion) arg(arg string, listed bool) error {
 			}
 			continue
 		}
-		abs, err := filepath.Abs(p)
-		if err != nil {
-			return fmt.Errorf("input %s: %w", p, err)
-		}
 		if !info.IsDir() {
-			e.roots = append(e.roots, filepath.Dir(abs))
-			if err := e.add(p, nil); err != nil {
+			if err := e.add(p, namedKey(p), foundAs{}, nil); err != nil {
 				return err
 			}
 			continue
 		}
-		e.roots = append(e.roots, abs)
-		if err := e.walk(p); err != nil {
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			return fmt.Errorf("input %s: %w", p, err)
+		}
+		if err := e.walk(p, p, foundAs{root: abs}); err != nil {
 			return err
 		}
 	}
@@ -196,39 +252,68 @@ func matches(arg string) ([]string, error) {
 	return m, nil
 }
 
-// walk adds the audio files under dir, in lexical order; a folder that cannot be read, and a file
-// that is not a regular one, are failures of their own.
-func (e *expansion) walk(dir string) error {
-	return filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+// walk adds the audio files under dir, in lexical order, keyed by their path under base (the
+// folder argument, as named; dir itself, or a folder it holds when dir is a link found there). A
+// folder that cannot be read, and a file that is not a regular one, are failures of their own; links
+// to folders are kept for later (e.links).
+func (e *expansion) walk(dir, base string, how foundAs) error {
+	key := func(path string) string {
+		rel, err := filepath.Rel(base, path)
+		if err != nil {
+			rel = path
+		}
+		return filepath.ToSlash(rel)
+	}
+	viaLink := dir != base // a folder a link leads to: its folders searched already are skipped
+	start := dir
+	if !strings.HasSuffix(start, string(filepath.Separator)) {
+		start += string(filepath.Separator) // WalkDir follows a link it starts at only so
+	}
+	return filepath.WalkDir(start, func(path string, d fs.DirEntry, err error) error {
 		if cerr := e.ctx.Err(); cerr != nil {
 			return cerr
 		}
 		if err != nil {
 			// A folder that cannot be read: WalkDir goes on with the rest.
-			return e.add(path, inputErr(path, err))
+			return e.add(path, key(path), how, inputErr(path, err))
 		}
-		if path != dir && strings.HasPrefix(d.Name(), ".") {
+		if path != start && strings.HasPrefix(d.Name(), ".") {
 			if d.IsDir() {
 				return filepath.SkipDir
 			}
 			return nil
 		}
-		if d.IsDir() || !slices.Contains(AudioExtensions, strings.ToLower(filepath.Ext(path))) {
+		if d.IsDir() {
+			if id, ok := dirID(path); ok {
+				prev, done := e.searched[id]
+				if done && viaLink && path != start {
+					e.warn(fmt.Sprintf("%s: not searching it again, it is %s", path, prev))
+					return filepath.SkipDir
+				}
+				if !done {
+					e.searched[id] = filepath.Clean(path)
+				}
+			}
 			return nil
 		}
+		var info fs.FileInfo
 		if !d.Type().IsRegular() {
-			info, err := os.Stat(path) // what a link leads to
-			switch {
-			case err == nil && info.IsDir(): // links are not followed: skip one that leads to a folder
+			info, err = os.Stat(path) // what a link leads to
+			if err == nil && info.IsDir() {
+				e.links = append(e.links, link{path: path, base: base, how: how})
 				return nil
-			case err == nil:
-				err = regfile.Check(info)
-			}
-			if err != nil {
-				return e.add(path, inputErr(path, err))
 			}
 		}
-		return e.add(path, nil)
+		if !slices.Contains(AudioExtensions, strings.ToLower(filepath.Ext(path))) {
+			return nil
+		}
+		if err == nil && info != nil {
+			err = regfile.Check(info)
+		}
+		if err != nil {
+			return e.add(path, key(path), how, inputErr(path, err))
+		}
+		return e.add(path, key(path), how, nil)
 	})
 }
 
@@ -239,18 +324,6 @@ func inputErr(path string, err error) error {
 		err = pe.Err
 	}
 	return fmt.Errorf("input %s: %w", path, err)
-}
-
-// commonDir is the deepest folder holding both absolute, clean folders a and b.
-func commonDir(a, b string) string {
-	for !within(b, a) {
-		parent := filepath.Dir(a)
-		if parent == a {
-			return a
-		}
-		a = parent
-	}
-	return a
 }
 
 // within reports whether path is dir or lies under it.

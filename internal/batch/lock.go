@@ -78,7 +78,7 @@ func lockOutDir(dir string, s Shard) (*dirLock, error) {
 			dir, busy(dir, holders))
 	}
 	host, _ := os.Hostname()
-	b, err := json.Marshal(holder{PID: os.Getpid(), Host: host, Started: time.Now().UTC().Truncate(time.Second), Shard: s.String(), Args: os.Args})
+	b, err := json.Marshal(holder{PID: os.Getpid(), Host: host, Started: time.Now().UTC().Truncate(time.Second), Shard: s.String(), Args: escapeAll(os.Args)})
 	if err == nil {
 		err = os.WriteFile(l.shard.Path(), append(b, '\n'), 0o644)
 	}

@@ -29,9 +29,9 @@ const (
 	// NPZ writes a NumPy archive per file, as OpenL3 does: "embedding" as NPY's array, "timestamps"
 	// (each clip's start in seconds, float64 (N,)) and with a pool "mean" or "max".
 	NPZ Format = "npz"
-	// JSONL writes a JSON record per file: path, sample_rate, duration, shape, starts (seconds),
-	// embeddings (a list of rows) and, with a pool, "mean" or "max"; a record per channel, with
-	// "channel" and "channels", for the streams of Each.
+	// JSONL writes a JSON record per file: path (as text, EscapePath, as in every format),
+	// sample_rate, duration, shape, starts (seconds), embeddings (a list of rows) and, with a pool,
+	// "mean" or "max"; a record per channel, with "channel" and "channels", for the streams of Each.
 	JSONL Format = "jsonl"
 	// CSV writes a row per clip: path,start,v0,...,v127 (with a header); path,channel,start,... for
 	// the streams of Each.
@@ -84,7 +84,7 @@ func encodeJSONL(w io.Writer, path string, e *vggish.Embeddings, pool Pool) erro
 }
 
 func encodeRecord(w io.Writer, path string, channel *int, channels int, e *vggish.Embeddings, pool Pool) error {
-	r := jsonRecord{Path: path, Channel: channel, Channels: channels, SampleRate: e.SampleRate, Duration: e.Duration,
+	r := jsonRecord{Path: EscapePath(path), Channel: channel, Channels: channels, SampleRate: e.SampleRate, Duration: e.Duration,
 		Shape: [2]int{e.Rows(), vggish.EmbeddingSize}, Starts: e.Starts, Embeddings: make([][]float32, e.Rows())}
 	if r.Starts == nil {
 		r.Starts = []float64{}
@@ -117,6 +117,7 @@ func csvHeader(channels bool) []string {
 // writeCSV writes a row per clip, then with a pool a row whose start column is the pool's name; for
 // the streams of Each, a channel's rows after another's.
 func writeCSV(w *csv.Writer, path string, e *vggish.Embeddings, pool Pool) error {
+	path = EscapePath(path)
 	err := eachChannel(e, func(c *int, e *vggish.Embeddings) error {
 		row := func(start string, v []float32) error {
 			rec := append(make([]string, 0, 3+len(v)), path)
@@ -150,6 +151,7 @@ func writeCSV(w *csv.Writer, path string, e *vggish.Embeddings, pool Pool) error
 // for the streams of Each, a line (or two) per channel.
 func showLine(path string, e *vggish.Embeddings, pool Pool) string {
 	var b strings.Builder
+	path = EscapePath(path)
 	eachChannel(e, func(c *int, e *vggish.Embeddings) error {
 		name := path
 		if c != nil {

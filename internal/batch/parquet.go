@@ -24,7 +24,7 @@ import (
 //
 // A run writes its clips to parts in OutDir, clips.NNNNN.parquet (a shard's are
 // clips.I-of-N.NNNNN.parquet: the shards of a job write disjoint files), zstd-compressed, one row
-// per clip: path (string, the input as named), clip (int32, the clip's index in its file), start
+// per clip: path (string, the input as named, escaped: EscapePath), clip (int32, the clip's index in its file), start
 // (double, seconds) and embedding (a list of 128 float, or with Uint8 of 128 UINT_8). With a pool,
 // each part has a companion mean.NNNNN.parquet (or max.) with one row per input: path, clips
 // (int32) and mean (or max: a list of 128 float, null for an input without clips). The pooled
@@ -55,7 +55,7 @@ type Part struct {
 	File   string   `json:"file"`             // the clips, e.g. clips.2-of-4.00003.parquet
 	Pooled string   `json:"pooled,omitempty"` // the pooled vectors, e.g. mean.2-of-4.00003.parquet
 	Clips  int      `json:"clips"`
-	Inputs []string `json:"inputs"` // Input.Rel of each input it holds, those without clips included
+	Inputs []string `json:"inputs"` // the key (Input.Rel, escaped: EscapePath) of each input it holds, those without clips included
 }
 
 // files lists the part's files, the one that completes it last.
@@ -274,15 +274,16 @@ func (s *parquetSink) add(in Input, e *vggish.Embeddings, quantised []int32) err
 		s.open = p
 	}
 	p := s.open
-	err := p.clips.add(in.Path, e, quantised)
+	path := EscapePath(in.Path)
+	err := p.clips.add(path, e, quantised)
 	if err == nil && p.pooled != nil {
-		_, err = p.pooled.Write(pooledRows(in.Path, e, s.o.Pool))
+		_, err = p.pooled.Write(pooledRows(path, e, s.o.Pool))
 	}
 	if err != nil {
 		s.abandon()
 		return fmt.Errorf("Parquet part %s: %w", filepath.Join(s.o.OutDir, p.meta.File), err)
 	}
-	p.meta.Inputs = append(p.meta.Inputs, in.Rel)
+	p.meta.Inputs = append(p.meta.Inputs, EscapePath(in.Rel))
 	p.meta.Clips += e.Rows()
 	return nil
 }
@@ -456,7 +457,7 @@ func (r *run) prepareParts(recs []namedRecord, selected []Input) error {
 		return err
 	}
 	for _, in := range selected {
-		if p, ok := done[in.Rel]; ok {
+		if p, ok := done[EscapePath(in.Rel)]; ok {
 			if o.Overwrite {
 				return fmt.Errorf("--overwrite: %s is held by %s, a part of another run of the folder (other shards): remove that run's parts and record, or use another output folder", in.Path, filepath.Join(o.OutDir, p))
 			}
