@@ -1,0 +1,147 @@
+package libav
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// The test binary is the workers' program: files named crash* make a worker crash, hang* make it hang.
+func TestMain(m *testing.M) {
+	testHookFile = func(path string) {
+		switch base := filepath.Base(path); {
+		case strings.HasPrefix(base, "crash"):
+			panic("crashing on " + base)
+		case strings.HasPrefix(base, "hang"):
+			time.Sleep(time.Hour)
+		}
+	}
+	WorkerMain()
+	os.Exit(m.Run())
+}
+
+// makeAudio has ffmpeg write a file named name in dir from a 1.5 s stereo test signal (two tones and
+// noise, so that no codec sees silence), with args as output options.
+func makeAudio(t *testing.T, dir, name string, args ...string) string {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	cmd := exec.Command("ffmpeg", append(append([]string{"-nostdin", "-loglevel", "error",
+		"-f", "lavfi", "-i", "sine=frequency=441:duration=1.5:sample_rate=44100",
+		"-f", "lavfi", "-i", "anoisesrc=duration=1.5:sample_rate=44100:amplitude=0.2:seed=7",
+		"-filter_complex", "[0][1]amerge=inputs=2"}, args...), path)...)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	return path
+}
+
+// ffmpegWAV is what the ffmpeg command decode.NewFFmpeg runs writes for path.
+func ffmpegWAV(t *testing.T, path string) []byte {
+	t.Helper()
+	var stderr bytes.Buffer
+	cmd := exec.Command("ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-i", "file:"+path,
+		"-map", "0:a:0", "-c:a", "pcm_f64le", "-f", "wav", "pipe:1")
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	require.NoError(t, err, "%s", stderr.String())
+	return out
+}
+
+// wavFields are the channel count, the rate and the data of a float64 WAV stream whose data runs to
+// its end.
+func wavFields(t *testing.T, b []byte) (channels, rate int, data []byte) {
+	t.Helper()
+	le := binary.LittleEndian
+	require.Equal(t, "WAVE", string(b[8:12]))
+	for b = b[12:]; len(b) >= 8; {
+		id, size := string(b[:4]), int(le.Uint32(b[4:]))
+		switch id {
+		case "fmt ":
+			channels, rate = int(le.Uint16(b[10:])), int(le.Uint32(b[12:]))
+			assert.Equal(t, 64, int(le.Uint16(b[22:])), "bits")
+		case "data":
+			return channels, rate, b[8:]
+		}
+		b = b[8+size+size%2:]
+	}
+	t.Fatal("no data chunk")
+	return
+}
+
+func newPool(t *testing.T) *Pool {
+	t.Helper()
+	p, err := NewPool(Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
+func decodeAll(t *testing.T, p *Pool, ctx context.Context, path string) ([]byte, error) {
+	t.Helper()
+	r, err := p.Decode(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return io.ReadAll(r)
+}
+
+// Every format gives the ffmpeg command's samples, bit for bit, on every channel, at its rate and
+// channel count: each of the decoders' native sample formats is converted as ffmpeg converts it.
+func TestSamplesMatchFFmpeg(t *testing.T) {
+	dir := t.TempDir()
+	junk := makeAudio(t, dir, "junk-src.mp3", "-c:a", "libmp3lame", "-b:a", "128k")
+	b, err := os.ReadFile(junk)
+	require.NoError(t, err)
+	junkFirst := filepath.Join(dir, "junk-first.mp3") // a frame's worth of garbage before the audio
+	require.NoError(t, os.WriteFile(junkFirst, append(bytes.Repeat([]byte{0xff, 0xfb, 0x12, 0x34}, 100), b...), 0o644))
+	p := newPool(t)
+	for _, c := range []struct {
+		name string
+		path string
+	}{
+		{"FLAC 16-bit (s16)", makeAudio(t, dir, "16.flac", "-c:a", "flac", "-sample_fmt", "s16")},
+		{"FLAC 24-bit (s32)", makeAudio(t, dir, "24.flac", "-c:a", "flac", "-sample_fmt", "s32", "-bits_per_raw_sample", "24")},
+		{"FLAC 8 kHz mono", makeAudio(t, dir, "mono.flac", "-ac", "1", "-ar", "8000", "-c:a", "flac")},
+		{"MP3 CBR, ID3v2 (fltp)", makeAudio(t, dir, "cbr.mp3", "-c:a", "libmp3lame", "-b:a", "128k", "-metadata", "title=t")},
+		{"MP3 VBR, ID3v2 and v1", makeAudio(t, dir, "vbr.mp3", "-c:a", "libmp3lame", "-q:a", "4", "-metadata", "title=t", "-write_id3v1", "1")},
+		{"MP3 after a junk frame", junkFirst},
+		{"Ogg Vorbis (fltp)", makeAudio(t, dir, "a.ogg", "-c:a", "libvorbis")},
+		{"Ogg Opus (flt)", makeAudio(t, dir, "a.opus", "-c:a", "libopus", "-ar", "48000")},
+		{"AAC in M4A (fltp)", makeAudio(t, dir, "a.m4a", "-c:a", "aac")},
+		{"WAV u8", makeAudio(t, dir, "u8.wav", "-c:a", "pcm_u8")},
+		{"WAV s16", makeAudio(t, dir, "s16.wav", "-c:a", "pcm_s16le")},
+		{"WAV s24 (s32)", makeAudio(t, dir, "s24.wav", "-c:a", "pcm_s24le")},
+		{"WAV s32", makeAudio(t, dir, "s32.wav", "-c:a", "pcm_s32le")},
+		{"WAV s64", makeAudio(t, dir, "s64.wav", "-c:a", "pcm_s64le")},
+		{"WAV f32 (flt)", makeAudio(t, dir, "f32.wav", "-c:a", "pcm_f32le")},
+		{"WAV f64 (dbl)", makeAudio(t, dir, "f64.wav", "-c:a", "pcm_f64le")},
+		{"WAV 6 channels (extensible)", makeAudio(t, dir, "6ch.wav", "-ac", "6", "-c:a", "pcm_s16le")},
+		{"WAV ADPCM MS", makeAudio(t, dir, "adpcm.wav", "-c:a", "adpcm_ms")},
+		{"WAV mu-law", makeAudio(t, dir, "mulaw.wav", "-c:a", "pcm_mulaw")},
+		{"WAV A-law", makeAudio(t, dir, "alaw.wav", "-c:a", "pcm_alaw")},
+		{"MP3 in WAV", makeAudio(t, dir, "mp3.wav", "-c:a", "libmp3lame")},
+		{"AIFF s16 big-endian", makeAudio(t, dir, "a.aiff", "-c:a", "pcm_s16be")},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			wantChannels, wantRate, want := wavFields(t, ffmpegWAV(t, c.path))
+			got, err := decodeAll(t, p, t.Context(), c.path)
+			require.NoError(t, err)
+			channels, rate, data := wavFields(t, got)
+			assert.Equal(t, wantChannels, channels, "channels")
+			assert.Equal(t, wantRate, rate, "rate")
+			require.Greater(t, len(want), 8*1000, "the command decodes audio")
+			require.Equal(t, len(want), len(data), "bytes of samples")
+			assert.True(t, bytes.Equal(want, data), "samples differ")
+		})
+	}
+}
