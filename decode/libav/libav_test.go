@@ -9,11 +9,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/vggish-go/vggish/decode"
 )
 
 // The test binary is the workers' program: files named crash* make a worker crash, hang* make it hang.
@@ -34,12 +37,16 @@ func TestMain(m *testing.M) {
 // noise, so that no codec sees silence), with args as output options.
 func makeAudio(t *testing.T, dir, name string, args ...string) string {
 	t.Helper()
-	path := filepath.Join(dir, name)
-	cmd := exec.Command("ffmpeg", append(append([]string{"-nostdin", "-loglevel", "error",
+	return ffmpeg(t, filepath.Join(dir, name), append([]string{
 		"-f", "lavfi", "-i", "sine=frequency=441:duration=1.5:sample_rate=44100",
 		"-f", "lavfi", "-i", "anoisesrc=duration=1.5:sample_rate=44100:amplitude=0.2:seed=7",
-		"-filter_complex", "[0][1]amerge=inputs=2"}, args...), path)...)
-	out, err := cmd.CombinedOutput()
+		"-filter_complex", "[0][1]amerge=inputs=2"}, args...)...)
+}
+
+// ffmpeg runs the ffmpeg command with args to write path.
+func ffmpeg(t *testing.T, path string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command("ffmpeg", append(append([]string{"-nostdin", "-loglevel", "error"}, args...), path)...).CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	return path
 }
@@ -144,4 +151,144 @@ func TestSamplesMatchFFmpeg(t *testing.T) {
 			assert.True(t, bytes.Equal(want, data), "samples differ")
 		})
 	}
+}
+
+// A worker that crashes or hangs fails its file alone, with an error naming the file; the next file gets
+// a new worker. No worker outlives the pool.
+func TestCrashOrHangFailsThatFileAlone(t *testing.T) {
+	dir := t.TempDir()
+	good := makeAudio(t, dir, "good.flac", "-c:a", "flac")
+	b, err := os.ReadFile(good)
+	require.NoError(t, err)
+	crash, hang := filepath.Join(dir, "crash.flac"), filepath.Join(dir, "hang.flac")
+	require.NoError(t, os.WriteFile(crash, b, 0o644))
+	require.NoError(t, os.WriteFile(hang, b, 0o644))
+
+	p := newPool(t)
+	want, err := decodeAll(t, p, t.Context(), good)
+	require.NoError(t, err)
+	again := func() {
+		t.Helper()
+		got, err := decodeAll(t, p, t.Context(), good)
+		require.NoError(t, err)
+		assert.Equal(t, want, got)
+	}
+
+	_, err = decodeAll(t, p, t.Context(), crash)
+	var format *decode.FormatError
+	require.ErrorAs(t, err, &format)
+	assert.Equal(t, crash, format.Name)
+	assert.EqualError(t, err, "decode "+crash+": the decoder crashed on it (exit status 2): panic: crashing on crash.flac")
+	again()
+
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = decodeAll(t, p, ctx, hang)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.EqualError(t, err, "decode "+hang+": decoding stopped: context deadline exceeded")
+	assert.Less(t, time.Since(start), 5*time.Second)
+	again()
+
+	p.mu.Lock()
+	require.Len(t, p.idle, 1, "one worker serves one file at a time")
+	pid := p.idle[0].cmd.Process.Pid
+	p.mu.Unlock()
+	require.NoError(t, p.Close())
+	assert.ErrorIs(t, syscall.Kill(pid, 0), syscall.ESRCH, "the worker has exited and been waited for")
+}
+
+// What the libraries cannot decode is a *decode.FormatError naming the file and saying why.
+func TestErrors(t *testing.T) {
+	dir := t.TempDir()
+	text := filepath.Join(dir, "text.mp3")
+	require.NoError(t, os.WriteFile(text, []byte("this is not audio\n"), 0o644))
+	image := ffmpeg(t, filepath.Join(dir, "image.png"), "-f", "lavfi", "-i", "testsrc=size=32x32", "-frames:v", "1")
+	p := newPool(t)
+	for _, c := range []struct{ path, err string }{
+		{text, "ffmpeg could not decode it: opening it: "}, // then what libavformat says
+		{image, "ffmpeg could not decode it: no audio stream"},
+		{filepath.Join(dir, "missing.mp3"), "ffmpeg could not decode it: opening it: No such file or directory"},
+	} {
+		_, err := decodeAll(t, p, t.Context(), c.path)
+		var format *decode.FormatError
+		require.ErrorAs(t, err, &format, c.path)
+		assert.Equal(t, c.path, format.Name)
+		assert.True(t, strings.HasPrefix(err.Error(), "decode "+c.path+": "+c.err), err.Error())
+	}
+	p.mu.Lock()
+	assert.Len(t, p.idle, 1, "a file that fails leaves its worker serving")
+	p.mu.Unlock()
+}
+
+// Through decode.Open, the libraries' samples are the ffmpeg command's; Split and Limit work on them;
+// closing a source before its end, or cancelling its context, stops its worker, and the next file
+// decodes.
+func TestOpen(t *testing.T) {
+	dir := t.TempDir()
+	mp3 := makeAudio(t, dir, "a.mp3", "-c:a", "libmp3lame")
+	long := ffmpeg(t, filepath.Join(dir, "long.flac"), "-f", "lavfi", "-i", "sine=duration=60:sample_rate=8000")
+	p := newPool(t)
+	read := func(t *testing.T, s decode.Source) ([]float64, error) {
+		var all []float64
+		buf := make([]float64, 4096)
+		for {
+			n, err := s.Read(buf)
+			all = append(all, buf[:n]...)
+			if err == io.EOF {
+				return all, nil
+			}
+			if err != nil {
+				return all, err
+			}
+		}
+	}
+	command, err := decode.Open(mp3)
+	require.NoError(t, err)
+	want, err := read(t, command)
+	require.NoError(t, err)
+	command.Close()
+
+	decode.SetDecoder(p)
+	t.Cleanup(func() { decode.SetDecoder(nil) })
+	s, err := decode.Open(mp3)
+	require.NoError(t, err)
+	got, err := read(t, s)
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+	assert.Equal(t, want, got)
+
+	s, err = decode.Open(mp3)
+	require.NoError(t, err)
+	channels, err := decode.Split(s)
+	require.NoError(t, err)
+	assert.Len(t, channels, 2)
+	for _, c := range channels {
+		require.NoError(t, c.Close())
+	}
+	require.NoError(t, s.Close())
+
+	s, err = decode.Open(long)
+	require.NoError(t, err)
+	_, err = read(t, decode.Limit(s, 10))
+	assert.ErrorIs(t, err, decode.ErrTooLong)
+	require.NoError(t, s.Close())
+
+	ctx, cancel := context.WithCancel(t.Context())
+	s, err = decode.OpenContext(ctx, long)
+	require.NoError(t, err)
+	buf := make([]float64, 1000)
+	_, err = s.Read(buf)
+	require.NoError(t, err)
+	cancel()
+	_, err = read(t, s)
+	assert.ErrorIs(t, err, context.Canceled)
+	require.NoError(t, s.Close())
+
+	s, err = decode.Open(mp3)
+	require.NoError(t, err)
+	got, err = read(t, s)
+	require.NoError(t, err)
+	assert.Equal(t, want, got)
+	require.NoError(t, s.Close())
 }
