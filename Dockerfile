@@ -10,8 +10,10 @@ ARG BUILD_IMAGE=docker.io/library/golang:1.25-bookworm
 ARG BASE_IMAGE=docker.io/library/debian:bookworm-slim
 
 FROM ${BUILD_IMAGE} AS build
+# ffmpeg's libraries decode compressed audio in-process (decode/libav): their runtime packages
+# (libavformat59 ...) reach the runtime stage through runtime-packages, below.
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        g++ libtorch-dev \
+        g++ libtorch-dev pkg-config libavformat-dev libavcodec-dev libavutil-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY go.mod go.sum ./

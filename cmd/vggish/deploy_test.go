@@ -179,6 +179,9 @@ func TestDockerfileCPU(t *testing.T) {
 	assert.Equal(t, "docker.io/library/debian:bookworm-slim", final.from, "the runtime on the build's Debian")
 	runs := strings.Join(build.all("RUN", df), "\n")
 	assert.Contains(t, runs, "libtorch-dev")
+	for _, lib := range []string{"pkg-config", "libavformat-dev", "libavcodec-dev", "libavutil-dev"} {
+		assert.Contains(t, runs, lib, "decode/libav builds against ffmpeg's libraries")
+	}
 	assert.Regexp(t, `go run \./torch/adapt`, runs)
 	assert.Regexp(t, `go build .*-o /out/vggish \./cmd/vggish`, runs)
 	finalRuns := strings.Join(final.all("RUN", df), "\n")

@@ -365,20 +365,21 @@ func alive(pid int) bool {
 	return len(fields) > 0 && fields[0] != "Z"
 }
 
-// started is a run of the binary in the background, watched for its ffmpeg children.
+// started is a run of the binary in the background, watched for its decoders: its children, decoding
+// workers (the binary itself, see decode/libav) or ffmpeg processes (standard input, -tags nolibav).
 type started struct {
-	cmd    *exec.Cmd
-	stderr bytes.Buffer
-	done   chan struct{}
-	mu     sync.Mutex
-	ffmpeg map[int]bool
-	err    error
+	cmd      *exec.Cmd
+	stderr   bytes.Buffer
+	done     chan struct{}
+	mu       sync.Mutex
+	decoders map[int]bool
+	err      error
 }
 
 // start starts the binary.
 func start(t *testing.T, stdin io.Reader, stdout io.Writer, args ...string) *started {
 	t.Helper()
-	s := &started{cmd: exec.Command(sharedBinary(t), args...), done: make(chan struct{}), ffmpeg: map[int]bool{}}
+	s := &started{cmd: exec.Command(sharedBinary(t), args...), done: make(chan struct{}), decoders: map[int]bool{}}
 	s.cmd.Stdin, s.cmd.Stdout, s.cmd.Stderr = stdin, stdout, &s.stderr
 	require.NoError(t, s.cmd.Start())
 	go func() {
@@ -393,9 +394,9 @@ func start(t *testing.T, stdin io.Reader, stdout io.Writer, args ...string) *sta
 			case <-time.After(5 * time.Millisecond):
 			}
 			for pid, name := range children(s.cmd.Process.Pid) {
-				if name == "ffmpeg" {
+				if name == "ffmpeg" || name == filepath.Base(s.cmd.Path) {
 					s.mu.Lock()
-					s.ffmpeg[pid] = true
+					s.decoders[pid] = true
 					s.mu.Unlock()
 				}
 			}
@@ -408,15 +409,15 @@ func start(t *testing.T, stdin io.Reader, stdout io.Writer, args ...string) *sta
 	return s
 }
 
-// seen is the number of ffmpeg processes the run has started so far.
+// seen is the number of decoder processes the run has started so far.
 func (s *started) seen() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.ffmpeg)
+	return len(s.decoders)
 }
 
-// waitFFmpeg waits until the run has an ffmpeg child.
-func (s *started) waitFFmpeg(t *testing.T) {
+// waitDecoder waits until the run has a decoder child.
+func (s *started) waitDecoder(t *testing.T) {
 	t.Helper()
 	deadline := time.Now().Add(hangLimit)
 	for time.Now().Before(deadline) {
@@ -425,11 +426,11 @@ func (s *started) waitFFmpeg(t *testing.T) {
 		}
 		select {
 		case <-s.done:
-			t.Fatalf("the run ended before starting ffmpeg: %v\n%s", s.err, s.stderr.String())
+			t.Fatalf("the run ended before starting a decoder: %v\n%s", s.err, s.stderr.String())
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
-	t.Fatal("no ffmpeg started")
+	t.Fatal("no decoder started")
 }
 
 // wait waits for the run to end, within limit, and returns how.
@@ -447,22 +448,22 @@ func (s *started) wait(t *testing.T, limit time.Duration) (exitCode int, signale
 	return ws.ExitStatus(), 0
 }
 
-// assertNoFFmpegLeft checks that every ffmpeg the run started has ended, within a second.
-func (s *started) assertNoFFmpegLeft(t *testing.T) {
+// assertNoDecoderLeft checks that every decoder the run started has ended, within a second.
+func (s *started) assertNoDecoderLeft(t *testing.T) {
 	t.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	deadline := time.Now().Add(time.Second)
-	for pid := range s.ffmpeg {
+	for pid := range s.decoders {
 		for alive(pid) && time.Now().Before(deadline) {
 			time.Sleep(10 * time.Millisecond)
 		}
-		assert.False(t, alive(pid), "ffmpeg %d outlived the run", pid)
+		assert.False(t, alive(pid), "decoder %d outlived the run", pid)
 	}
 }
 
-// longFLAC is 10 minutes of tone in FLAC: ffmpeg decodes it far faster than the network embeds it, so
-// it stays alive, blocked on its pipe, while the run goes on.
+// longFLAC is 10 minutes of tone in FLAC: its decoder decodes it far faster than the network embeds it,
+// so it stays alive, blocked on its pipe, while the run goes on.
 func longFLAC(t *testing.T) string {
 	t.Helper()
 	path := filepath.Join(reftest.WorkDir(t), "long.flac")
@@ -474,10 +475,10 @@ func longFLAC(t *testing.T) string {
 	return path
 }
 
-// Case 2, continued: ffmpeg ends with the run, whatever ends it: a signal it handles, one it cannot
+// Case 2, continued: the decoders end with the run, whatever ends it: a signal it handles, one it cannot
 // (SIGKILL, or SIGPIPE, which Go raises on a write to a closed standard output), or an error of the
 // run (standard output full).
-func TestFFmpegEndsWithTheRun(t *testing.T) {
+func TestDecodersEndWithTheRun(t *testing.T) {
 	fx := newFixture(t)
 	long := longFLAC(t)
 	dir := t.TempDir()
@@ -486,7 +487,7 @@ func TestFFmpegEndsWithTheRun(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGKILL} {
 		t.Run(sig.String(), func(t *testing.T) {
 			s := start(t, nil, io.Discard, "embed", "--weights", fx.weights, "--out-dir", t.TempDir(), long)
-			s.waitFFmpeg(t)
+			s.waitDecoder(t)
 			signalled := time.Now()
 			require.NoError(t, s.cmd.Process.Signal(sig))
 			code, signaled := s.wait(t, 10*time.Second)
@@ -497,10 +498,10 @@ func TestFFmpegEndsWithTheRun(t *testing.T) {
 				assert.Equal(t, 1, code, "ends cleanly: %s", s.stderr.String())
 				assert.Contains(t, s.stderr.String(), "interrupted")
 			}
-			s.assertNoFFmpegLeft(t)
+			s.assertNoDecoderLeft(t)
 		})
 	}
-	// The first input's result is written while ffmpeg decodes the second.
+	// The first input's result is written while the second is decoded.
 	t.Run("standard output closed", func(t *testing.T) {
 		r, w, err := os.Pipe()
 		require.NoError(t, err)
@@ -509,8 +510,8 @@ func TestFFmpegEndsWithTheRun(t *testing.T) {
 		w.Close()
 		_, signaled := s.wait(t, hangLimit)
 		assert.Equal(t, syscall.SIGPIPE, signaled, s.stderr.String())
-		t.Logf("ffmpeg processes seen: %d", s.seen())
-		s.assertNoFFmpegLeft(t)
+		t.Logf("decoder processes seen: %d", s.seen())
+		s.assertNoDecoderLeft(t)
 	})
 	t.Run("standard output full", func(t *testing.T) {
 		full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
@@ -520,8 +521,8 @@ func TestFFmpegEndsWithTheRun(t *testing.T) {
 		code, _ := s.wait(t, hangLimit)
 		assert.Equal(t, 1, code, s.stderr.String())
 		assert.Contains(t, s.stderr.String(), "writing results: write /dev/stdout: no space left on device")
-		t.Logf("ffmpeg processes seen: %d", s.seen())
-		s.assertNoFFmpegLeft(t)
+		t.Logf("decoder processes seen: %d", s.seen())
+		s.assertNoDecoderLeft(t)
 	})
 }
 
@@ -549,7 +550,7 @@ func TestSignalsInEveryPhase(t *testing.T) {
 			t.Logf("exit %d, signal %v, %v after the signal: %s", code, signaled, time.Since(signalled).Round(time.Millisecond), lastLine(s.stderr.String()))
 			// Before the handler is installed the signal's default action ends the process.
 			assert.True(t, code == 1 || signaled == sig, "exit %d, signal %v: %s", code, signaled, s.stderr.String())
-			s.assertNoFFmpegLeft(t)
+			s.assertNoDecoderLeft(t)
 			assertNoTemps(t, out)
 		})
 	}
@@ -585,7 +586,7 @@ func TestSignalsInEveryPhase(t *testing.T) {
 			code, _ := s.wait(t, 5*time.Second)
 			assert.Equal(t, 1, code, s.stderr.String())
 			assert.Contains(t, s.stderr.String(), tt.want)
-			s.assertNoFFmpegLeft(t)
+			s.assertNoDecoderLeft(t)
 		})
 	}
 	t.Run("a list in a named pipe nobody writes", func(t *testing.T) {

@@ -27,7 +27,12 @@ import (
 	"github.com/vggish-go/vggish/weights"
 )
 
-func TestMain(m *testing.M) { reftest.Main(m) }
+// The test binary is the decoding workers' program too, as vggish is.
+func TestMain(m *testing.M) {
+	decoderWorkerMain()
+	useDecoders() // its workers end with the test binary
+	reftest.Main(m)
+}
 
 // corpusSize is the number of files of TestEmbedBatch: the 200 by default (about 300 clips);
 // VGGISH_BATCH_FILES changes it.

@@ -292,3 +292,42 @@ func TestOpen(t *testing.T) {
 	assert.Equal(t, want, got)
 	require.NoError(t, s.Close())
 }
+
+// The cost of a short file through a worker, start to end of its samples: the per-file overhead the
+// pool adds to the decoding itself (a worker is started once, before the timing). For comparison,
+// BenchmarkFFmpegCommand runs the ffmpeg command per file, as decode.NewFFmpeg does.
+func BenchmarkPool(b *testing.B) {
+	path := benchFile(b)
+	p, err := NewPool(Options{})
+	require.NoError(b, err)
+	defer p.Close()
+	for b.Loop() {
+		r, err := p.Decode(b.Context(), path)
+		require.NoError(b, err)
+		_, err = io.Copy(io.Discard, r)
+		require.NoError(b, err)
+		r.Close()
+	}
+}
+
+func BenchmarkFFmpegCommand(b *testing.B) {
+	path := benchFile(b)
+	for b.Loop() {
+		s, err := decode.NewFFmpeg(b.Context(), path)
+		require.NoError(b, err)
+		buf := make([]float64, 4096)
+		for err == nil {
+			_, err = s.Read(buf)
+		}
+		require.ErrorIs(b, err, io.EOF)
+		s.Close()
+	}
+}
+
+// benchFile is 1 s of 16 kHz mono FLAC, as short clips of a corpus are.
+func benchFile(b *testing.B) string {
+	path := filepath.Join(b.TempDir(), "1s.flac")
+	out, err := exec.Command("ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i", "anoisesrc=duration=1:sample_rate=16000:amplitude=0.3", path).CombinedOutput()
+	require.NoError(b, err, "%s", out)
+	return path
+}

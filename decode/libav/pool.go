@@ -60,14 +60,15 @@ func Use() (*Pool, error) {
 	return p, nil
 }
 
-// Close ends the idle workers, and the others once their file is done.
+// Close ends the idle workers, and the others once their file is done, and waits for the idle ones to
+// exit.
 func (p *Pool) Close() error {
 	p.mu.Lock()
 	idle := p.idle
 	p.idle, p.closed = nil, true
 	p.mu.Unlock()
 	for _, w := range idle {
-		w.close()
+		w.kill() // it has nothing left to do
 	}
 	return nil
 }
@@ -125,7 +126,7 @@ func (p *Pool) put(w *worker) {
 	}
 	p.mu.Unlock()
 	if w != nil {
-		w.close()
+		w.kill()
 	}
 }
 
@@ -305,16 +306,6 @@ func (w *worker) kill() {
 		<-w.exited
 		w.outFile.Close()
 	})
-}
-
-// close ends an idle worker: its input ends, and so does it.
-func (w *worker) close() {
-	w.in.Close()
-	select {
-	case <-w.exited:
-	case <-time.After(time.Second):
-	}
-	w.kill()
 }
 
 // headBuffer keeps the first bytes written to it: a worker's first words on a crash say most.
