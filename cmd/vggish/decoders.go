@@ -4,6 +4,9 @@ package main
 
 import "github.com/vggish-go/vggish/decode/libav"
 
+// decoderWorkers says that compressed files are decoded by workers, not the ffmpeg command.
+const decoderWorkers = true
+
 // Compressed audio is decoded by ffmpeg's libraries (package libav) in worker processes that are this
 // program started again: no process per file, and a decoder crash fails its file alone. Built with
 // -tags nolibav, vggish needs no libav -dev packages and runs the ffmpeg command per file instead.

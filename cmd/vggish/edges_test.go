@@ -526,6 +526,40 @@ func TestDecodersEndWithTheRun(t *testing.T) {
 	})
 }
 
+// Issue 27: a decoding worker that dies on a file (here killed, as a crash ends it) fails that file
+// alone: the run embeds every other file, with a new worker, and its decoders end with it.
+func TestDecoderCrashFailsItsFileAlone(t *testing.T) {
+	if !decoderWorkers {
+		t.Skip("built with -tags nolibav: ffmpeg processes decode, one per file")
+	}
+	fx := newFixture(t)
+	dir := t.TempDir()
+	long := copyFile(t, longFLAC(t), filepath.Join(dir, "a-long.flac")) // decoded first: --workers 1
+	for i := range 3 {
+		copyFile(t, fx.flac, filepath.Join(dir, fmt.Sprintf("b%d.flac", i)))
+	}
+	out := t.TempDir()
+	s := start(t, nil, io.Discard, "embed", "--weights", fx.weights, "--workers", "1", "--out-dir", out, dir)
+	s.waitDecoder(t)
+	s.mu.Lock()
+	for pid := range s.decoders {
+		require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
+	}
+	s.mu.Unlock()
+	code, _ := s.wait(t, hangLimit)
+	assert.Equal(t, 1, code, s.stderr.String())
+	failures := readFailures(t, out)
+	require.Len(t, failures, 1, s.stderr.String())
+	assert.Equal(t, long, failures[0].Path)
+	assert.Contains(t, failures[0].Error, long+": the decoder crashed on it (signal: killed)")
+	assert.Equal(t, batch.KindFormat, failures[0].Kind)
+	for i := range 3 {
+		assert.Positive(t, finiteNPY(t, filepath.Join(out, fmt.Sprintf("b%d.npy", i))))
+	}
+	assert.Greater(t, s.seen(), 1, "a new worker took the next file")
+	s.assertNoDecoderLeft(t)
+}
+
 // Case 2, continued: SIGTERM and SIGINT end the run promptly in every phase: at start-up, while
 // walking and loading the weights, while decoding and embedding, and while waiting on a stalled pipe
 // (standard input, a list), where nothing can interrupt a read.
