@@ -47,6 +47,7 @@ deps:
 
 build: setup
 	$(GO) build -o bin/vggish ./cmd/vggish
+	$(GO) build -o bin/vggish-decoder ./cmd/vggish-decoder
 
 # The parity tests run the Python reference live; -count=1 because go test cannot see that input change.
 # VGGISH_REQUIRE_REFERENCE=1 makes a reference that cannot run a failure (plain `go test` skips those

@@ -2,14 +2,19 @@
 
 package main
 
-import "github.com/vggish-go/vggish/decode/libav"
+import (
+	"os"
+
+	"github.com/vggish-go/vggish/decode/libav"
+)
 
 // decoderWorkers says that compressed files are decoded by workers, not the ffmpeg command.
 const decoderWorkers = true
 
-// Compressed audio is decoded by ffmpeg's libraries (package libav) in worker processes that are this
-// program started again: no process per file, and a decoder crash fails its file alone. Built with
-// -tags nolibav, vggish needs no libav -dev packages and runs the ffmpeg command per file instead.
+// Compressed audio is decoded by ffmpeg's libraries (package libav) in worker processes, vggish-decoder
+// beside this program or else this program started again: no process per file, and a decoder crash
+// fails its file alone. Built with -tags nolibav, vggish needs no libav -dev packages and runs the
+// ffmpeg command per file instead.
 
 // decoderWorkerMain serves as a decoding worker, and exits, when this process was started as one.
 func decoderWorkerMain() { libav.WorkerMain() }
@@ -18,7 +23,11 @@ func decoderWorkerMain() { libav.WorkerMain() }
 // ends them (a run's end would, by their parent-death signal, but after this process had exited).
 // Should this program not be found (it always is on Linux), the ffmpeg command stays.
 func useDecoders() (stop func()) {
-	p, err := libav.Use()
+	exe, err := os.Executable()
+	if err != nil {
+		return func() {}
+	}
+	p, err := libav.Use(libav.Options{Command: decoderCommand(exe)})
 	if err != nil {
 		return func() {}
 	}

@@ -184,6 +184,8 @@ func TestDockerfileCPU(t *testing.T) {
 	}
 	assert.Regexp(t, `go run \./torch/adapt`, runs)
 	assert.Regexp(t, `go build .*-o /out/vggish \./cmd/vggish`, runs)
+	assert.Regexp(t, `go build .*-o /out/vggish-decoder \./cmd/vggish-decoder`, runs)
+	assert.Contains(t, final.all("COPY", df), "--from=build /out/vggish-decoder /usr/local/bin/vggish-decoder", "beside vggish, which looks for it there")
 	finalRuns := strings.Join(final.all("RUN", df), "\n")
 	assert.Contains(t, finalRuns, "ffmpeg")
 	assert.NotContains(t, finalRuns, "-dev", "the runtime holds no development packages")

@@ -394,7 +394,7 @@ func start(t *testing.T, stdin io.Reader, stdout io.Writer, args ...string) *sta
 			case <-time.After(5 * time.Millisecond):
 			}
 			for pid, name := range children(s.cmd.Process.Pid) {
-				if name == "ffmpeg" || name == filepath.Base(s.cmd.Path) {
+				if name == "ffmpeg" || name == decoderName || name == filepath.Base(s.cmd.Path) {
 					s.mu.Lock()
 					s.decoders[pid] = true
 					s.mu.Unlock()
@@ -1017,4 +1017,22 @@ func TestVersionOf(t *testing.T) {
 		module, commit := versionOf(bi)
 		assert.Equal(t, []string{tt.module, tt.commit}, []string{module, commit}, tt.version)
 	}
+}
+
+// The decoding workers run vggish-decoder where it is an executable file beside vggish, else vggish.
+func TestDecoderCommand(t *testing.T) {
+	if !decoderWorkers {
+		t.Skip("built with -tags nolibav: no decoding workers")
+	}
+	dir := t.TempDir()
+	exe := filepath.Join(dir, "vggish")
+	decoder := filepath.Join(dir, decoderName)
+	assert.Equal(t, exe, decoderCommand(exe), "none beside it")
+	require.NoError(t, os.Mkdir(decoder, 0o755))
+	assert.Equal(t, exe, decoderCommand(exe), "a folder")
+	require.NoError(t, os.Remove(decoder))
+	require.NoError(t, os.WriteFile(decoder, nil, 0o644))
+	assert.Equal(t, exe, decoderCommand(exe), "not executable")
+	require.NoError(t, os.Chmod(decoder, 0o755))
+	assert.Equal(t, decoder, decoderCommand(exe))
 }

@@ -13,7 +13,7 @@ import (
 // file that is not plain WAV.
 func Example() {
 	libav.WorkerMain()
-	pool, err := libav.Use()
+	pool, err := libav.Use(libav.Options{})
 	if err != nil {
 		log.Fatal(err)
 	}

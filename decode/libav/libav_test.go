@@ -331,3 +331,14 @@ func benchFile(b *testing.B) string {
 	require.NoError(b, err, "%s", out)
 	return path
 }
+
+// A worker program of another protocol (a stale vggish-decoder) refuses to serve, saying why.
+func TestWorkerOfAnotherProtocol(t *testing.T) {
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), workerEnv+"=0")
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit)
+	assert.Equal(t, 1, exit.ExitCode())
+	assert.Contains(t, string(out), `asked for decoding protocol "0", this program speaks "1": rebuild it`)
+}

@@ -49,10 +49,9 @@ func NewPool(opts Options) (*Pool, error) {
 	return &Pool{command: opts.Command}, nil
 }
 
-// Use makes decode.Open decode the files it does not decode natively with a new Pool of workers
-// running this program, which must call WorkerMain first.
-func Use() (*Pool, error) {
-	p, err := NewPool(Options{})
+// Use makes decode.Open decode the files it does not decode natively with a new Pool.
+func Use(opts Options) (*Pool, error) {
+	p, err := NewPool(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -250,7 +249,7 @@ type worker struct {
 // startWorker starts command as a decoding worker.
 func startWorker(command string) (*worker, error) {
 	cmd := exec.Command(command)
-	cmd.Env = append(os.Environ(), workerEnv+"=1")
+	cmd.Env = append(os.Environ(), workerEnv+"="+protocolVersion)
 	cmd.SysProcAttr = childAttr()
 	cmd.WaitDelay = time.Second
 	w := &worker{cmd: cmd, stderr: &headBuffer{}, exited: make(chan struct{})}

@@ -8,10 +8,16 @@ import (
 	"io"
 	"math"
 	"os"
+	"path/filepath"
 )
 
-// workerEnv, set to "1" in a process's environment, makes WorkerMain serve as a decoding worker.
-const workerEnv = "VGGISH_DECODE_WORKER"
+// workerEnv, set to protocolVersion in a process's environment, makes WorkerMain serve as a decoding
+// worker. A worker program built from another version of this package (a stale vggish-decoder) refuses
+// to serve, saying so, rather than misread the requests.
+const (
+	workerEnv       = "VGGISH_DECODE_WORKER"
+	protocolVersion = "1"
+)
 
 // The worker's protocol: the parent writes a request per file, a path after its length (uint32, little
 // endian); the worker answers with messages, a type byte and a payload after its length: msgData with
@@ -32,8 +38,14 @@ var testHookFile func(path string)
 // [Pool]; otherwise it returns at once. Call it first in main (and in TestMain of the tests of a program
 // that uses a Pool), before anything else runs or writes to standard output.
 func WorkerMain() {
-	if os.Getenv(workerEnv) != "1" {
+	switch v := os.Getenv(workerEnv); v {
+	case "":
 		return
+	case protocolVersion:
+	default:
+		fmt.Fprintf(os.Stderr, "%s: asked for decoding protocol %q, this program speaks %q: rebuild it from the same vggish-go as its caller\n",
+			filepath.Base(os.Args[0]), v, protocolVersion)
+		os.Exit(1)
 	}
 	if err := serve(os.Stdin, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "vggish decoding worker:", err)
