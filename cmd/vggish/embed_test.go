@@ -45,12 +45,17 @@ func corpusSize(t *testing.T) int {
 	return 200
 }
 
-// buildBinary builds the command into a temporary folder.
+// buildBinary builds the command into a temporary folder, with its decoding workers' program beside it,
+// as `make build` lays them out (sharedBinary's runs test the fallback: vggish alone).
 func buildBinary(tb testing.TB) string {
 	tb.Helper()
 	bin := filepath.Join(tb.TempDir(), "vggish")
 	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
 	require.NoError(tb, err, "go build: %s", out)
+	if decoderWorkers {
+		out, err = exec.Command("go", "build", "-o", filepath.Join(filepath.Dir(bin), decoderName), "../vggish-decoder").CombinedOutput()
+		require.NoError(tb, err, "go build: %s", out)
+	}
 	return bin
 }
 
