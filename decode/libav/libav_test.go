@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -341,4 +342,51 @@ func TestWorkerOfAnotherProtocol(t *testing.T) {
 	require.ErrorAs(t, err, &exit)
 	assert.Equal(t, 1, exit.ExitCode())
 	assert.Contains(t, string(out), `asked for decoding protocol "0", this program speaks "1": rebuild it`)
+}
+
+// Files decoded at once take a worker each, and get their own samples; the workers are kept for later.
+func TestConcurrent(t *testing.T) {
+	dir := t.TempDir()
+	files := []string{
+		makeAudio(t, dir, "a.flac", "-c:a", "flac"),
+		makeAudio(t, dir, "b.mp3", "-c:a", "libmp3lame"),
+		makeAudio(t, dir, "c.ogg", "-c:a", "libvorbis"),
+	}
+	p := newPool(t)
+	want := map[string][]byte{}
+	for _, f := range files {
+		b, err := decodeAll(t, p, t.Context(), f)
+		require.NoError(t, err)
+		want[f] = b
+	}
+	const goroutines = 4
+	errs := make(chan error, goroutines)
+	for g := range goroutines {
+		go func() {
+			for i := range 3 * len(files) {
+				f := files[(g+i)%len(files)]
+				r, err := p.Decode(t.Context(), f)
+				if err == nil {
+					var got []byte
+					got, err = io.ReadAll(r)
+					r.Close()
+					if err == nil && !bytes.Equal(got, want[f]) {
+						err = fmt.Errorf("%s: other samples", f)
+					}
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range goroutines {
+		require.NoError(t, <-errs)
+	}
+	p.mu.Lock()
+	assert.LessOrEqual(t, len(p.idle), goroutines)
+	assert.Positive(t, len(p.idle))
+	p.mu.Unlock()
 }
