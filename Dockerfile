@@ -52,7 +52,8 @@ COPY --from=build /out/vggish /usr/local/bin/vggish
 # The decoding workers' program (no libtorch: a worker starts in 0.1 s), found beside vggish.
 COPY --from=build /out/vggish-decoder /usr/local/bin/vggish-decoder
 # A library missing from the runtime, or another BLAS, fails the build, not the first run.
-RUN ! ldd /usr/local/bin/vggish | grep 'not found' && ldd /usr/local/bin/vggish | grep -q openblas \
+RUN ! ldd /usr/local/bin/vggish /usr/local/bin/vggish-decoder | grep 'not found' \
+    && ldd /usr/local/bin/vggish | grep -q openblas \
     && vggish version
 # The weights cache: a volume, so that it outlives the container and the root file system can be
 # read-only; writable by any user (sticky, as /tmp), for `docker run --user`. The numeric user lets
