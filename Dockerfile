@@ -10,8 +10,10 @@ ARG BUILD_IMAGE=docker.io/library/golang:1.25-bookworm
 ARG BASE_IMAGE=docker.io/library/debian:bookworm-slim
 
 FROM ${BUILD_IMAGE} AS build
+# ffmpeg's libraries decode compressed audio in-process (decode/libav): their runtime packages
+# (libavformat59 ...) reach the runtime stage through runtime-packages, below.
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        g++ libtorch-dev \
+        g++ libtorch-dev pkg-config libavformat-dev libavcodec-dev libavutil-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY go.mod go.sum ./
@@ -24,6 +26,7 @@ COPY . .
 # there.
 RUN go run ./torch/adapt \
     && go build -trimpath -buildvcs=false -o /out/vggish ./cmd/vggish \
+    && go build -trimpath -buildvcs=false -o /out/vggish-decoder ./cmd/vggish-decoder \
     && readelf -d /out/vggish | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' \
         | while read -r lib; do dpkg -S "*/$lib" | sed -n '1s/:.*//p'; done | sort -u >/out/runtime-packages \
     && cat /out/runtime-packages
@@ -46,8 +49,11 @@ RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-ins
     && useradd --system --uid 10001 --user-group --home-dir /cache --no-create-home vggish \
     && mkdir -m 1777 /cache && chown vggish:vggish /cache
 COPY --from=build /out/vggish /usr/local/bin/vggish
+# The decoding workers' program (no libtorch: a worker starts in 0.1 s), found beside vggish.
+COPY --from=build /out/vggish-decoder /usr/local/bin/vggish-decoder
 # A library missing from the runtime, or another BLAS, fails the build, not the first run.
-RUN ! ldd /usr/local/bin/vggish | grep 'not found' && ldd /usr/local/bin/vggish | grep -q openblas \
+RUN ! ldd /usr/local/bin/vggish /usr/local/bin/vggish-decoder | grep 'not found' \
+    && ldd /usr/local/bin/vggish | grep -q openblas \
     && vggish version
 # The weights cache: a volume, so that it outlives the container and the root file system can be
 # read-only; writable by any user (sticky, as /tmp), for `docker run --user`. The numeric user lets

@@ -3,9 +3,11 @@
 
 SHELL := /bin/bash
 GO ?= go
-# Debian/Ubuntu packages: libtorch and a C++ compiler for gotch, ffmpeg for non-WAV audio, and the
-# Python reference the parity tests run (always as /usr/bin/python3).
-APT_PACKAGES := g++ libtorch-dev ffmpeg python3-torch python3-numpy python3-scipy python3-resampy python3-soundfile
+# Debian/Ubuntu packages: libtorch and a C++ compiler for gotch, ffmpeg's libraries (decode/libav) and
+# command (standard input, and builds with -tags nolibav) for non-WAV audio, and the Python reference
+# the parity tests run (always as /usr/bin/python3).
+APT_PACKAGES := g++ libtorch-dev pkg-config libavformat-dev libavcodec-dev libavutil-dev ffmpeg \
+	python3-torch python3-numpy python3-scipy python3-resampy python3-soundfile
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 WEIGHTS ?=
 # How long `make fuzz` runs each fuzz target, and `make test` (a smoke run, so that they stay runnable).
@@ -45,6 +47,7 @@ deps:
 
 build: setup
 	$(GO) build -o bin/vggish ./cmd/vggish
+	$(GO) build -o bin/vggish-decoder ./cmd/vggish-decoder
 
 # The parity tests run the Python reference live; -count=1 because go test cannot see that input change.
 # VGGISH_REQUIRE_REFERENCE=1 makes a reference that cannot run a failure (plain `go test` skips those

@@ -3,7 +3,8 @@
 //
 // [Open] decodes WAV files natively (PCM of 8 to 32 bits and IEEE float of 32 or 64 bits, plain or
 // WAVE_FORMAT_EXTENSIBLE, any channel count; [NewWAV] reads such a stream) and hands anything else,
-// MP3, FLAC, Ogg, M4A or WAV in a compressed encoding, to ffmpeg ([NewFFmpeg]). [FromBuffer] reads a
+// MP3, FLAC, Ogg, M4A or WAV in a compressed encoding, to the ffmpeg command ([NewFFmpeg]), or to the
+// [Decoder] set with [SetDecoder] (package decode/libav: ffmpeg's libraries, no process per file). [FromBuffer] reads a
 // go-audio [audio.Buffer], [FromFloat32] and [FromFloat64] samples in memory. Every [Source] yields
 // mono samples at its own rate, scaled and mixed as the reference (Towhee's vggish operator) does;
 // [Split] gives a Source per channel, decoding the input once.

@@ -50,6 +50,17 @@ func unsupported(name, format string, args ...any) error {
 // failed is any other failure of the input name: err, wrapped, after the package's prefix.
 func failed(name string, err error) error { return fmt.Errorf("%s%w", prefix(name), err) }
 
+// readError is err, a failure to read the input name: a *FormatError or *UnsupportedError (from a
+// [Decoder]) already names it.
+func readError(name string, err error) error {
+	var format *FormatError
+	var unsupported *UnsupportedError
+	if errors.As(err, &format) || errors.As(err, &unsupported) {
+		return err
+	}
+	return failed(name, err)
+}
+
 // errUnsupportedEncoding marks a valid WAV file in an encoding decoded only by ffmpeg (MP3, ADPCM, ...):
 // Open hands such files to ffmpeg.
 var errUnsupportedEncoding = errors.New("unsupported WAV encoding")

@@ -35,7 +35,8 @@ const maxChunk = 1 << 15
 
 // Open opens an audio file. WAV files (recognised by their RIFF/WAVE header, not their name) in PCM or
 // IEEE float encoding are decoded natively; anything else, including WAV files with compressed
-// encodings such as MP3 or ADPCM, is decoded by ffmpeg (see NewFFmpeg). path must be a regular file: a
+// encodings such as MP3 or ADPCM, is decoded by ffmpeg (see NewFFmpeg), or by the [Decoder] set with
+// [SetDecoder]. path must be a regular file: a
 // named pipe, a device or a socket is refused before it is opened for reading, an [*UnsupportedError].
 func Open(path string) (Source, error) { return OpenContext(context.Background(), path) }
 
@@ -57,7 +58,7 @@ func OpenContext(ctx context.Context, path string) (Source, error) {
 	}
 	if !isWAV(head[:n]) {
 		f.Close()
-		return NewFFmpeg(ctx, path)
+		return openCompressed(ctx, path)
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		f.Close()
@@ -67,7 +68,7 @@ func OpenContext(ctx context.Context, path string) (Source, error) {
 	if err != nil {
 		f.Close()
 		if errors.Is(err, errUnsupportedEncoding) { // ffmpeg decodes it
-			return NewFFmpeg(ctx, path)
+			return openCompressed(ctx, path)
 		}
 		return nil, err
 	}

@@ -273,7 +273,7 @@ func (s *wavSource) frames(limit int) ([]float64, error) {
 			s.err = formatError(s.mixer.name, "truncated WAV: the data ends within a frame")
 		}
 	case err != nil:
-		s.err = failed(s.mixer.name, err)
+		s.err = readError(s.mixer.name, err)
 	}
 	frames = got / s.frameSize
 	s.samples = append(s.samples[:0], make([]float64, frames*s.mixer.channels)...)

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -81,6 +82,8 @@ func TestColdStartPeakMemory(t *testing.T) {
 // --out-dir` at its defaults (no flag) over a corpus, beside the reference embedding the same files
 // (torchvggish with the model loaded once, reference.py embed) at one thread per core. It reports the
 // clips per second, the share of wall time spent in the kernel (page faults, mostly) and peak RSS.
+// Compressed corpora are the WAV ones encoded by ffmpeg: short clips are where a decoder's start-up
+// per file would show.
 func BenchmarkCorpus(b *testing.B) {
 	bin := buildBinary(b)
 	weights := reftest.Weights(b, "legacy")
@@ -89,13 +92,20 @@ func BenchmarkCorpus(b *testing.B) {
 		files          int
 		rate, channels int
 		seconds        float64
+		codec, ext     string // ffmpeg's encoder and the files' extension; none: WAV
 	}{
-		{"8x30s_16kHz_mono", 8, 16000, 1, 30},
-		{"8x30s_44.1kHz_stereo", 8, 44100, 2, 30},
-		{"240x1s_16kHz_mono", 240, 16000, 1, 1},
+		{"8x30s_16kHz_mono", 8, 16000, 1, 30, "", ""},
+		{"8x30s_44.1kHz_stereo", 8, 44100, 2, 30, "", ""},
+		{"240x1s_16kHz_mono", 240, 16000, 1, 1, "", ""},
+		{"240x1s_16kHz_mono_FLAC", 240, 16000, 1, 1, "flac", ".flac"},
+		{"60x1s_16kHz_mono_MP3", 60, 16000, 1, 1, "libmp3lame", ".mp3"},
+		{"60x1s_16kHz_mono_Vorbis", 60, 16000, 1, 1, "libvorbis", ".ogg"},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			files := reftest.Corpus(b, c.files, c.rate, c.channels, c.seconds)
+			if c.codec != "" {
+				files = encoded(b, files, c.codec, c.ext)
+			}
 			dir := b.TempDir()
 			embed := append([]string{"embed", "--weights", weights, "--overwrite", "--out-dir", filepath.Join(dir, "go")}, files...)
 			reference := append([]string{reftest.Script("reference.py"), "embed", "--threads", strconv.Itoa(runtime.NumCPU()),
@@ -119,4 +129,22 @@ func BenchmarkCorpus(b *testing.B) {
 			reftest.ReportVsReference(b, refWall.Seconds()/float64(b.N))
 		})
 	}
+}
+
+// encoded is files encoded by ffmpeg's codec into files named ext beside them, made once.
+func encoded(b *testing.B, files []string, codec, ext string) []string {
+	b.Helper()
+	var out []string
+	for _, f := range files {
+		path := strings.TrimSuffix(f, ".wav") + ext
+		out = append(out, path)
+		if _, err := os.Stat(path); err == nil {
+			continue
+		}
+		part := strings.TrimSuffix(f, ".wav") + ".part" + ext // ffmpeg takes the format from the name
+		msg, err := exec.Command("ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", f, "-c:a", codec, part).CombinedOutput()
+		require.NoError(b, err, "%s", msg)
+		require.NoError(b, os.Rename(part, path))
+	}
+	return out
 }

@@ -179,8 +179,13 @@ func TestDockerfileCPU(t *testing.T) {
 	assert.Equal(t, "docker.io/library/debian:bookworm-slim", final.from, "the runtime on the build's Debian")
 	runs := strings.Join(build.all("RUN", df), "\n")
 	assert.Contains(t, runs, "libtorch-dev")
+	for _, lib := range []string{"pkg-config", "libavformat-dev", "libavcodec-dev", "libavutil-dev"} {
+		assert.Contains(t, runs, lib, "decode/libav builds against ffmpeg's libraries")
+	}
 	assert.Regexp(t, `go run \./torch/adapt`, runs)
 	assert.Regexp(t, `go build .*-o /out/vggish \./cmd/vggish`, runs)
+	assert.Regexp(t, `go build .*-o /out/vggish-decoder \./cmd/vggish-decoder`, runs)
+	assert.Contains(t, final.all("COPY", df), "--from=build /out/vggish-decoder /usr/local/bin/vggish-decoder", "beside vggish, which looks for it there")
 	finalRuns := strings.Join(final.all("RUN", df), "\n")
 	assert.Contains(t, finalRuns, "ffmpeg")
 	assert.NotContains(t, finalRuns, "-dev", "the runtime holds no development packages")

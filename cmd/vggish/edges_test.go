@@ -373,20 +373,21 @@ func alive(pid int) bool {
 	return len(fields) > 0 && fields[0] != "Z"
 }
 
-// started is a run of the binary in the background, watched for its ffmpeg children.
+// started is a run of the binary in the background, watched for its decoders: its children, decoding
+// workers (the binary itself, see decode/libav) or ffmpeg processes (standard input, -tags nolibav).
 type started struct {
-	cmd    *exec.Cmd
-	stderr bytes.Buffer
-	done   chan struct{}
-	mu     sync.Mutex
-	ffmpeg map[int]bool
-	err    error
+	cmd      *exec.Cmd
+	stderr   bytes.Buffer
+	done     chan struct{}
+	mu       sync.Mutex
+	decoders map[int]bool
+	err      error
 }
 
 // start starts the binary.
 func start(t *testing.T, stdin io.Reader, stdout io.Writer, args ...string) *started {
 	t.Helper()
-	s := &started{cmd: exec.Command(sharedBinary(t), args...), done: make(chan struct{}), ffmpeg: map[int]bool{}}
+	s := &started{cmd: exec.Command(sharedBinary(t), args...), done: make(chan struct{}), decoders: map[int]bool{}}
 	s.cmd.Stdin, s.cmd.Stdout, s.cmd.Stderr = stdin, stdout, &s.stderr
 	require.NoError(t, s.cmd.Start())
 	go func() {
@@ -401,9 +402,9 @@ func start(t *testing.T, stdin io.Reader, stdout io.Writer, args ...string) *sta
 			case <-time.After(5 * time.Millisecond):
 			}
 			for pid, name := range children(s.cmd.Process.Pid) {
-				if name == "ffmpeg" {
+				if name == "ffmpeg" || name == decoderName || name == filepath.Base(s.cmd.Path) {
 					s.mu.Lock()
-					s.ffmpeg[pid] = true
+					s.decoders[pid] = true
 					s.mu.Unlock()
 				}
 			}
@@ -416,15 +417,15 @@ func start(t *testing.T, stdin io.Reader, stdout io.Writer, args ...string) *sta
 	return s
 }
 
-// seen is the number of ffmpeg processes the run has started so far.
+// seen is the number of decoder processes the run has started so far.
 func (s *started) seen() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.ffmpeg)
+	return len(s.decoders)
 }
 
-// waitFFmpeg waits until the run has an ffmpeg child.
-func (s *started) waitFFmpeg(t *testing.T) {
+// waitDecoder waits until the run has a decoder child.
+func (s *started) waitDecoder(t *testing.T) {
 	t.Helper()
 	deadline := time.Now().Add(hangLimit)
 	for time.Now().Before(deadline) {
@@ -433,11 +434,11 @@ func (s *started) waitFFmpeg(t *testing.T) {
 		}
 		select {
 		case <-s.done:
-			t.Fatalf("the run ended before starting ffmpeg: %v\n%s", s.err, s.stderr.String())
+			t.Fatalf("the run ended before starting a decoder: %v\n%s", s.err, s.stderr.String())
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
-	t.Fatal("no ffmpeg started")
+	t.Fatal("no decoder started")
 }
 
 // wait waits for the run to end, within limit, and returns how.
@@ -455,22 +456,22 @@ func (s *started) wait(t *testing.T, limit time.Duration) (exitCode int, signale
 	return ws.ExitStatus(), 0
 }
 
-// assertNoFFmpegLeft checks that every ffmpeg the run started has ended, within a second.
-func (s *started) assertNoFFmpegLeft(t *testing.T) {
+// assertNoDecoderLeft checks that every decoder the run started has ended, within a second.
+func (s *started) assertNoDecoderLeft(t *testing.T) {
 	t.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	deadline := time.Now().Add(time.Second)
-	for pid := range s.ffmpeg {
+	for pid := range s.decoders {
 		for alive(pid) && time.Now().Before(deadline) {
 			time.Sleep(10 * time.Millisecond)
 		}
-		assert.False(t, alive(pid), "ffmpeg %d outlived the run", pid)
+		assert.False(t, alive(pid), "decoder %d outlived the run", pid)
 	}
 }
 
-// longFLAC is 10 minutes of tone in FLAC: ffmpeg decodes it far faster than the network embeds it, so
-// it stays alive, blocked on its pipe, while the run goes on.
+// longFLAC is 10 minutes of tone in FLAC: its decoder decodes it far faster than the network embeds it,
+// so it stays alive, blocked on its pipe, while the run goes on.
 func longFLAC(t *testing.T) string {
 	t.Helper()
 	path := filepath.Join(reftest.WorkDir(t), "long.flac")
@@ -482,10 +483,10 @@ func longFLAC(t *testing.T) string {
 	return path
 }
 
-// Case 2, continued: ffmpeg ends with the run, whatever ends it: a signal it handles, one it cannot
+// Case 2, continued: the decoders end with the run, whatever ends it: a signal it handles, one it cannot
 // (SIGKILL, or SIGPIPE, which Go raises on a write to a closed standard output), or an error of the
 // run (standard output full).
-func TestFFmpegEndsWithTheRun(t *testing.T) {
+func TestDecodersEndWithTheRun(t *testing.T) {
 	fx := newFixture(t)
 	long := longFLAC(t)
 	dir := t.TempDir()
@@ -494,7 +495,7 @@ func TestFFmpegEndsWithTheRun(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGKILL} {
 		t.Run(sig.String(), func(t *testing.T) {
 			s := start(t, nil, io.Discard, "embed", "--weights", fx.weights, "--out-dir", t.TempDir(), long)
-			s.waitFFmpeg(t)
+			s.waitDecoder(t)
 			signalled := time.Now()
 			require.NoError(t, s.cmd.Process.Signal(sig))
 			code, signaled := s.wait(t, 10*time.Second)
@@ -505,10 +506,10 @@ func TestFFmpegEndsWithTheRun(t *testing.T) {
 				assert.Equal(t, 1, code, "ends cleanly: %s", s.stderr.String())
 				assert.Contains(t, s.stderr.String(), "interrupted")
 			}
-			s.assertNoFFmpegLeft(t)
+			s.assertNoDecoderLeft(t)
 		})
 	}
-	// The first input's result is written while ffmpeg decodes the second.
+	// The first input's result is written while the second is decoded.
 	t.Run("standard output closed", func(t *testing.T) {
 		r, w, err := os.Pipe()
 		require.NoError(t, err)
@@ -517,8 +518,8 @@ func TestFFmpegEndsWithTheRun(t *testing.T) {
 		w.Close()
 		_, signaled := s.wait(t, hangLimit)
 		assert.Equal(t, syscall.SIGPIPE, signaled, s.stderr.String())
-		t.Logf("ffmpeg processes seen: %d", s.seen())
-		s.assertNoFFmpegLeft(t)
+		t.Logf("decoder processes seen: %d", s.seen())
+		s.assertNoDecoderLeft(t)
 	})
 	t.Run("standard output full", func(t *testing.T) {
 		full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
@@ -528,9 +529,60 @@ func TestFFmpegEndsWithTheRun(t *testing.T) {
 		code, _ := s.wait(t, hangLimit)
 		assert.Equal(t, 1, code, s.stderr.String())
 		assert.Contains(t, s.stderr.String(), "writing results: write /dev/stdout: no space left on device")
-		t.Logf("ffmpeg processes seen: %d", s.seen())
-		s.assertNoFFmpegLeft(t)
+		t.Logf("decoder processes seen: %d", s.seen())
+		s.assertNoDecoderLeft(t)
 	})
+}
+
+// Issue 27: a decoding worker that dies on a file (here killed while it has the file open, as a crash
+// ends it) fails that file alone: the run embeds every other file, and its decoders end with it.
+func TestDecoderCrashFailsItsFileAlone(t *testing.T) {
+	if !decoderWorkers {
+		t.Skip("built with -tags nolibav: ffmpeg processes decode, one per file")
+	}
+	fx := newFixture(t)
+	dir := t.TempDir()
+	long := copyFile(t, longFLAC(t), filepath.Join(dir, "a-long.flac"))
+	for i := range 3 {
+		copyFile(t, fx.flac, filepath.Join(dir, fmt.Sprintf("b%d.flac", i)))
+	}
+	out := t.TempDir()
+	s := start(t, nil, io.Discard, "embed", "--weights", fx.weights, "--workers", "1", "--out-dir", out, dir)
+	victim := 0
+	require.Eventually(t, func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for pid := range s.decoders {
+			if holdsOpen(pid, long) {
+				victim = pid
+				return true
+			}
+		}
+		return false
+	}, hangLimit, 5*time.Millisecond, "no decoder opened %s", long)
+	require.NoError(t, syscall.Kill(victim, syscall.SIGKILL))
+	code, _ := s.wait(t, hangLimit)
+	assert.Equal(t, 1, code, s.stderr.String())
+	failures := readFailures(t, out)
+	require.Len(t, failures, 1, s.stderr.String())
+	assert.Equal(t, long, failures[0].Path)
+	assert.Contains(t, failures[0].Error, long+": the decoder crashed on it (signal: killed)")
+	assert.Equal(t, batch.KindFormat, failures[0].Kind)
+	for i := range 3 {
+		assert.Positive(t, finiteNPY(t, filepath.Join(out, fmt.Sprintf("b%d.npy", i))))
+	}
+	s.assertNoDecoderLeft(t)
+}
+
+// holdsOpen reports whether process pid has the file at path open.
+func holdsOpen(pid int, path string) bool {
+	fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	for _, fd := range fds {
+		if target, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name())); err == nil && target == path {
+			return true
+		}
+	}
+	return false
 }
 
 // Case 2, continued: SIGTERM and SIGINT end the run promptly in every phase: at start-up, while
@@ -557,7 +609,7 @@ func TestSignalsInEveryPhase(t *testing.T) {
 			t.Logf("exit %d, signal %v, %v after the signal: %s", code, signaled, time.Since(signalled).Round(time.Millisecond), lastLine(s.stderr.String()))
 			// Before the handler is installed the signal's default action ends the process.
 			assert.True(t, code == 1 || signaled == sig, "exit %d, signal %v: %s", code, signaled, s.stderr.String())
-			s.assertNoFFmpegLeft(t)
+			s.assertNoDecoderLeft(t)
 			assertNoTemps(t, out)
 		})
 	}
@@ -592,7 +644,7 @@ func TestSignalsInEveryPhase(t *testing.T) {
 			code, _ := s.wait(t, 5*time.Second)
 			assert.Equal(t, 1, code, s.stderr.String())
 			assert.Contains(t, s.stderr.String(), tt.want)
-			s.assertNoFFmpegLeft(t)
+			s.assertNoDecoderLeft(t)
 		})
 	}
 	t.Run("a list in a named pipe nobody writes", func(t *testing.T) {
@@ -1007,4 +1059,22 @@ func TestVersionOf(t *testing.T) {
 		module, commit := versionOf(bi)
 		assert.Equal(t, []string{tt.module, tt.commit}, []string{module, commit}, tt.version)
 	}
+}
+
+// The decoding workers run vggish-decoder where it is an executable file beside vggish, else vggish.
+func TestDecoderCommand(t *testing.T) {
+	if !decoderWorkers {
+		t.Skip("built with -tags nolibav: no decoding workers")
+	}
+	dir := t.TempDir()
+	exe := filepath.Join(dir, "vggish")
+	decoder := filepath.Join(dir, decoderName)
+	assert.Equal(t, exe, decoderCommand(exe), "none beside it")
+	require.NoError(t, os.Mkdir(decoder, 0o755))
+	assert.Equal(t, exe, decoderCommand(exe), "a folder")
+	require.NoError(t, os.Remove(decoder))
+	require.NoError(t, os.WriteFile(decoder, nil, 0o644))
+	assert.Equal(t, exe, decoderCommand(exe), "not executable")
+	require.NoError(t, os.Chmod(decoder, 0o755))
+	assert.Equal(t, decoder, decoderCommand(exe))
 }

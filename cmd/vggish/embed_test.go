@@ -27,7 +27,12 @@ import (
 	"github.com/vggish-go/vggish/weights"
 )
 
-func TestMain(m *testing.M) { reftest.Main(m) }
+// The test binary is the decoding workers' program too, as vggish is.
+func TestMain(m *testing.M) {
+	decoderWorkerMain()
+	useDecoders() // its workers end with the test binary
+	reftest.Main(m)
+}
 
 // corpusSize is the number of files of TestEmbedBatch: the issue's 200 by default (about 300 clips);
 // VGGISH_BATCH_FILES changes it.
@@ -40,12 +45,17 @@ func corpusSize(t *testing.T) int {
 	return 200
 }
 
-// buildBinary builds the command into a temporary folder.
+// buildBinary builds the command into a temporary folder, with its decoding workers' program beside it,
+// as `make build` lays them out (sharedBinary's runs test the fallback: vggish alone).
 func buildBinary(tb testing.TB) string {
 	tb.Helper()
 	bin := filepath.Join(tb.TempDir(), "vggish")
 	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
 	require.NoError(tb, err, "go build: %s", out)
+	if decoderWorkers {
+		out, err = exec.Command("go", "build", "-o", filepath.Join(filepath.Dir(bin), decoderName), "../vggish-decoder").CombinedOutput()
+		require.NoError(tb, err, "go build: %s", out)
+	}
 	return bin
 }
 

@@ -51,7 +51,11 @@ func commands() []command {
 }
 
 func main() {
-	os.Exit(run(os.Args[1:], stdio{os.Stdin, os.Stdout, os.Stderr}))
+	decoderWorkerMain()
+	stopDecoders := useDecoders()
+	code := run(os.Args[1:], stdio{os.Stdin, os.Stdout, os.Stderr})
+	stopDecoders()
+	os.Exit(code)
 }
 
 // Exit statuses.

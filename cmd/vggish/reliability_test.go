@@ -110,7 +110,7 @@ func TestOneWriterPerOutputFolder(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "out")
 	// 12,000 clips: minutes of work.
 	first := start(t, nil, nil, "embed", "--weights", fx.weights, "--out-dir", out, "--format", "parquet", "--hop", "0.05", longFLAC(t))
-	first.waitFFmpeg(t) // past the lock: embedding
+	first.waitDecoder(t) // past the lock: embedding
 	for _, extra := range [][]string{nil, {"--shard", "1/2"}, {"--format", "npy"}} {
 		args := append([]string{"embed", "--weights", fx.weights, "--out-dir", out, "--format", "parquet", fx.wav}, extra...)
 		r := runVggish(t, nil, nil, args...)
@@ -133,7 +133,7 @@ func TestOneWriterPerOutputFolder(t *testing.T) {
 			i = 1
 		}
 		busy := start(t, nil, nil, "embed", "--weights", fx.weights, "--out-dir", out, "--format", "parquet", "--shard", fmt.Sprintf("%d/2", i), "--hop", "0.05", long)
-		busy.waitFFmpeg(t)
+		busy.waitDecoder(t)
 		r := runVggish(t, nil, nil, "embed", "--weights", fx.weights, "--out-dir", out, "--format", "parquet", "--shard", fmt.Sprintf("%d/2", 1-i), "--hop", "0.05", fx.wav)
 		assert.Equal(t, 0, r.code, r.stderr)
 		require.NoError(t, busy.cmd.Process.Kill())
