@@ -222,6 +222,26 @@ func TestErrors(t *testing.T) {
 	p.mu.Unlock()
 }
 
+// A file of zero samples is no audio, as through the ffmpeg command (decode's TestFFmpegZeroSamples),
+// Ogg and Opus ones included, which libavformat refuses to open; a file named .ogg that is not one
+// still fails.
+func TestZeroSamples(t *testing.T) {
+	dir := t.TempDir()
+	p := newPool(t)
+	silence := []string{"-f", "lavfi", "-i", "anullsrc=r=16000:cl=mono", "-t", "0"}
+	for _, f := range []struct{ name, codec string }{{"empty.ogg", "libvorbis"}, {"empty.opus", "libopus"}, {"empty.flac", "flac"}} {
+		path := ffmpeg(t, filepath.Join(dir, f.name), append(silence, "-c:a", f.codec)...)
+		b, err := decodeAll(t, p, t.Context(), path)
+		require.NoError(t, err, f.name)
+		_, _, data := wavFields(t, b)
+		assert.Empty(t, data, f.name)
+	}
+	fake := filepath.Join(dir, "fake.ogg")
+	require.NoError(t, os.WriteFile(fake, []byte("this is not an ogg file at all"), 0o644))
+	_, err := decodeAll(t, p, t.Context(), fake)
+	assert.ErrorContains(t, err, "ffmpeg could not decode it")
+}
+
 // Through decode.Open, the libraries' samples are the ffmpeg command's; Split and Limit work on them;
 // closing a source before its end, or cancelling its context, stops its worker, and the next file
 // decodes.

@@ -9,6 +9,8 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+
+	"github.com/vggish-go/vggish/internal/regfile"
 )
 
 // workerEnv, set to protocolVersion in a process's environment, makes WorkerMain serve as a decoding
@@ -102,12 +104,30 @@ func serveFile(w *bufio.Writer, path string) error {
 	})
 	var av *avError
 	switch {
+	case errors.As(err, &av) && av.msg == "opening it: End of file" && oggPage(path):
+		// An Ogg stream that ends before its first audio packet: an Ogg or Opus file of zero samples,
+		// no audio at 16 kHz, as decode.NewFFmpeg has it (nothing says the input's own rate).
+		if err := writeMessage(w, msgData, wavHeader(16000, 1)); err != nil {
+			return err
+		}
 	case errors.As(err, &av):
 		return writeMessage(w, msgError, []byte(av.msg))
 	case err != nil:
 		return err
 	}
 	return writeMessage(w, msgEnd, nil)
+}
+
+// oggPage reports whether the file at path starts with an Ogg page.
+func oggPage(path string) bool {
+	f, err := regfile.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	head := make([]byte, 4)
+	_, err = io.ReadFull(f, head)
+	return err == nil && string(head) == "OggS"
 }
 
 func writeMessage(w *bufio.Writer, typ byte, payload []byte) error {
