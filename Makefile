@@ -15,14 +15,14 @@ FUZZTIME ?= 60s
 TEST_FUZZTIME ?= 5s
 
 # Runs each fuzz target of the repository's tests for $(1); go test takes one target at a time.
-fuzz_each = set -e; for f in $$(grep -rl --include='*_test.go' --exclude-dir=.build '^func Fuzz' .); do \
+fuzz_each = set -e; for f in $$(grep -rl --include='*_test.go' --exclude-dir=.build --exclude-dir=.cache '^func Fuzz' .); do \
 	for t in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\).*/\1/p' $$f); do \
 		echo "fuzz $$(dirname $$f) $$t for $(1)"; \
 		$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(1) $$(dirname $$f); done; done
 
 PARQUET_READER := internal/batch/batchtest/testdata/parquet-reader
 
-.PHONY: setup deps build test test-debian13 test-image bench fuzz run docker docker-cuda clean proto
+.PHONY: setup deps build test test-debian13 test-ffmpeg4 test-image bench fuzz run docker docker-cuda clean proto
 
 setup: deps
 	$(GO) run ./torch/adapt
@@ -71,6 +71,11 @@ test: setup
 # in a fresh copy of a debootstrapped root cached in .cache/debian13 (see .ci/debian13). Needs root.
 test-debian13:
 	GO="$(GO)" .ci/debian13
+
+# decode/libav's tests against ffmpeg 4 (Debian 11's 4.3; the CUDA image builds against Ubuntu 22.04's
+# 4.4) in a debootstrapped root cached in .cache/debian11 (see .ci/ffmpeg4). Needs root; not in CI.
+test-ffmpeg4:
+	GO="$(GO)" .ci/ffmpeg4
 
 # Benchmarks report the Python reference's time on the same input and thread count beside their own
 # (ref-ms/op) and the speed-up over it (x-reference). BenchmarkMemory embeds 10,000 clips once.

@@ -179,17 +179,28 @@ func TestDockerfileCPU(t *testing.T) {
 	assert.Equal(t, "docker.io/library/debian:bookworm-slim", final.from, "the runtime on the build's Debian")
 	runs := strings.Join(build.all("RUN", df), "\n")
 	assert.Contains(t, runs, "libtorch-dev")
-	for _, lib := range []string{"pkg-config", "libavformat-dev", "libavcodec-dev", "libavutil-dev"} {
-		assert.Contains(t, runs, lib, "decode/libav builds against ffmpeg's libraries")
-	}
 	assert.Regexp(t, `go run \./torch/adapt`, runs)
 	assert.Regexp(t, `go build .*-o /out/vggish \./cmd/vggish`, runs)
-	assert.Regexp(t, `go build .*-o /out/vggish-decoder \./cmd/vggish-decoder`, runs)
-	assert.Contains(t, final.all("COPY", df), "--from=build /out/vggish-decoder /usr/local/bin/vggish-decoder", "beside vggish, which looks for it there")
+	decodesInProcess(t, df, "/out")
 	finalRuns := strings.Join(final.all("RUN", df), "\n")
 	assert.Contains(t, finalRuns, "ffmpeg")
 	assert.NotContains(t, finalRuns, "-dev", "the runtime holds no development packages")
 	runtimeConventions(t, df)
+}
+
+// decodesInProcess checks that an image decodes compressed audio with ffmpeg's libraries
+// (decode/libav), not a process per file: built with them (not -tags nolibav), with vggish-decoder,
+// built into dir, beside vggish.
+func decodesInProcess(t *testing.T, df dockerfile, dir string) {
+	t.Helper()
+	build, final := df.stages[0], df.stages[1]
+	runs := strings.Join(build.all("RUN", df), "\n")
+	for _, lib := range []string{"pkg-config", "libavformat-dev", "libavcodec-dev", "libavutil-dev"} {
+		assert.Contains(t, runs, lib, "decode/libav builds against ffmpeg's libraries")
+	}
+	assert.NotContains(t, runs, "nolibav")
+	assert.Regexp(t, `go build .*-o `+dir+`/vggish-decoder \./cmd/vggish-decoder`, runs)
+	assert.Contains(t, final.all("COPY", df), "--from=build "+dir+"/vggish-decoder /usr/local/bin/vggish-decoder", "beside vggish, which looks for it there")
 }
 
 // Dockerfile.cuda cannot be built here (no Docker engine, no internet); this checks what can go
@@ -220,7 +231,8 @@ func TestDockerfileCUDA(t *testing.T) {
 
 	assert.Contains(t, all, "unzip -q /tmp/libtorch.zip -d /opt", "libtorch unpacks to /opt/libtorch")
 	assert.Regexp(t, `LIBTORCH=/opt/libtorch go run \./torch/adapt`, all)
-	assert.Regexp(t, `go build .*-o /usr/local/bin/vggish \./cmd/vggish`, all)
+	assert.Regexp(t, `go build .*-o /out/vggish \./cmd/vggish`, all)
+	decodesInProcess(t, df, "/out")
 	assert.Contains(t, strings.Join(df.stages[1].all("RUN", df), "\n"), "ffmpeg")
 	runtimeConventions(t, df)
 }

@@ -11,6 +11,43 @@
 #include <libavutil/channel_layout.h>
 #include <libavutil/mem.h>
 
+// A stream's channels: before ffmpeg 5.1 (libavutil 57.24; Ubuntu 22.04's 4.4, which the CUDA image
+// has) a count and a mask, since then an AVChannelLayout. The helpers below hide which.
+#if LIBAVUTIL_VERSION_INT < AV_VERSION_INT(57, 24, 100)
+typedef struct {
+	int nb_channels;
+	uint64_t mask;
+} vg_layout;
+static int layout_of_frame(vg_layout *l, const AVFrame *f) {
+	*l = (vg_layout){f->channels, f->channel_layout};
+	return 0;
+}
+static int layout_of_params(vg_layout *l, const AVCodecParameters *p) {
+	*l = (vg_layout){p->channels, p->channel_layout};
+	return 0;
+}
+static void layout_free(vg_layout *l) { (void)l; }
+static int frame_channels(const AVFrame *f) { return f->channels; }
+static int layout_differs(const vg_layout *l, const AVFrame *f) {
+	return f->channels != l->nb_channels || f->channel_layout != l->mask;
+}
+static void layout_describe(const vg_layout *l, char *buf, int size) {
+	av_get_channel_layout_string(buf, size, l->nb_channels, l->mask);
+}
+#else
+typedef AVChannelLayout vg_layout;
+static int layout_of_frame(vg_layout *l, const AVFrame *f) { return av_channel_layout_copy(l, &f->ch_layout); }
+static int layout_of_params(vg_layout *l, const AVCodecParameters *p) {
+	return av_channel_layout_copy(l, &p->ch_layout);
+}
+static void layout_free(vg_layout *l) { av_channel_layout_uninit(l); }
+static int frame_channels(const AVFrame *f) { return f->ch_layout.nb_channels; }
+static int layout_differs(const vg_layout *l, const AVFrame *f) {
+	return av_channel_layout_compare(&f->ch_layout, l) != 0;
+}
+static void layout_describe(const vg_layout *l, char *buf, int size) { av_channel_layout_describe(l, buf, size); }
+#endif
+
 struct vg_decoder {
 	AVFormatContext *fmt;
 	AVCodecContext *dec;
@@ -18,7 +55,7 @@ struct vg_decoder {
 	AVFrame *frame;
 	int stream;
 	int rate;
-	AVChannelLayout layout;
+	vg_layout layout;
 	int pending;     // the frame in `frame` has not been handed out yet (vg_open decoded it)
 	int draining;    // the demuxer has ended: the decoder is being flushed
 	int64_t decoded; // frames decoded and decoding errors, as the ffmpeg command counts them
@@ -60,7 +97,7 @@ void vg_close(vg_decoder *d) {
 	avformat_close_input(&d->fmt);
 	av_packet_free(&d->pkt);
 	av_frame_free(&d->frame);
-	av_channel_layout_uninit(&d->layout);
+	layout_free(&d->layout);
 	av_free(d->buf);
 	av_free(d);
 }
@@ -175,11 +212,11 @@ vg_decoder *vg_open(const char *path, char *err, size_t errlen) {
 	if (ret == 1) {
 		d->pending = 1;
 		d->rate = d->frame->sample_rate;
-		ret = av_channel_layout_copy(&d->layout, &d->frame->ch_layout);
+		ret = layout_of_frame(&d->layout, d->frame);
 	} else {
 		// No frame: the ffmpeg command then takes the format from the stream's parameters.
 		d->rate = st->codecpar->sample_rate;
-		ret = av_channel_layout_copy(&d->layout, &st->codecpar->ch_layout);
+		ret = layout_of_params(&d->layout, st->codecpar);
 	}
 	if (ret < 0) {
 		set_error(err, errlen, "out of memory", ret);
@@ -202,7 +239,7 @@ int vg_channels(const vg_decoder *d) { return d->layout.nb_channels; }
 // (libswresample's audioconvert.c) does: integers scaled by 2^-(bits-1), u8 offset by 128, floats
 // widened. Every such conversion is exact.
 static int convert(vg_decoder *d, const AVFrame *f) {
-	int ch = f->ch_layout.nb_channels, n = f->nb_samples;
+	int ch = frame_channels(f), n = f->nb_samples;
 	size_t need = (size_t)ch * (size_t)n;
 	if (need > d->cap) {
 		double *b = av_realloc_array(d->buf, need, sizeof *b);
@@ -265,11 +302,14 @@ int vg_next(vg_decoder *d, const double **samples, char *err, size_t errlen) {
 		}
 		d->pending = 0;
 		AVFrame *f = d->frame;
-		if (f->sample_rate != d->rate || av_channel_layout_compare(&f->ch_layout, &d->layout) != 0) {
+		if (f->sample_rate != d->rate || layout_differs(&d->layout, f)) {
 			// The ffmpeg command would resample or remix to the first frame's format: not done here.
 			char was[64] = "", now[64] = "";
-			av_channel_layout_describe(&d->layout, was, sizeof was);
-			av_channel_layout_describe(&f->ch_layout, now, sizeof now);
+			vg_layout l = {0};
+			layout_describe(&d->layout, was, sizeof was);
+			if (layout_of_frame(&l, f) == 0)
+				layout_describe(&l, now, sizeof now);
+			layout_free(&l);
 			snprintf(err, errlen, "the audio changes format mid-stream (from %d Hz %s to %d Hz %s)", d->rate, was,
 			         f->sample_rate, now);
 			return -1;
