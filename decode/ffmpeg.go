@@ -10,12 +10,12 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/vggish-go/vggish/internal/child"
 	"github.com/vggish-go/vggish/internal/regfile"
 )
 
@@ -60,7 +60,6 @@ func startFFmpeg(ctx context.Context, input string, stdin io.Reader, name string
 	cmd := exec.CommandContext(ctx, "ffmpeg", ffmpegArgs(input)...)
 	cmd.Stdin = stdin
 	cmd.WaitDelay = time.Second // don't wait on pipes held by stray children once ffmpeg is gone
-	cmd.SysProcAttr = childAttr()
 	s := &ffmpegSource{name: name, ctx: ctx, cancel: cancel, cmd: cmd, stderr: &tailBuffer{}, exited: make(chan error, 1)}
 	cmd.Stderr = s.stderr
 	// Our own pipe rather than cmd.StdoutPipe: ffmpeg is waited for by another goroutine (below), and
@@ -71,24 +70,12 @@ func startFFmpeg(ctx context.Context, input string, stdin io.Reader, name string
 		return nil, failed(name, err)
 	}
 	cmd.Stdout = w
-	started := make(chan error)
-	go func() {
-		// The parent-death signal is sent when the thread that started the child ends, not the
-		// process (go.dev/issue/27505): this goroutine holds its thread until ffmpeg has exited.
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		if err := cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		started <- nil
-		err := cmd.Wait()
+	err = child.Start(cmd, func(err error) {
 		if errors.Is(err, exec.ErrWaitDelay) && cmd.ProcessState.Success() {
 			err = nil // ffmpeg is done; only the copying of a stalled stdin to it was cut short
 		}
 		s.exited <- err
-	}()
-	err = <-started
+	})
 	w.Close()
 	if err != nil {
 		r.Close()

@@ -9,12 +9,12 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/vggish-go/vggish/decode"
+	"github.com/vggish-go/vggish/internal/child"
 )
 
 // Options configures a Pool.
@@ -250,7 +250,6 @@ type worker struct {
 func startWorker(command string) (*worker, error) {
 	cmd := exec.Command(command)
 	cmd.Env = append(os.Environ(), workerEnv+"="+protocolVersion)
-	cmd.SysProcAttr = childAttr()
 	cmd.WaitDelay = time.Second
 	w := &worker{cmd: cmd, stderr: &headBuffer{}, exited: make(chan struct{})}
 	cmd.Stderr = w.stderr
@@ -265,21 +264,10 @@ func startWorker(command string) (*worker, error) {
 		return nil, err
 	}
 	cmd.Stdin, cmd.Stdout = inR, outW
-	started := make(chan error)
-	go func() {
-		// The parent-death signal is sent when the thread that started the child ends, not the
-		// process (go.dev/issue/27505): this goroutine holds its thread until the worker has exited.
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		if err := cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		started <- nil
-		w.waitErr = cmd.Wait()
+	err = child.Start(cmd, func(err error) {
+		w.waitErr = err
 		close(w.exited)
-	}()
-	err = <-started
+	})
 	inR.Close()
 	outW.Close()
 	if err != nil {
