@@ -94,7 +94,7 @@ func startFFmpeg(ctx context.Context, input string, stdin io.Reader, name string
 			s.cancel()
 		}
 		ferr := s.stop()
-		if ferr != nil && refused == nil && s.stderr.summary() == input+": End of file" && oggPage(input, head) {
+		if ferr != nil && refused == nil && openedAtEOF(s.stderr.summary()) && oggPage(input, head) {
 			// An Ogg stream that ends before its first audio packet: an Ogg or Opus file of zero
 			// samples (its headers only), which ffmpeg refuses to open where it decodes a WAV or
 			// FLAC one to nothing. It holds no audio, as those do.
@@ -107,6 +107,13 @@ func startFFmpeg(ctx context.Context, input string, stdin io.Reader, name string
 		return nil, err
 	}
 	return s, nil
+}
+
+// openedAtEOF reports whether ffmpeg's failure, as summarised, is that its input ended as it opened
+// it: "file:PATH: End of file" (ffmpeg 5), "[in#0] Error opening input: End of file | …" (ffmpeg 7).
+func openedAtEOF(summary string) bool {
+	first, _, _ := strings.Cut(summary, " | ")
+	return strings.HasSuffix(first, ": End of file")
 }
 
 // oggPage reports whether the input starts with an Ogg page: head, or for a "file:" input without

@@ -244,3 +244,19 @@ func TestFFmpegZeroSamples(t *testing.T) {
 		assert.Contains(t, err.Error(), "ffmpeg could not decode it")
 	})
 }
+
+// An input that ends as ffmpeg opens it reads so in ffmpeg 5's words and in ffmpeg 7's; other
+// failures do not.
+func TestOpenedAtEOF(t *testing.T) {
+	for _, c := range []struct {
+		summary string
+		want    bool
+	}{
+		{"file:/a/empty.ogg: End of file", true},
+		{"[in#0] Error opening input: End of file | Error opening input file file:/a/empty.ogg. | Error opening input files: End of file", true},
+		{"file:/a/x.ogg: Invalid data found when processing input", false},
+		{"[in#0] Error opening input: Invalid data found when processing input | … | Error opening input files: End of file", false},
+	} {
+		assert.Equal(t, c.want, openedAtEOF(c.summary), c.summary)
+	}
+}
