@@ -13,6 +13,7 @@ import (
 
 	"github.com/vggish-go/vggish/internal/golden"
 	"github.com/vggish-go/vggish/preprocess"
+	"github.com/vggish-go/vggish/torch"
 	"github.com/vggish-go/vggish/vggish"
 )
 
@@ -105,14 +106,17 @@ func batchInvariance(t *testing.T) {
 				// AVX-512 takes another path, which the cap cannot show).
 				t.Skip("bf16 does not run with oneDNN capped below AVX-512 on an AVX-512 CPU")
 			}
+			// One model per case, loaded once (loading dominates the test's time): the thread count is
+			// the process's, which the model's next pass follows.
+			opts := vggish.Options{WeightsPath: golden.Weights(t), Device: "cpu", Precision: c.precision, Threads: 2}
+			if c.post != vggish.NoPostprocess {
+				opts.Postprocess, opts.PCAPath = c.post, golden.Path("pca.npz")
+			}
+			m, err := vggish.New(context.Background(), opts)
+			require.NoError(t, err)
+			defer m.Close()
 			embed := func(threads int, ex *preprocess.Examples) *vggish.Embeddings {
-				opts := vggish.Options{WeightsPath: golden.Weights(t), Device: "cpu", Precision: c.precision, Threads: threads}
-				if c.post != vggish.NoPostprocess {
-					opts.Postprocess, opts.PCAPath = c.post, golden.Path("pca.npz")
-				}
-				m, err := vggish.New(context.Background(), opts)
-				require.NoError(t, err)
-				defer m.Close()
+				require.NoError(t, torch.SetThreads(threads))
 				e, err := m.EmbedExamples(context.Background(), ex)
 				require.NoError(t, err)
 				return e
