@@ -421,7 +421,7 @@ func TestKubernetesExample(t *testing.T) {
 	assert.Equal(t, "embed", c.Args[0])
 	assert.Contains(t, strings.Join(c.Args, " "), "--format parquet --pool mean --out-dir /data/embeddings")
 	// The flags parse: the run gets as far as looking for the audio, a typed input that is missing here.
-	code, _, stderr := cli(c.Args...)
+	code, _, stderr := runArgs(c.Args...)
 	assert.Equal(t, 2, code)
 	assert.Contains(t, stderr, "input /data/audio: no such file or directory")
 	env := map[string]string{}
