@@ -1031,13 +1031,14 @@ func TestVersionAndHelp(t *testing.T) {
 	}
 }
 
-// The decoding workers run vggish-decoder where it is an executable file beside vggish, else vggish.
+// The decoding workers run vggish-decoder where it is an executable file beside vggish-engine, else the
+// engine itself.
 func TestDecoderCommand(t *testing.T) {
 	if !decoderWorkers {
 		t.Skip("built with -tags nolibav: no decoding workers")
 	}
 	dir := t.TempDir()
-	exe := filepath.Join(dir, "vggish")
+	exe := filepath.Join(dir, cli.EngineName)
 	decoder := filepath.Join(dir, decoderName)
 	assert.Equal(t, exe, decoderCommand(exe), "none beside it")
 	require.NoError(t, os.Mkdir(decoder, 0o755))
