@@ -94,12 +94,13 @@ func (f *FlagSet) IsSet(name string) bool {
 // Choice is a flag.Value that takes one of a few names (the name of an option of a package that runs
 // libtorch, whose parser the engine applies to it once checked).
 type Choice struct {
+	what  string // what the names name, for errors
 	names []string
 	value string
 }
 
-// NewChoice is a Choice among names, set to the first.
-func NewChoice(names ...string) *Choice { return &Choice{names, names[0]} }
+// NewChoice is a Choice of a what among names, set to the first.
+func NewChoice(what string, names ...string) *Choice { return &Choice{what, names, names[0]} }
 
 // String is the name chosen.
 func (c *Choice) String() string {
@@ -112,7 +113,8 @@ func (c *Choice) String() string {
 // Set makes *Choice a flag.Value.
 func (c *Choice) Set(s string) error {
 	if !slices.Contains(c.names, s) {
-		return fmt.Errorf("want %s", strings.Join(c.names, ", "))
+		last := len(c.names) - 1
+		return fmt.Errorf("%s %q: want %s or %s", c.what, s, strings.Join(c.names[:last], ", "), c.names[last])
 	}
 	c.value = s
 	return nil

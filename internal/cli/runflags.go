@@ -17,7 +17,7 @@ type AudioFlags struct {
 
 // addAudioFlags adds the audio flags to fs; unit names what a hop separates (a clip, an example).
 func addAudioFlags(fs *FlagSet, unit string) *AudioFlags {
-	a := &AudioFlags{tail: NewChoice(spec.Drop, spec.Pad, spec.Repeat)}
+	a := &AudioFlags{tail: NewChoice("tail policy", spec.Drop, spec.Pad, spec.Repeat)}
 	a.hop = fs.Float64("hop", 0.96, fmt.Sprintf("seconds between %[1]s starts, %[2]g to %[3]g (rounded to 10 ms); a hop longer than a %[1]s spaces them out",
 		unit, spec.MinHop, spec.MaxHop))
 	fs.Var(a.tail, "tail", fmt.Sprintf("`POLICY` for the last, partial %[1]s and audio shorter than one %[1]s (0.975 s): drop (the reference),\npad (with silence) or repeat (the %[1]s's own audio, looped)", unit))
@@ -88,7 +88,7 @@ type NetFlags struct {
 }
 
 func addNetFlags(fs *FlagSet) *NetFlags {
-	n := &NetFlags{Channels: NewChoice(spec.Mix, spec.Each)}
+	n := &NetFlags{Channels: NewChoice("channels", spec.Mix, spec.Each)}
 	n.Variant = fs.String("variant", spec.Towhee, "network: towhee (no final ReLU, the Towhee operator) or torchvggish (final ReLU)")
 	n.Postprocess = fs.String("postprocess", "", "none, pca (PCA whitening) or pca-quantize (torchvggish's: PCA, clip to [-2, 2], quantise to 0..255, as float32)\n(default none; pca-quantize if --pca or --quantize is given)")
 	n.PCA = fs.String("pca", "", "PCA parameters `FILE` (.pth or .npz); implies --postprocess pca-quantize unless told otherwise\n(default with --postprocess: the published vggish_pca_params-970ea276.pth)")
