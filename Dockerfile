@@ -19,7 +19,7 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 # The whole context, less what .dockerignore keeps out (a checkout's go.work, .build and outputs), so
-# that every package reaches the build (cmd/vggish's TestDockerBuildContext checks it).
+# that every package reaches the build (cmd/vggish-engine's TestDockerBuildContext checks it).
 COPY . .
 # The adapter builds gotch against Debian's libtorch. The runtime needs the Debian packages that hold
 # the libraries the binary links to (libtorch's runtime package, not its -dev): found here, installed
