@@ -19,15 +19,16 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 # The whole context, less what .dockerignore keeps out (a checkout's go.work, .build and outputs), so
-# that every package reaches the build (cmd/vggish's TestDockerBuildContext checks it).
+# that every package reaches the build (cmd/vggish-engine's TestDockerBuildContext checks it).
 COPY . .
 # The adapter builds gotch against Debian's libtorch. The runtime needs the Debian packages that hold
 # the libraries the binary links to (libtorch's runtime package, not its -dev): found here, installed
 # there.
 RUN go run ./torch/adapt \
     && go build -trimpath -buildvcs=false -o /out/vggish ./cmd/vggish \
+    && go build -trimpath -buildvcs=false -o /out/vggish-engine ./cmd/vggish-engine \
     && go build -trimpath -buildvcs=false -o /out/vggish-decoder ./cmd/vggish-decoder \
-    && readelf -d /out/vggish | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' \
+    && readelf -d /out/vggish-engine | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' \
         | while read -r lib; do dpkg -S "*/$lib" | sed -n '1s/:.*//p'; done | sort -u >/out/runtime-packages \
     && cat /out/runtime-packages
 
@@ -48,13 +49,17 @@ RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-ins
     && rm -rf /var/lib/apt/lists/* /tmp/runtime-packages \
     && useradd --system --uid 10001 --user-group --home-dir /cache --no-create-home vggish \
     && mkdir -m 1777 /cache && chown vggish:vggish /cache
+# vggish, the front door (no libtorch: help, version and usage errors in milliseconds), and the
+# engine it hands the commands that run the network to, found beside it.
 COPY --from=build /out/vggish /usr/local/bin/vggish
-# The decoding workers' program (no libtorch: a worker starts in 0.1 s), found beside vggish.
+COPY --from=build /out/vggish-engine /usr/local/bin/vggish-engine
+# The decoding workers' program (no libtorch: a worker starts in 0.1 s), found beside the engine.
 COPY --from=build /out/vggish-decoder /usr/local/bin/vggish-decoder
 # A library missing from the runtime, or another BLAS, fails the build, not the first run.
-RUN ! ldd /usr/local/bin/vggish /usr/local/bin/vggish-decoder | grep 'not found' \
-    && ldd /usr/local/bin/vggish | grep -q openblas \
-    && vggish version
+RUN ! ldd /usr/local/bin/vggish /usr/local/bin/vggish-engine /usr/local/bin/vggish-decoder | grep 'not found' \
+    && ldd /usr/local/bin/vggish-engine | grep -q openblas \
+    && ! ldd /usr/local/bin/vggish | grep -q libtorch \
+    && vggish version && vggish info
 # The weights cache: a volume, so that it outlives the container and the root file system can be
 # read-only; writable by any user (sticky, as /tmp), for `docker run --user`. The numeric user lets
 # Kubernetes' runAsNonRoot check it.

@@ -47,6 +47,7 @@ deps:
 
 build: setup
 	$(GO) build -o bin/vggish ./cmd/vggish
+	$(GO) build -o bin/vggish-engine ./cmd/vggish-engine
 	$(GO) build -o bin/vggish-decoder ./cmd/vggish-decoder
 
 # The parity tests run the Python reference live; -count=1 because go test cannot see that input change.

@@ -7,6 +7,7 @@ import (
 	"math"
 
 	"github.com/vggish-go/vggish/decode"
+	"github.com/vggish-go/vggish/internal/spec"
 	"github.com/vggish-go/vggish/internal/tensor"
 	"github.com/vggish-go/vggish/torch"
 )
@@ -28,8 +29,8 @@ type Options struct {
 
 // Hop bounds, in seconds: one log-mel frame, and one example every 2.8 hours.
 const (
-	MinHop float64 = 0.01
-	MaxHop float64 = 10000
+	MinHop = spec.MinHop
+	MaxHop = spec.MaxHop
 )
 
 // Check reports whether the options are valid: a Hop of 0 or one that rounds to MinHop..MaxHop.
@@ -42,11 +43,7 @@ func (o Options) hopFrames() (int, error) {
 	if o.Hop == 0 {
 		return defaultHop, nil
 	}
-	h := math.RoundToEven(o.Hop * 100)
-	if math.IsNaN(o.Hop) || h < MinHop*100 || h > MaxHop*100 {
-		return 0, fmt.Errorf("example hop %g s: want %g to %g s (rounded to 10 ms)", o.Hop, MinHop, MaxHop)
-	}
-	return int(h), nil
+	return spec.HopFrames(o.Hop)
 }
 
 // Examples is a run of log-mel examples, the network's input.

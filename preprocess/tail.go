@@ -1,6 +1,10 @@
 package preprocess
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/vggish-go/vggish/internal/spec"
+)
 
 // Tail is what happens to the audio after the last whole example, and to audio shorter than one
 // example (0.975 s).
@@ -20,7 +24,7 @@ const (
 	Repeat
 )
 
-var tailNames = []string{Drop: "drop", Pad: "pad", Repeat: "repeat"}
+var tailNames = []string{Drop: spec.Drop, Pad: spec.Pad, Repeat: spec.Repeat}
 
 // String is the policy's name: drop, pad or repeat.
 func (t Tail) String() string {

@@ -10,6 +10,20 @@ void vggish_single_threaded_blas();
 char *get_and_reset_last_err();
 #include <stdlib.h>
 #include <malloc.h>
+
+// The libtorch version compiled against, in an ELF section of its own: cmd/vggish reads it from
+// vggish-engine's file to print it without loading libtorch (see internal/cli.LibtorchVersion).
+// Debian's headers are found under /usr/include; a libtorch download's when its
+// include/torch/csrc/api/include is on the include path (CGO_CPPFLAGS, as Dockerfile.cuda sets it).
+// Without them the section is absent, and vggish version says the version is not recorded.
+#if __has_include(<torch/version.h>)
+#include <torch/version.h>
+#elif __has_include(<torch/csrc/api/include/torch/version.h>)
+#include <torch/csrc/api/include/torch/version.h>
+#endif
+#ifdef TORCH_VERSION
+__attribute__((section("vggish.libtorch"), used)) static const char vggish_libtorch_version_section[] = TORCH_VERSION;
+#endif
 */
 import "C"
 
@@ -24,6 +38,7 @@ import (
 
 	_ "github.com/sugarme/gotch/libtch" // links the C functions declared above
 
+	"github.com/vggish-go/vggish/internal/spec"
 	_ "github.com/vggish-go/vggish/torch/internal/adapted" // stops an unadapted build early
 )
 
@@ -106,12 +121,7 @@ func Threads() int {
 // GOMAXPROCS, which follows the CPU affinity mask and the cgroup CPU quota (a container's CPU limit)
 // unless the GOMAXPROCS environment variable sets it. libtorch's own default is one thread per core of
 // the machine (Debian's build: one thread), blind to both.
-func UsableCPUs() (n int, source string) {
-	if v := os.Getenv("GOMAXPROCS"); v != "" {
-		return runtime.GOMAXPROCS(0), "GOMAXPROCS=" + v
-	}
-	return runtime.GOMAXPROCS(0), "CPU affinity and cgroup quota"
-}
+func UsableCPUs() (n int, source string) { return spec.UsableCPUs() }
 
 func lastError() error {
 	p := C.get_and_reset_last_err()

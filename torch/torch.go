@@ -12,10 +12,14 @@
 // gotch must first be adapted to the machine's libtorch: see the README and torch/adapt.
 package torch
 
-import "github.com/sugarme/gotch"
+import (
+	"github.com/sugarme/gotch"
+
+	"github.com/vggish-go/vggish/internal/spec"
+)
 
 // GotchVersion is the gotch release this module is built and tested with.
-const GotchVersion = "v0.9.1"
+const GotchVersion = spec.GotchVersion
 
 // CUDAAvailable reports whether libtorch was built with CUDA and sees a device.
 func CUDAAvailable() bool { return gotch.CUDA.IsAvailable() }

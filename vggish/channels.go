@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/vggish-go/vggish/decode"
+	"github.com/vggish-go/vggish/internal/spec"
 	"github.com/vggish-go/vggish/preprocess"
 )
 
@@ -21,7 +22,7 @@ const (
 	Each
 )
 
-var channelsNames = []string{Mix: "mix", Each: "each"}
+var channelsNames = []string{Mix: spec.Mix, Each: spec.Each}
 
 // String is the mode's name: mix or each.
 func (c Channels) String() string {

@@ -10,6 +10,7 @@ import (
 	"github.com/sugarme/gotch"
 	"golang.org/x/sys/cpu"
 
+	"github.com/vggish-go/vggish/internal/spec"
 	"github.com/vggish-go/vggish/internal/tensor"
 	"github.com/vggish-go/vggish/torch"
 )
@@ -21,20 +22,20 @@ type Precision string
 
 const (
 	// FP32 is float32 throughout: the reference's numbers (the default).
-	FP32 Precision = "fp32"
+	FP32 Precision = spec.FP32
 	// BF16 runs the network in bfloat16, on the CPU or CUDA: the weights are converted once, at load,
 	// and the activations are bfloat16. It pays on CPUs with bfloat16 units (AVX512-BF16, AMX-BF16)
 	// and on GPUs of compute capability 8.0 and up; elsewhere it runs, slowly (see Model.Warnings).
-	BF16 Precision = "bf16"
+	BF16 Precision = spec.BF16
 	// FP16 runs the network in float16 on CUDA (tensor cores from compute capability 7.0). libtorch's
 	// CPU kernels do not run it: New refuses it on the CPU.
-	FP16 Precision = "fp16"
+	FP16 Precision = spec.FP16
 	// TF32 keeps float32 weights and activations and lets CUDA convolutions and matrix products round
 	// their inputs to TensorFloat-32 (compute capability 8.0 and up). On the CPU it is FP32.
 	//
 	// libtorch's TF32 switch is process-wide: New refuses a CUDA model whose TF32 setting differs from
 	// that of a CUDA model still open in the process.
-	TF32 Precision = "tf32"
+	TF32 Precision = spec.TF32
 )
 
 // precisions are the valid precisions, in the order messages list them.

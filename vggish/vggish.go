@@ -38,6 +38,7 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"github.com/vggish-go/vggish/decode"
+	"github.com/vggish-go/vggish/internal/spec"
 	"github.com/vggish-go/vggish/internal/tensor"
 	"github.com/vggish-go/vggish/preprocess"
 	"github.com/vggish-go/vggish/torch"
@@ -49,9 +50,9 @@ type Variant string
 
 const (
 	// Towhee is the Towhee operator's network: no ReLU after the last linear layer (the default).
-	Towhee Variant = "towhee"
+	Towhee Variant = spec.Towhee
 	// TorchVGGish is torchvggish's network, which has a ReLU after the last linear layer.
-	TorchVGGish Variant = "torchvggish"
+	TorchVGGish Variant = spec.TorchVGGish
 )
 
 // Options configure a Model. The zero value is the Towhee operator with the published weights on the
@@ -156,7 +157,7 @@ type Model struct {
 // DefaultBatchSize is the most examples per forward pass unless Options say otherwise. On the CPU the
 // network runs a batch in fixed-size chunks whatever its size (see tensor.Net), so a larger batch
 // mostly saves the per-pass overhead; on CUDA it keeps the GPU busy.
-const DefaultBatchSize = 256
+const DefaultBatchSize = spec.DefaultBatchSize
 
 // queuedBatches is how many batches of examples may wait for the network: enough for the next batch to
 // be full when the current one ends, whatever the length of the inputs.

@@ -15,107 +15,85 @@
 // Run `vggish help COMMAND` (or `vggish COMMAND -h`) for a command's flags. The exit status is 0 on
 // success, 1 when the work failed (a file that could not be embedded, a download that failed), and 2
 // when the command line is wrong (an unknown flag, a value out of range, a missing input).
+//
+// This program is the front door, and links neither libtorch nor ffmpeg's libraries: it answers help,
+// version, weights and a wrong command line by itself, in milliseconds, where loading libtorch takes
+// most of a second. For the commands that run the network it checks the command line, then replaces
+// itself (execve: same process, arguments, environment and streams) with vggish-engine, which it
+// finds beside its own file.
 package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
-	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
+	"syscall"
+
+	"github.com/vggish-go/vggish/internal/cli"
 )
-
-// stdio is a command's standard streams: the process's in main, buffers in tests.
-type stdio struct {
-	in       io.Reader
-	out, err io.Writer
-}
-
-type command struct {
-	name, summary string
-	run           func(args []string, s stdio) error
-}
-
-func commands() []command {
-	return []command{
-		{"embed", "embeddings of files, folders, globs, a list or standard input", runEmbed},
-		{"logmel", "the log-mel examples the network sees", runLogmel},
-		{"fad", "the Fréchet Audio Distance between two sets of audio", runFAD},
-		{"serve", "an embedding service: the Open Inference Protocol (REST, gRPC) and POST /v1/embed", runServe},
-		{"selftest", "TensorFlow's smoke test: do the weights and libtorch here give its figures?", runSelftest},
-		{"weights", "download, locate or verify the published weights", runWeights},
-		{"info", "libtorch, gotch, CUDA and thread details", runInfo},
-		{"version", "vggish-go's version and commit, libtorch's and gotch's", runVersion},
-		{"help", "a command's usage and flags", nil}, // handled by run
-	}
-}
 
 func main() {
-	decoderWorkerMain()
-	stopDecoders := useDecoders()
-	code := run(os.Args[1:], stdio{os.Stdin, os.Stdout, os.Stderr})
-	stopDecoders()
-	os.Exit(code)
+	os.Exit(cli.Run(os.Args[1:], cli.Stdio{In: os.Stdin, Out: os.Stdout, Err: os.Stderr}, runs()))
 }
 
-// Exit statuses.
-const (
-	exitOK      = 0
-	exitFailure = 1 // the work failed
-	exitUsage   = 2 // the command line is wrong
-)
-
-func run(args []string, s stdio) int {
-	if len(args) == 0 {
-		usage(s.err)
-		return exitUsage
-	}
-	name, rest := args[0], args[1:]
-	switch name {
-	case "-h", "-help", "--help":
-		usage(s.out)
-		return exitOK
-	case "-version", "--version":
-		name = "version"
-	case "help":
-		if len(rest) == 0 {
-			usage(s.out)
-			return exitOK
-		}
-		if len(rest) > 1 {
-			usage(s.err)
-			fmt.Fprintf(s.err, "vggish help: want one command, not %q\n", rest)
-			return exitUsage
-		}
-		name, rest = rest[0], []string{"-h"}
-	}
-	for _, c := range commands() {
-		if c.name != name || c.run == nil {
-			continue
-		}
-		err := c.run(rest, s)
-		var ue *usageError
-		switch {
-		case err == nil, errors.Is(err, flag.ErrHelp):
-			return exitOK
-		case errors.As(err, &ue):
-			ue.fs.printUsage(s.err)
-			fmt.Fprintf(s.err, "vggish %s: %v\n", c.name, ue.err)
-			return exitUsage
-		default:
-			fmt.Fprintf(s.err, "vggish %s: %v\n", c.name, err)
-			return exitFailure
+// runs are the commands' runners: weights and version here, the others the engine's once their
+// command line passes its checks.
+func runs() map[string]cli.RunFunc {
+	r := map[string]cli.RunFunc{"weights": cli.RunWeights, "version": cli.RunVersion(libtorchVersion)}
+	for name, check := range cli.Checks {
+		r[name] = func(args []string, s cli.Stdio) error {
+			if err := check(args, s); err != nil {
+				return err
+			}
+			return handOff()
 		}
 	}
-	usage(s.err)
-	fmt.Fprintf(s.err, "vggish: unknown command %q\n", name)
-	return exitUsage
+	return r
 }
 
-func usage(w io.Writer) {
-	fmt.Fprintln(w, "usage: vggish COMMAND [flags] [args]\n\ncommands:")
-	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+// enginePath is vggish-engine's path: beside this program's file, links resolved (a link to vggish in
+// a bin folder finds the engine beside the file it links to).
+func enginePath() (string, error) {
+	exe, err := os.Executable()
+	if err == nil {
+		exe, err = filepath.EvalSymlinks(exe)
 	}
-	fmt.Fprintln(w, "\nRun 'vggish help COMMAND' for a command's flags. Exit status: 0 done, 1 failed, 2 wrong usage.")
+	if err != nil {
+		return "", fmt.Errorf("finding %s: %w", cli.EngineName, err)
+	}
+	return filepath.Join(filepath.Dir(exe), cli.EngineName), nil
+}
+
+// handOff replaces this process with the engine, given the same arguments and environment: signals,
+// standard streams and the exit status are the engine's, and no process is left between. It returns
+// only when the engine cannot start.
+func handOff() error {
+	path, err := enginePath()
+	if err != nil {
+		return err
+	}
+	err = syscall.Exec(path, os.Args, os.Environ())
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%s not found: this command runs libtorch in vggish-engine, which belongs beside vggish (make build puts bin/vggish-engine there; or go build -o %s ./cmd/vggish-engine)", path, path)
+	}
+	return fmt.Errorf("starting %s: %w", path, err)
+}
+
+// libtorchVersion is the version of the libtorch the engine was built against, read from its file
+// without loading it, or why it is unknown.
+func libtorchVersion() string {
+	path, err := enginePath()
+	if err != nil {
+		return "unknown (" + err.Error() + ")"
+	}
+	v, err := cli.LibtorchVersion(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Sprintf("unknown (%s not found: vggish runs libtorch in it, beside vggish)", path)
+	case err != nil:
+		return "unknown (" + err.Error() + ")"
+	}
+	return v
 }

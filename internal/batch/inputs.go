@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/vggish-go/vggish/internal/regfile"
+	"github.com/vggish-go/vggish/internal/spec"
 )
 
 // AudioExtensions are the file name extensions a directory walk picks up (compared in lower case).
@@ -40,7 +41,7 @@ type Input struct {
 }
 
 // StdinArg is the argument that stands for standard input.
-const StdinArg = "-"
+const StdinArg = spec.StdinArg
 
 // Expand turns arguments, and entries read from lists, into the sorted list of audio files they name,
 // each once:

@@ -13,6 +13,7 @@ import (
 
 	"github.com/vggish-go/vggish/internal/atomicfile"
 	"github.com/vggish-go/vggish/internal/npyfile"
+	"github.com/vggish-go/vggish/internal/spec"
 	"github.com/vggish-go/vggish/vggish"
 )
 
@@ -37,7 +38,7 @@ const (
 	// the streams of Each.
 	CSV Format = "csv"
 	// Parquet writes the clips of many files into each part (output folders only; see Part).
-	Parquet Format = "parquet"
+	Parquet Format = spec.Parquet
 )
 
 // Formats lists the formats that write files.

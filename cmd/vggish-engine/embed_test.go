@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/vggish-go/vggish/internal/batch"
 	"github.com/vggish-go/vggish/internal/batch/batchtest"
+	"github.com/vggish-go/vggish/internal/cli"
 	"github.com/vggish-go/vggish/internal/npyfile"
 	"github.com/vggish-go/vggish/internal/reftest"
 	"github.com/vggish-go/vggish/weights"
@@ -45,18 +47,29 @@ func corpusSize(t *testing.T) int {
 	return 200
 }
 
-// buildBinary builds the command into a temporary folder, with its decoding workers' program beside it,
-// as `make build` lays them out (sharedBinary's runs test the fallback: vggish alone).
+// buildBinary builds vggish (the front door), vggish-engine and the decoding workers' program into a
+// temporary folder, as `make build` lays them out, and returns vggish's path (sharedBinary's runs
+// test the fallback: no vggish-decoder).
 func buildBinary(tb testing.TB) string {
 	tb.Helper()
-	bin := filepath.Join(tb.TempDir(), "vggish")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	require.NoError(tb, err, "go build: %s", out)
-	if decoderWorkers {
-		out, err = exec.Command("go", "build", "-o", filepath.Join(filepath.Dir(bin), decoderName), "../vggish-decoder").CombinedOutput()
-		require.NoError(tb, err, "go build: %s", out)
-	}
+	bin, err := build(tb.TempDir(), true)
+	require.NoError(tb, err)
 	return bin
+}
+
+// build builds vggish and vggish-engine into dir, and vggish-decoder with decoder, and returns
+// vggish's path.
+func build(dir string, decoder bool) (string, error) {
+	builds := [][2]string{{"vggish", "../vggish"}, {cli.EngineName, "."}}
+	if decoder && decoderWorkers {
+		builds = append(builds, [2]string{decoderName, "../vggish-decoder"})
+	}
+	for _, b := range builds {
+		if out, err := exec.Command("go", "build", "-o", filepath.Join(dir, b[0]), b[1]).CombinedOutput(); err != nil {
+			return "", fmt.Errorf("go build %s: %v: %s", b[1], err, out)
+		}
+	}
+	return filepath.Join(dir, "vggish"), nil
 }
 
 // runBin runs the binary and returns its exit code and stderr.

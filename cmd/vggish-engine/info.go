@@ -5,31 +5,27 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/vggish-go/vggish/internal/cli"
 	"github.com/vggish-go/vggish/torch"
 	"github.com/vggish-go/vggish/vggish"
 )
 
-func runInfo(args []string, s stdio) error {
-	fs := newFlags("info", "usage: vggish info\n\nPrints the libtorch and gotch versions, whether CUDA is available, the CUDA devices, and the libtorch\nintra-op threads a run uses by default (one per usable CPU).\n")
-	rest, err := fs.parse(args, s.out)
-	if err != nil {
+func runInfo(args []string, s cli.Stdio) error {
+	if err := cli.ParseInfo(args, s); err != nil {
 		return err
 	}
-	if len(rest) > 0 {
-		return fs.misuse("info takes no arguments, not %q", rest)
-	}
 	n, source := torch.UsableCPUs()
-	fmt.Fprintf(s.out, "libtorch  %s\n", torch.Version())
-	fmt.Fprintf(s.out, "gotch     %s\n", torch.GotchVersion)
-	fmt.Fprintf(s.out, "cuda      %v\n", torch.CUDAAvailable())
-	fmt.Fprintf(s.out, "devices   %d\n", torch.DeviceCount())
-	fmt.Fprintf(s.out, "threads   %d (the default: one per usable CPU, from %s; libtorch's own default here: %d)\n", n, source, torch.Threads())
+	fmt.Fprintf(s.Out, "libtorch  %s\n", torch.Version())
+	fmt.Fprintf(s.Out, "gotch     %s\n", torch.GotchVersion)
+	fmt.Fprintf(s.Out, "cuda      %v\n", torch.CUDAAvailable())
+	fmt.Fprintf(s.Out, "devices   %d\n", torch.DeviceCount())
+	fmt.Fprintf(s.Out, "threads   %d (the default: one per usable CPU, from %s; libtorch's own default here: %d)\n", n, source, torch.Threads())
 	devices := []torch.Device{torch.CPU}
 	for i := range torch.DeviceCount() {
 		devices = append(devices, torch.CUDA(i))
 	}
 	for _, d := range devices {
-		fmt.Fprintf(s.out, "precision %s: %s\n", d, nativePrecisions(d))
+		fmt.Fprintf(s.Out, "precision %s: %s\n", d, nativePrecisions(d))
 	}
 	return nil
 }

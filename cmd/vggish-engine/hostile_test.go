@@ -141,7 +141,7 @@ func TestHostileInputs(t *testing.T) {
 	for _, c := range cases {
 		path, out := filepath.Join(in, c.name+".wav"), filepath.Join(dir, c.name+".logmel.npy")
 		start := time.Now()
-		code, _, stderr := cli("logmel", "--output", out, path)
+		code, _, stderr := runArgs("logmel", "--output", out, path)
 		assert.Less(t, time.Since(start), 20*time.Second, c.name)
 		if c.err == "" {
 			require.Equal(t, 0, code, "%s: %s", c.name, stderr)
@@ -156,7 +156,7 @@ func TestHostileInputs(t *testing.T) {
 
 	out := filepath.Join(dir, "out")
 	start := time.Now()
-	code, _, stderr := cli("embed", "--weights", w, "--device", "cpu", "--out-dir", out, in)
+	code, _, stderr := runArgs("embed", "--weights", w, "--device", "cpu", "--out-dir", out, in)
 	t.Logf("embed of %d crafted files: %s", len(cases), time.Since(start))
 	assert.Equal(t, 1, code)
 	assert.NotContains(t, stderr, "panic")
@@ -262,7 +262,7 @@ np.savez(nan_npz, pca_eigen_vectors=vectors, pca_means=means)
 	for _, tt := range tests {
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
-		code, _, stderr := cli(append(append([]string{"embed", "--device", "cpu"}, tt.args...), wav)...)
+		code, _, stderr := runArgs(append(append([]string{"embed", "--device", "cpu"}, tt.args...), wav)...)
 		runtime.ReadMemStats(&after)
 		assert.Equal(t, 1, code, tt.args)
 		assert.Contains(t, stderr, tt.err, tt.args)

@@ -19,7 +19,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,6 +30,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vggish-go/vggish/internal/batch"
+	"github.com/vggish-go/vggish/internal/cli"
 	"github.com/vggish-go/vggish/internal/reftest"
 	"github.com/vggish-go/vggish/torch"
 )
@@ -41,17 +41,11 @@ var (
 	binErr  error
 )
 
-// sharedBinary builds the command once per test binary.
+// sharedBinary builds vggish and its engine once per test binary, without vggish-decoder: its runs
+// test the decoders' fallback, the engine started again.
 func sharedBinary(t *testing.T) string {
 	t.Helper()
-	binOnce.Do(func() {
-		binPath = filepath.Join(reftest.WorkDir(t), "vggish")
-		var out []byte
-		out, binErr = exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
-		if binErr != nil {
-			binErr = fmt.Errorf("go build: %v: %s", binErr, out)
-		}
-	})
+	binOnce.Do(func() { binPath, binErr = build(reftest.WorkDir(t), false) })
 	require.NoError(t, binErr)
 	return binPath
 }
@@ -402,7 +396,7 @@ func start(t *testing.T, stdin io.Reader, stdout io.Writer, args ...string) *sta
 			case <-time.After(5 * time.Millisecond):
 			}
 			for pid, name := range children(s.cmd.Process.Pid) {
-				if name == "ffmpeg" || name == decoderName || name == filepath.Base(s.cmd.Path) {
+				if name == "ffmpeg" || name == decoderName || name == cli.EngineName {
 					s.mu.Lock()
 					s.decoders[pid] = true
 					s.mu.Unlock()
@@ -1037,37 +1031,14 @@ func TestVersionAndHelp(t *testing.T) {
 	}
 }
 
-func TestVersionOf(t *testing.T) {
-	tests := []struct {
-		version  string
-		settings map[string]string
-		module   string
-		commit   string
-	}{
-		{"v1.2.3", nil, "v1.2.3", "unknown"},
-		{"v0.0.0-20250101120000-abcdef123456", nil, "v0.0.0-20250101120000-abcdef123456", "abcdef123456"},
-		{"v1.2.4-0.20250101120000-abcdef123456", nil, "v1.2.4-0.20250101120000-abcdef123456", "abcdef123456"},
-		{"(devel)", map[string]string{"vcs.revision": "0123456789abcdef0123456789abcdef01234567", "vcs.modified": "true"},
-			"(devel)", "0123456789abcdef0123456789abcdef01234567 +modified"},
-		{"", map[string]string{"vcs.revision": "0123", "vcs.modified": "false"}, "(devel)", "0123"},
-	}
-	for _, tt := range tests {
-		bi := &debug.BuildInfo{Main: debug.Module{Version: tt.version}}
-		for k, v := range tt.settings {
-			bi.Settings = append(bi.Settings, debug.BuildSetting{Key: k, Value: v})
-		}
-		module, commit := versionOf(bi)
-		assert.Equal(t, []string{tt.module, tt.commit}, []string{module, commit}, tt.version)
-	}
-}
-
-// The decoding workers run vggish-decoder where it is an executable file beside vggish, else vggish.
+// The decoding workers run vggish-decoder where it is an executable file beside vggish-engine, else the
+// engine itself.
 func TestDecoderCommand(t *testing.T) {
 	if !decoderWorkers {
 		t.Skip("built with -tags nolibav: no decoding workers")
 	}
 	dir := t.TempDir()
-	exe := filepath.Join(dir, "vggish")
+	exe := filepath.Join(dir, cli.EngineName)
 	decoder := filepath.Join(dir, decoderName)
 	assert.Equal(t, exe, decoderCommand(exe), "none beside it")
 	require.NoError(t, os.Mkdir(decoder, 0o755))

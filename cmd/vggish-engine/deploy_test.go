@@ -180,17 +180,31 @@ func TestDockerfileCPU(t *testing.T) {
 	runs := strings.Join(build.all("RUN", df), "\n")
 	assert.Contains(t, runs, "libtorch-dev")
 	assert.Regexp(t, `go run \./torch/adapt`, runs)
-	assert.Regexp(t, `go build .*-o /out/vggish \./cmd/vggish`, runs)
+	frontAndEngine(t, df, "/out")
 	decodesInProcess(t, df, "/out")
 	finalRuns := strings.Join(final.all("RUN", df), "\n")
+	assert.Contains(t, finalRuns, "ldd /usr/local/bin/vggish-engine | grep -q openblas", "the engine links OpenBLAS")
+	assert.Contains(t, finalRuns, "! ldd /usr/local/bin/vggish | grep -q libtorch", "the front door links no libtorch")
 	assert.Contains(t, finalRuns, "ffmpeg")
 	assert.NotContains(t, finalRuns, "-dev", "the runtime holds no development packages")
 	runtimeConventions(t, df)
 }
 
+// frontAndEngine checks that an image builds vggish (the front door) and vggish-engine into dir, and
+// puts them side by side, where vggish looks for the engine.
+func frontAndEngine(t *testing.T, df dockerfile, dir string) {
+	t.Helper()
+	runs := strings.Join(df.stages[0].all("RUN", df), "\n")
+	copies := df.stages[1].all("COPY", df)
+	for _, name := range []string{"vggish", "vggish-engine"} {
+		assert.Regexp(t, `go build .*-o `+dir+`/`+name+` \./cmd/`+name+`( |$)`, runs)
+		assert.Contains(t, copies, "--from=build "+dir+"/"+name+" /usr/local/bin/"+name)
+	}
+}
+
 // decodesInProcess checks that an image decodes compressed audio with ffmpeg's libraries
 // (decode/libav), not a process per file: built with them (not -tags nolibav), with vggish-decoder,
-// built into dir, beside vggish.
+// built into dir, beside vggish-engine.
 func decodesInProcess(t *testing.T, df dockerfile, dir string) {
 	t.Helper()
 	build, final := df.stages[0], df.stages[1]
@@ -200,7 +214,7 @@ func decodesInProcess(t *testing.T, df dockerfile, dir string) {
 	}
 	assert.NotContains(t, runs, "nolibav")
 	assert.Regexp(t, `go build .*-o `+dir+`/vggish-decoder \./cmd/vggish-decoder`, runs)
-	assert.Contains(t, final.all("COPY", df), "--from=build "+dir+"/vggish-decoder /usr/local/bin/vggish-decoder", "beside vggish, which looks for it there")
+	assert.Contains(t, final.all("COPY", df), "--from=build "+dir+"/vggish-decoder /usr/local/bin/vggish-decoder", "beside vggish-engine, which looks for it there")
 }
 
 // Dockerfile.cuda cannot be built here (no Docker engine, no internet); this checks what can go
@@ -231,19 +245,20 @@ func TestDockerfileCUDA(t *testing.T) {
 
 	assert.Contains(t, all, "unzip -q /tmp/libtorch.zip -d /opt", "libtorch unpacks to /opt/libtorch")
 	assert.Regexp(t, `LIBTORCH=/opt/libtorch go run \./torch/adapt`, all)
-	assert.Regexp(t, `go build .*-o /out/vggish \./cmd/vggish`, all)
+	frontAndEngine(t, df, "/out")
+	assert.Regexp(t, `readelf -p vggish\.libtorch /out/vggish-engine`, all, "the engine records libtorch's version for vggish version")
 	decodesInProcess(t, df, "/out")
 	assert.Contains(t, strings.Join(df.stages[1].all("RUN", df), "\n"), "ffmpeg")
 	runtimeConventions(t, df)
 }
 
 // buildInputs is what the images' build stages compile, relative to the module root: go.mod, go.sum
-// and the files of every package of this module that ./cmd/vggish and the adapter they run
+// and the files of every package of this module that ./cmd/vggish, ./cmd/vggish-engine and the adapter they run
 // (./torch/adapt) need, as `go list -deps` says.
 func buildInputs(t *testing.T) []string {
 	t.Helper()
 	cmd := exec.Command("go", "list", "-deps", "-json=Dir,Module,GoFiles,CgoFiles,CFiles,CXXFiles,HFiles,SFiles,SysoFiles,EmbedFiles",
-		"./cmd/vggish", "./torch/adapt")
+		"./cmd/vggish", "./cmd/vggish-engine", "./torch/adapt")
 	cmd.Dir = reftest.Root()
 	out, err := cmd.Output()
 	require.NoError(t, err, "go list: %s", err)
@@ -318,13 +333,14 @@ func dirs(files []string) []string {
 	return slices.Compact(out)
 }
 
-// Every package ./cmd/vggish needs reaches both images' builds: kept in the context by .dockerignore
+// Every package ./cmd/vggish and ./cmd/vggish-engine need reaches both images' builds: kept in the context by .dockerignore
 // and copied by the build stage. A package added later is covered by `COPY . .` unless .dockerignore
 // keeps it out; the table shows the check failing on the two ways of losing one.
 func TestDockerBuildContext(t *testing.T) {
 	root := reftest.Root()
 	inputs := buildInputs(t)
 	require.Contains(t, inputs, "cmd/vggish/main.go")
+	require.Contains(t, inputs, "cmd/vggish-engine/main.go")
 	require.Contains(t, inputs, "torch/adapt/main.go")
 	ignore, err := os.ReadFile(filepath.Join(root, ".dockerignore"))
 	require.NoError(t, err)
@@ -352,7 +368,7 @@ func TestDockerBuildContext(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			missing := dirs(unreachable(t, inputs, tc.dockerignore, tc.sources))
 			if tc.missing == nil {
-				assert.Empty(t, missing, "files ./cmd/vggish needs that would not reach the build, in these folders")
+				assert.Empty(t, missing, "files the programs need that would not reach the build, in these folders")
 				return
 			}
 			assert.Subset(t, missing, tc.missing)
@@ -421,7 +437,7 @@ func TestKubernetesExample(t *testing.T) {
 	assert.Equal(t, "embed", c.Args[0])
 	assert.Contains(t, strings.Join(c.Args, " "), "--format parquet --pool mean --out-dir /data/embeddings")
 	// The flags parse: the run gets as far as looking for the audio, a typed input that is missing here.
-	code, _, stderr := cli(c.Args...)
+	code, _, stderr := runArgs(c.Args...)
 	assert.Equal(t, 2, code)
 	assert.Contains(t, stderr, "input /data/audio: no such file or directory")
 	env := map[string]string{}

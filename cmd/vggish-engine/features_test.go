@@ -30,7 +30,7 @@ func TestTailAndChannelsFlags(t *testing.T) {
 		{[]string{"embed", "--weights", none, "--format", "npz", wav}, "npz needs an output"},
 		{[]string{"logmel", "--tail", "zero", "--output", "x.npy", wav}, `tail policy "zero"`},
 	} {
-		code, _, stderr := cli(tt.args...)
+		code, _, stderr := runArgs(tt.args...)
 		assert.Equal(t, 2, code, tt.args)
 		assert.Contains(t, stderr, tt.want, tt.args)
 	}
@@ -42,7 +42,7 @@ func TestEmbedChannelsTailNPZ(t *testing.T) {
 	w := golden.Weights(t)
 	wav := reftest.Corpus(t, 1, 22050, 2, 0.6)[0]
 	out := filepath.Join(t.TempDir(), "x.npz")
-	code, _, stderr := cli("embed", "--weights", w, "--channels", "each", "--tail", "repeat", "--output", out, wav)
+	code, _, stderr := runArgs("embed", "--weights", w, "--channels", "each", "--tail", "repeat", "--output", out, wav)
 	require.Equal(t, 0, code, stderr)
 
 	m, err := vggish.New(context.Background(), vggish.Options{WeightsPath: w, Device: "cpu", Channels: vggish.Each,

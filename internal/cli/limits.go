@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"fmt"
@@ -25,10 +25,10 @@ const (
 	wantMemory       = 1_500_000_000
 )
 
-// checkMemoryLimits refuses, before the model loads, limits it cannot run under: the address-space
+// CheckMemoryLimits refuses, before the model loads, limits it cannot run under: the address-space
 // limit (RLIMIT_AS, `ulimit -v`, as batch schedulers set) and the cgroup's memory.max; it warns on w
 // where a larger run may not fit.
-func checkMemoryLimits(w io.Writer) error {
+func CheckMemoryLimits(w io.Writer) error {
 	var lim syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_AS, &lim); err == nil && lim.Cur != ^uint64(0) {
 		if err := checkLimit(w, "the address-space limit (ulimit -v)", lim.Cur, needAddressSpace, wantAddressSpace); err != nil {

@@ -24,7 +24,7 @@ func TestEmbedPrecision(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "out")
 	npy := filepath.Join(out, strings.TrimSuffix(wav, ".wav")+".npy") // a file named directly is keyed by its path
 	embed := func(precision string, extra ...string) (int, string) {
-		code, _, stderr := cli(append([]string{"embed", "--weights", w, "--device", "cpu", "--precision", precision, "--out-dir", out, wav}, extra...)...)
+		code, _, stderr := runArgs(append([]string{"embed", "--weights", w, "--device", "cpu", "--precision", precision, "--out-dir", out, wav}, extra...)...)
 		return code, stderr
 	}
 	recorded := func() string {
@@ -63,7 +63,7 @@ func TestEmbedPrecision(t *testing.T) {
 }
 
 func TestInfoPrecisions(t *testing.T) {
-	code, stdout, stderr := cli("info")
+	code, stdout, stderr := runArgs("info")
 	require.Equal(t, 0, code, stderr)
 	assert.Regexp(t, `(?m)^precision cpu: fp32(, bf16)? native \(.+\); .*fp16 is CUDA only$`, stdout)
 }

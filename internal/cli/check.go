@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"errors"
@@ -8,12 +8,12 @@ import (
 	"golang.org/x/term"
 
 	"github.com/vggish-go/vggish/internal/regfile"
-	"github.com/vggish-go/vggish/preprocess"
+	"github.com/vggish-go/vggish/internal/spec"
 )
 
-// checkRegular refuses a path that is missing or is not a regular file, before anything opens it: a
+// CheckRegular refuses a path that is missing or is not a regular file, before anything opens it: a
 // named pipe would block the run, a device or a socket never end.
-func checkRegular(what, path string) error {
+func CheckRegular(what, path string) error {
 	if err := regfile.Require(path); err != nil {
 		return fmt.Errorf("%s %s: %w", what, path, err)
 	}
@@ -26,48 +26,48 @@ func checkRegular(what, path string) error {
 // processes. libtorch threads far beyond the CPUs make it crawl: 1024 threads on 2 CPUs took over two
 // minutes for a 3 s file, 100000 never finished.
 const (
-	maxBatch      = 4096
-	maxWorkers    = 1024
-	threadsPerCPU = 8
+	MaxBatch      = 4096
+	MaxWorkers    = 1024
+	ThreadsPerCPU = 8
 )
 
 // checkSizing checks --batch, and --workers and --threads when given (0, their default, is the usable
 // CPUs).
-func checkSizing(fs *flagSet, batch, workers, threads, cpus int, cpuSource string) error {
+func checkSizing(fs *FlagSet, batch, workers, threads, cpus int, cpuSource string) error {
 	switch {
-	case batch < 1 || batch > maxBatch:
-		return fs.misuse("--batch %d: want 1 to %d clips", batch, maxBatch)
-	case fs.set("workers") && (workers < 1 || workers > maxWorkers):
-		return fs.misuse("--workers %d: want 1 to %d", workers, maxWorkers)
-	case fs.set("threads") && (threads < 1 || threads > threadsPerCPU*cpus):
-		return fs.misuse("--threads %d: want 1 to %d (%d× the %d usable CPUs, from %s)", threads, threadsPerCPU*cpus, threadsPerCPU, cpus, cpuSource)
+	case batch < 1 || batch > MaxBatch:
+		return fs.Misuse("--batch %d: want 1 to %d clips", batch, MaxBatch)
+	case fs.IsSet("workers") && (workers < 1 || workers > MaxWorkers):
+		return fs.Misuse("--workers %d: want 1 to %d", workers, MaxWorkers)
+	case fs.IsSet("threads") && (threads < 1 || threads > ThreadsPerCPU*cpus):
+		return fs.Misuse("--threads %d: want 1 to %d (%d× the %d usable CPUs, from %s)", threads, ThreadsPerCPU*cpus, ThreadsPerCPU, cpus, cpuSource)
 	}
 	return nil
 }
 
 // checkHop checks a --hop value: 0 is no default here, and the bounds are preprocess's.
 func checkHop(hop float64) error {
-	if hop == 0 || (preprocess.Options{Hop: hop}).Check() != nil {
-		return fmt.Errorf("--hop %g: want %g to %g seconds (rounded to 10 ms)", hop, preprocess.MinHop, preprocess.MaxHop)
+	if _, err := spec.HopFrames(hop); hop == 0 || err != nil {
+		return fmt.Errorf("--hop %g: want %g to %g seconds (rounded to 10 ms)", hop, spec.MinHop, spec.MaxHop)
 	}
 	return nil
 }
 
-// checkStreams refuses what standard input and output cannot do for a command reading input and
+// CheckStreams refuses what standard input and output cannot do for a command reading input and
 // writing output ("-" for either stream): audio typed on a terminal and binary output on a terminal.
 // Output redirected onto an input is batch.CheckOverwrite's to refuse.
-func checkStreams(input, output string, s stdio) error {
+func CheckStreams(input, output string, s Stdio) error {
 	switch {
-	case input == "-" && isTerminal(s.in):
+	case input == "-" && IsTerminal(s.In):
 		return errors.New("input -: standard input is a terminal: pipe audio into vggish (ffmpeg -i talk.mp4 -f wav - | vggish ...)")
-	case output == "-" && isTerminal(s.out):
+	case output == "-" && IsTerminal(s.Out):
 		return errors.New("--output -: refusing to write .npy (binary) to a terminal: redirect standard output, or give --output FILE")
 	}
 	return nil
 }
 
-// isTerminal reports whether a stream is a terminal.
-func isTerminal(stream any) bool {
+// IsTerminal reports whether a stream is a terminal.
+func IsTerminal(stream any) bool {
 	f, ok := stream.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/vggish-go/vggish/fad"
 	"github.com/vggish-go/vggish/internal/batch"
+	"github.com/vggish-go/vggish/internal/cli"
 	"github.com/vggish-go/vggish/vggish"
 	"github.com/vggish-go/vggish/weights"
 )
@@ -23,51 +24,23 @@ import (
 // listExtensions mark a file that lists a set's audio, one input per line.
 var listExtensions = []string{".txt", ".list", ".lst"}
 
-const fadUsage = `usage: vggish fad [flags] BACKGROUND EVAL
-       vggish fad --save-stats FILE SET
-
-Prints the Fréchet Audio Distance (Kilgour et al. 2019) between two sets of audio:
-|mu_b - mu_e|^2 + Tr(S_b + S_e - 2 (S_b S_e)^(1/2)) over the sets' clip embeddings (the network's
-128-d output: no final ReLU, no PCA; mean and sample covariance in float64, in one pass). The
-number goes to standard output, the details to standard error.
-
-A set is a folder (searched recursively for audio files), a quoted glob pattern, an audio file, a
-.txt/.list/.lst file listing inputs one per line, or a statistics file (.npz: mu, sigma and n, as
---save-stats writes them; pytorch-fid's mu/sigma files are read too). Audio is embedded with the
-batching of vggish embed. A file that fails fails the command: the FAD of the rest would not be the
-set's. Statistics made with other weights or settings are refused.
-`
-
-func runFAD(args []string, s stdio) error {
-	fs := newFlags("fad", fadUsage)
-	model := addModelFlags(fs)
-	var (
-		saveStats = fs.String("save-stats", "", "write BACKGROUND's (or the only SET's) mean, covariance and clip count to `FILE` (.npz)")
-		saveEval  = fs.String("save-eval-stats", "", "write EVAL's statistics to `FILE` (.npz)")
-	)
-	sets, err := fs.parse(args, s.out)
+func runFAD(args []string, s cli.Stdio) error {
+	f, err := cli.ParseFAD(args, s)
 	if err != nil {
 		return err
 	}
-	switch {
-	case len(sets) == 1 && *saveStats == "":
-		return fs.misuse("one set: give a second one, or --save-stats FILE to save its statistics")
-	case len(sets) == 1 && *saveEval != "":
-		return fs.misuse("--save-eval-stats needs two sets")
-	case len(sets) != 1 && len(sets) != 2:
-		return fs.misuse("want BACKGROUND and EVAL")
-	}
-	vopts, err := model.options(fs, s)
+	fs, sets, saveStats, saveEval := f.FS, f.Sets, f.SaveStats, f.SaveEval
+	vopts, err := modelOptions(f.Model, fs, s)
 	if err != nil {
 		return err
 	}
 	saves := []string{*saveStats, *saveEval}
 	if *saveStats != "" && *saveEval != "" && absPathEqual(*saveStats, *saveEval) {
-		return fs.misuse("--save-stats and --save-eval-stats are both %s: give each set's statistics a file of its own", *saveStats)
+		return fs.Misuse("--save-stats and --save-eval-stats are both %s: give each set's statistics a file of its own", *saveStats)
 	}
 	for i, set := range sets {
 		if saves[i] != "" && isStats(set) {
-			return fs.misuse("%s is already a statistics file", set)
+			return fs.Misuse("%s is already a statistics file", set)
 		}
 	}
 
@@ -84,14 +57,14 @@ func runFAD(args []string, s stdio) error {
 			}
 			continue
 		}
-		if files[i], err = setFiles(set, s.err); err != nil {
-			return fs.asMisuse(err)
+		if files[i], err = setFiles(set, s.Err); err != nil {
+			return fs.AsMisuse(err)
 		}
 	}
 	// No statistics over anything read: the audio of every set however found, lists, statistics, weights.
 	readOnly := append(slices.Clone(sets), modelFiles(vopts.WeightsPath, "")...)
 	if err := batch.CheckOverwrite(saves, nil, slices.Concat(files...), nil, readOnly); err != nil {
-		return fs.asMisuse(err)
+		return fs.AsMisuse(err)
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -104,14 +77,14 @@ func runFAD(args []string, s stdio) error {
 	if slices.ContainsFunc(files, func(f []batch.Input) bool { return f != nil }) {
 		m, err = vggish.New(ctx, vopts)
 		if err != nil {
-			return downloadHint(err)
+			return cli.DownloadHint(err)
 		}
 		defer m.Close()
 		if want.WeightsSHA256, err = weights.SHA256(m.Options().WeightsPath); err != nil {
 			return err
 		}
 	}
-	if err := checkSettings(sets, loaded, want, m != nil, s.err); err != nil {
+	if err := checkSettings(sets, loaded, want, m != nil, s.Err); err != nil {
 		return err
 	}
 	settings, err := json.Marshal(want)
@@ -123,22 +96,22 @@ func runFAD(args []string, s stdio) error {
 		if stats[i] != nil {
 			continue
 		}
-		fmt.Fprintf(s.err, "embedding %s: %d files\n", set, len(files[i]))
-		if stats[i], err = embedSet(ctx, m, files[i], s.err); err != nil {
+		fmt.Fprintf(s.Err, "embedding %s: %d files\n", set, len(files[i]))
+		if stats[i], err = embedSet(ctx, m, files[i], s.Err); err != nil {
 			return fmt.Errorf("%s: %w", set, err)
 		}
 		stats[i].Settings = string(settings)
 	}
 	for i, set := range sets {
 		if n := stats[i].N(); n > 0 && n <= vggish.EmbeddingSize {
-			fmt.Fprintf(s.err, "warning: %s has %d clips, no more than the %d dimensions: its covariance is singular, and the FAD of small sets is biased (compare sets of equal size)\n",
+			fmt.Fprintf(s.Err, "warning: %s has %d clips, no more than the %d dimensions: its covariance is singular, and the FAD of small sets is biased (compare sets of equal size)\n",
 				set, n, vggish.EmbeddingSize)
 		}
 		if saves[i] != "" {
 			if err := stats[i].Save(saves[i]); err != nil {
 				return err
 			}
-			fmt.Fprintf(s.err, "saved the statistics of %s (%d clips) to %s\n", set, stats[i].N(), saves[i])
+			fmt.Fprintf(s.Err, "saved the statistics of %s (%d clips) to %s\n", set, stats[i].N(), saves[i])
 		}
 	}
 	if len(sets) == 1 {
@@ -158,8 +131,8 @@ func runFAD(args []string, s stdio) error {
 		}
 		return fmt.Errorf("FAD %g is not a distance: the statistics in %s are not those of a set of embeddings", d, strings.Join(files, " and "))
 	}
-	fmt.Fprintf(s.err, "FAD %s vs %s (%s and %s)\n", sets[0], sets[1], clips(stats[0]), clips(stats[1]))
-	_, err = fmt.Fprintln(s.out, strconv.FormatFloat(d, 'g', -1, 64))
+	fmt.Fprintf(s.Err, "FAD %s vs %s (%s and %s)\n", sets[0], sets[1], clips(stats[0]), clips(stats[1]))
+	_, err = fmt.Fprintln(s.Out, strconv.FormatFloat(d, 'g', -1, 64))
 	return err
 }
 
@@ -203,7 +176,7 @@ func embedSet(ctx context.Context, m *vggish.Model, files []batch.Input, stderr 
 	s := fad.New(vggish.EmbeddingSize)
 	sum, err := batch.Run(ctx, m, files, batch.Options{
 		Each:     func(_ batch.Input, e *vggish.Embeddings) error { return s.Add(e.Data) },
-		Progress: stderr, Terminal: isTerminal(stderr),
+		Progress: stderr, Terminal: cli.IsTerminal(stderr),
 	})
 	if err != nil {
 		return nil, err

@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/vggish-go/vggish/internal/batch"
+	"github.com/vggish-go/vggish/internal/cli"
 	"github.com/vggish-go/vggish/internal/npyfile"
 	"github.com/vggish-go/vggish/torch"
 	"github.com/vggish-go/vggish/vggish"
@@ -71,55 +72,26 @@ type selftestReport struct {
 // errSelftestFailed makes the exit status 1 after the report has said why.
 var errSelftestFailed = errors.New("the figures are not TensorFlow's")
 
-const selftestUsage = `usage: vggish selftest [--weights FILE] [--pca FILE] [--json] [--save FILE.npz]
-
-Runs TensorFlow's vggish_smoke_test.py input (3 s of a 1 kHz sine at 16 kHz: 3 clips) through the
-weights, libtorch and preprocessing of this machine, and prints the mean and standard deviation of
-the embeddings (the network's output, no final ReLU) and of the post-processed ones (PCA, clipped to
-[-2, 2], quantised to 0..255 as TensorFlow's Postprocessor does: truncated to uint8) beside the
-figures that test publishes, 0.000657, 0.343, 126.0 and 89.3, which it checks at a relative
-tolerance of 0.1. Exit status 1 when a figure is off.
-`
-
-func runSelftest(args []string, s stdio) error {
-	fs := newFlags("selftest", selftestUsage)
-	var (
-		weightsPath = fs.String("weights", "", "VGGish state dict `FILE` (default: the published vggish-10086976.pth, downloaded once)")
-		pcaPath     = fs.String("pca", "", "PCA parameters `FILE` (.pth or .npz; default: the published vggish_pca_params-970ea276.pth)")
-		device      = fs.String("device", "auto", "auto, cpu, cuda or cuda:N")
-		asJSON      = fs.Bool("json", false, "print the report as JSON")
-		save        = fs.String("save", "", "also write input (float64), embedding and pca (float32) and postprocessed (uint8) to `FILE` (.npz)")
-	)
-	if rest, err := fs.parse(args, s.out); err != nil {
+func runSelftest(args []string, s cli.Stdio) error {
+	t, err := cli.ParseSelftest(args, s)
+	if err != nil {
 		return err
-	} else if len(rest) > 0 {
-		return fs.misuse("unexpected arguments %q", rest)
 	}
-	if *weightsPath != "" {
-		if err := checkRegular("--weights", *weightsPath); err != nil {
-			return fs.asMisuse(err)
-		}
-	}
-	if *pcaPath != "" {
-		if err := checkRegular("--pca", *pcaPath); err != nil {
-			return fs.asMisuse(err)
-		}
-	}
+	fs, weightsPath, pcaPath, device, asJSON, save := t.FS, t.Weights, t.PCA, t.Device, t.JSON, t.Save
 	if _, err := torch.ParseDevice(*device); err != nil {
-		return fs.asMisuse(err)
+		return fs.AsMisuse(err)
 	}
 	if err := batch.CheckOverwrite([]string{*save}, nil, nil, nil, modelFiles(*weightsPath, *pcaPath)); err != nil {
-		return fs.asMisuse(err)
+		return fs.AsMisuse(err)
 	}
-	if err := checkMemoryLimits(s.err); err != nil {
+	if err := cli.CheckMemoryLimits(s.Err); err != nil {
 		return err
 	}
 	ctx := context.Background()
-	var err error
-	fetch := weights.Options{Progress: downloadProgress(s.err)}
+	fetch := weights.Options{Progress: cli.DownloadProgress(s.Err)}
 	if *weightsPath == "" {
 		if *weightsPath, err = weights.Fetch(ctx, weights.Model, fetch); err != nil {
-			return downloadHint(err)
+			return cli.DownloadHint(err)
 		}
 	}
 	r := &selftestReport{
@@ -144,7 +116,7 @@ func runSelftest(args []string, s stdio) error {
 		pca, err = smokeEmbed(ctx, vggish.Options{WeightsPath: *weightsPath, Device: *device, Postprocess: vggish.PCA, PCAPath: *pcaPath}, x, nil)
 	}
 	if err != nil {
-		r.Error = fmt.Sprintf("post-processed figures not computed: %v", downloadHint(err))
+		r.Error = fmt.Sprintf("post-processed figures not computed: %v", cli.DownloadHint(err))
 	} else {
 		post = quantizeTF(pca.Data)
 		wide := make([]float32, len(post))
@@ -169,7 +141,7 @@ func runSelftest(args []string, s stdio) error {
 			return err
 		}
 	}
-	if err := writeSelftest(s.out, r, *asJSON); err != nil {
+	if err := writeSelftest(s.Out, r, *asJSON); err != nil {
 		return err
 	}
 	if !r.Pass {

@@ -32,14 +32,14 @@ func TestServeCommand(t *testing.T) {
 	require.NoError(t, err, "%s", out)
 	token := filepath.Join(dir, "token")
 	require.NoError(t, os.WriteFile(token, []byte("tok3n\n"), 0o600))
-	code, want, stderr := cli("embed", "--weights", w, "--device", "cpu", "--output", "-", audio)
+	code, want, stderr := runArgs("embed", "--weights", w, "--device", "cpu", "--output", "-", audio)
 	require.Equal(t, 0, code, stderr)
 
 	pr, pw := io.Pipe()
 	exited := make(chan int, 1)
 	go func() {
 		exited <- run([]string{"serve", "--listen", "127.0.0.1:0", "--grpc-listen", "127.0.0.1:0", "--weights", w, "--device", "cpu",
-			"--auth-token-file", token}, stdio{strings.NewReader(""), io.Discard, pw})
+			"--auth-token-file", token}, stdio{In: strings.NewReader(""), Out: io.Discard, Err: pw})
 		pw.Close()
 	}()
 	logs := bufio.NewScanner(pr)
@@ -92,11 +92,11 @@ func TestServeFlags(t *testing.T) {
 		{[]string{"--variant", "x"}, `--variant "x": want towhee or torchvggish`},
 		{[]string{"--auth-token-file", "/nonexistent/token"}, "--auth-token-file /nonexistent/token"},
 	} {
-		code, _, stderr := cli(append([]string{"serve"}, c.args...)...)
+		code, _, stderr := runArgs(append([]string{"serve"}, c.args...)...)
 		assert.Equal(t, 2, code, "%v: %s", c.args, stderr)
 		assert.Contains(t, stderr, c.want, "%v", c.args)
 	}
-	code, stdout, _ := cli("help", "serve")
+	code, stdout, _ := runArgs("help", "serve")
 	assert.Equal(t, 0, code)
 	assert.Contains(t, stdout, "--max-queue-clips")
 }
@@ -141,7 +141,7 @@ func TestServeKubernetesExample(t *testing.T) {
 	i := slices.Index(args, "--device=cuda")
 	require.GreaterOrEqual(t, i, 0, "the example runs on CUDA")
 	args[i] = "--device=cpu"
-	code, _, stderr := cli(args...)
+	code, _, stderr := runArgs(args...)
 	assert.Equal(t, 2, code)
 	assert.Contains(t, stderr, "--weights /weights/vggish-10086976.pth")
 }

@@ -23,7 +23,7 @@ func TestSelftest(t *testing.T) {
 	pca := reftest.PCAParams(t, "pth")
 	dir := t.TempDir()
 	saved := filepath.Join(dir, "smoke.npz")
-	code, stdout, stderr := cli("selftest", "--weights", w, "--pca", pca, "--json", "--save", saved)
+	code, stdout, stderr := runArgs("selftest", "--weights", w, "--pca", pca, "--json", "--save", saved)
 	assert.Equal(t, 1, code, stderr)
 	assert.Contains(t, stderr, "the figures are not TensorFlow's")
 	var r selftestReport
@@ -94,7 +94,7 @@ print(json.dumps({
 	assert.LessOrEqual(t, maxDiff, 1e-4*maxRef)
 
 	// The table a user reads.
-	code, stdout, _ = cli("selftest", "--weights", w, "--pca", pca)
+	code, stdout, _ = runArgs("selftest", "--weights", w, "--pca", pca)
 	assert.Equal(t, 1, code)
 	for _, s := range []string{"embedding mean", "0.000657", "0.343", "126", "89.3", "OFF", "FAIL"} {
 		assert.Contains(t, stdout, s)

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -12,8 +12,8 @@ import (
 
 var published = map[string]weights.File{"model": weights.Model, "pca": weights.PCA}
 
-func runWeights(args []string, s stdio) error {
-	fs := newFlags("weights", fmt.Sprintf(`usage: vggish weights download|path|verify [flags] [FILE...]
+func RunWeights(args []string, s Stdio) error {
+	fs := NewFlags("weights", fmt.Sprintf(`usage: vggish weights download|path|verify [flags] [FILE...]
 
   download [model|pca]  fetch the published files (both unless told which) into the cache; prints their paths
   path [model|pca]      print where the published files are cached
@@ -22,22 +22,22 @@ func runWeights(args []string, s stdio) error {
 
 The published files are %s (model) and %s (pca).
 `, weights.Model.Name, weights.PCA.Name))
-	o := weights.Options{Progress: downloadProgress(s.err)}
+	o := weights.Options{Progress: DownloadProgress(s.Err)}
 	fs.StringVar(&o.BaseURL, "base-url", "", "`URL` of the folder the files are fetched from (default $"+weights.EnvBaseURL+", else "+weights.DefaultBaseURL+")")
 	fs.StringVar(&o.CacheDir, "cache-dir", "", "cache `DIR` (default $"+weights.EnvCache+", else vggish in the user cache folder)")
-	rest, err := fs.parse(args, s.out)
+	rest, err := fs.ParseArgs(args, s.Out)
 	if err != nil {
 		return err
 	}
 	if len(rest) == 0 {
-		return fs.misuse("want a subcommand: download, path or verify")
+		return fs.Misuse("want a subcommand: download, path or verify")
 	}
 	sub, rest := rest[0], rest[1:]
 	switch sub {
 	case "download", "path":
 		files, err := publishedFiles(rest)
 		if err != nil {
-			return fs.asMisuse(err)
+			return fs.AsMisuse(err)
 		}
 		for _, f := range files {
 			var p string
@@ -49,7 +49,7 @@ The published files are %s (model) and %s (pca).
 			if err != nil {
 				return err
 			}
-			fmt.Fprintln(s.out, p)
+			fmt.Fprintln(s.Out, p)
 		}
 		return nil
 	case "verify":
@@ -69,24 +69,24 @@ The published files are %s (model) and %s (pca).
 				errs = append(errs, err)
 				continue
 			}
-			fmt.Fprintf(s.out, "ok %s\n", p)
+			fmt.Fprintf(s.Out, "ok %s\n", p)
 		}
 		return errors.Join(errs...)
 	}
-	return fs.misuse("unknown subcommand %q: want download, path or verify", sub)
+	return fs.Misuse("unknown subcommand %q: want download, path or verify", sub)
 }
 
-// downloadProgress is where the progress of a download of the published files goes: stderr when it
+// DownloadProgress is where the progress of a download of the published files goes: stderr when it
 // is a terminal (the progress line is redrawn in place), else nowhere.
-func downloadProgress(stderr io.Writer) io.Writer {
-	if isTerminal(stderr) {
+func DownloadProgress(stderr io.Writer) io.Writer {
+	if IsTerminal(stderr) {
 		return stderr
 	}
 	return nil
 }
 
-// downloadHint adds the flag that does without a published file that could not be downloaded.
-func downloadHint(err error) error {
+// DownloadHint adds the flag that does without a published file that could not be downloaded.
+func DownloadHint(err error) error {
 	var de *weights.DownloadError
 	if !errors.As(err, &de) {
 		return err

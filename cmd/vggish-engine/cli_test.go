@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -29,32 +28,11 @@ import (
 	"github.com/vggish-go/vggish/weights"
 )
 
-// cli runs a command in-process and returns its exit code, stdout and stderr.
-func cli(args ...string) (int, string, string) {
+// runArgs runs a command in-process and returns its exit code, stdout and stderr.
+func runArgs(args ...string) (int, string, string) {
 	var stdout, stderr bytes.Buffer
-	code := run(args, stdio{strings.NewReader(""), &stdout, &stderr})
+	code := run(args, stdio{In: strings.NewReader(""), Out: &stdout, Err: &stderr})
 	return code, stdout.String(), stderr.String()
-}
-
-func TestParseInterspersed(t *testing.T) {
-	tests := []struct {
-		args []string
-		pos  []string
-		out  string
-	}{
-		{[]string{"a", "--out", "x", "b"}, []string{"a", "b"}, "x"},
-		{[]string{"--out=x", "a"}, []string{"a"}, "x"},
-		{[]string{"a", "--", "--out", "b"}, []string{"a", "--out", "b"}, ""},
-		{[]string{"-", "--out", "x"}, []string{"-"}, "x"},
-	}
-	for _, tt := range tests {
-		fs := newFlags("t", "")
-		out := fs.String("out", "", "")
-		pos, err := fs.parse(tt.args, io.Discard)
-		require.NoError(t, err, tt.args)
-		assert.Equal(t, tt.pos, pos, tt.args)
-		assert.Equal(t, tt.out, *out, tt.args)
-	}
 }
 
 func TestReadList(t *testing.T) {
@@ -135,7 +113,7 @@ func TestEmbedUsageErrors(t *testing.T) {
 		{[]string{"embed", "--weights", noWeights, wav}, "--weights " + noWeights + ": no such file or directory"},
 	}
 	for _, tt := range tests {
-		code, _, stderr := cli(tt.args...)
+		code, _, stderr := runArgs(tt.args...)
 		assert.Equal(t, 2, code, tt.args)
 		assert.Contains(t, stderr, "usage: vggish embed", tt.args)
 		assert.True(t, strings.HasPrefix(lastLine(stderr), "vggish embed: "), "the error comes last: %s", tt.args)
@@ -161,7 +139,7 @@ func TestEmbedOutputs(t *testing.T) {
 	m.Close()
 
 	// Without an output: Towhee's show() line per file, in order.
-	code, stdout, stderr := cli("embed", "--weights", w, wavs[1], wavs[0])
+	code, stdout, stderr := runArgs("embed", "--weights", w, wavs[1], wavs[0])
 	require.Equal(t, 0, code, stderr)
 	assert.Equal(t, wavs[0]+" "+want[0].String()+"\n"+wavs[1]+" "+want[1].String()+"\n", stdout)
 	assert.Regexp(t, `^\S+ \[-?[\d.e-]+, -?[\d.e-]+, \.\.\.\] shape=\(3, 128\)\n`, stdout)
@@ -169,7 +147,7 @@ func TestEmbedOutputs(t *testing.T) {
 
 	// --output: the format follows the extension.
 	out := filepath.Join(dir, "one.npy")
-	code, _, stderr = cli("embed", "--weights", w, "--output", out, "--pool", "mean", wavs[0])
+	code, _, stderr = runArgs("embed", "--weights", w, "--output", out, "--pool", "mean", wavs[0])
 	require.Equal(t, 0, code, stderr)
 	data, shape, err := npyfile.Read(out)
 	require.NoError(t, err)
@@ -180,7 +158,7 @@ func TestEmbedOutputs(t *testing.T) {
 	assert.Equal(t, want[0].Mean(), mean)
 
 	out = filepath.Join(dir, "one.jsonl")
-	code, _, stderr = cli("embed", "--weights", w, "--output", out, wavs[0])
+	code, _, stderr = runArgs("embed", "--weights", w, "--output", out, wavs[0])
 	require.Equal(t, 0, code, stderr)
 	var rec struct {
 		Path       string
@@ -195,7 +173,7 @@ func TestEmbedOutputs(t *testing.T) {
 	// --pca with --quantize: torchvggish's uint8 embeddings; the same values as float32 without it.
 	pca := golden.Path("pca.npz")
 	q := filepath.Join(dir, "q.npy")
-	code, _, stderr = cli("embed", "--weights", w, "--pca", pca, "--quantize", "--output", q, wavs[0])
+	code, _, stderr = runArgs("embed", "--weights", w, "--pca", pca, "--quantize", "--output", q, wavs[0])
 	require.Equal(t, 0, code, stderr)
 	f, err := os.Open(q)
 	require.NoError(t, err)
@@ -206,7 +184,7 @@ func TestEmbedOutputs(t *testing.T) {
 	var got []uint8
 	require.NoError(t, r.Read(&got))
 	asFloat := filepath.Join(dir, "qf.npy")
-	code, _, stderr = cli("embed", "--weights", w, "--pca", pca, "--output", asFloat, wavs[0])
+	code, _, stderr = runArgs("embed", "--weights", w, "--pca", pca, "--output", asFloat, wavs[0])
 	require.Equal(t, 0, code, stderr)
 	values, _, err := npyfile.Read(asFloat)
 	require.NoError(t, err)
@@ -219,7 +197,7 @@ func TestEmbedOutputs(t *testing.T) {
 func TestLogmel(t *testing.T) {
 	wav := reftest.Corpus(t, 1, 44100, 2, 2.5)[0]
 	out := filepath.Join(t.TempDir(), "x.npy")
-	code, stdout, stderr := cli("logmel", wav, "--output", out, "--hop", "0.5")
+	code, stdout, stderr := runArgs("logmel", wav, "--output", out, "--hop", "0.5")
 	require.Equal(t, 0, code, stderr)
 	assert.Equal(t, out+" shape=(4, 96, 64)\n", stdout)
 	want, _, err := preprocess.File(context.Background(), wav, preprocess.Options{Hop: 0.5})
@@ -230,12 +208,12 @@ func TestLogmel(t *testing.T) {
 	assert.Equal(t, want.Data, got)
 
 	short := reftest.Corpus(t, 1, 16000, 1, 0.5)[0]
-	code, stdout, stderr = cli("logmel", "--output", out, short)
+	code, stdout, stderr = runArgs("logmel", "--output", out, short)
 	require.Equal(t, 0, code, stderr)
 	assert.Contains(t, stderr, "no examples in 0.5 s")
 	assert.Equal(t, out+" shape=(0, 96, 64)\n", stdout)
 
-	code, _, stderr = cli("logmel", short)
+	code, _, stderr = runArgs("logmel", short)
 	assert.Equal(t, 2, code)
 	assert.Contains(t, stderr, "want --output FILE and one INPUT")
 }
@@ -261,7 +239,7 @@ func logmelPeakHeap(t *testing.T, minutes int) float64 {
 			}
 		}
 	}()
-	code, stdout, stderr := cli("logmel", "--output", out, wav)
+	code, stdout, stderr := runArgs("logmel", "--output", out, wav)
 	close(done)
 	<-stopped
 	require.Equal(t, 0, code, stderr)
@@ -285,10 +263,10 @@ func TestLogmelStreams(t *testing.T) {
 
 func TestWeightsCommand(t *testing.T) {
 	cache := t.TempDir()
-	code, stdout, stderr := cli("weights", "path", "--cache-dir", cache)
+	code, stdout, stderr := runArgs("weights", "path", "--cache-dir", cache)
 	require.Equal(t, 0, code, stderr)
 	assert.Equal(t, filepath.Join(cache, weights.Model.Name)+"\n"+filepath.Join(cache, weights.PCA.Name)+"\n", stdout)
-	code, stdout, _ = cli("weights", "path", "pca", "--cache-dir", cache)
+	code, stdout, _ = runArgs("weights", "path", "pca", "--cache-dir", cache)
 	require.Equal(t, 0, code)
 	assert.Equal(t, filepath.Join(cache, weights.PCA.Name)+"\n", stdout)
 
@@ -300,11 +278,11 @@ func TestWeightsCommand(t *testing.T) {
 	for _, p := range []string{good, bad} {
 		require.NoError(t, os.WriteFile(p, content, 0o644))
 	}
-	code, stdout, stderr = cli("weights", "verify", good, bad)
+	code, stdout, stderr = runArgs("weights", "verify", good, bad)
 	assert.Equal(t, 1, code)
 	assert.Equal(t, "ok "+good+"\n", stdout)
 	assert.Contains(t, stderr, "sha256 mismatch")
-	code, _, stderr = cli("weights", "verify", "--cache-dir", cache)
+	code, _, stderr = runArgs("weights", "verify", "--cache-dir", cache)
 	assert.Equal(t, 1, code, "nothing cached")
 	assert.Contains(t, stderr, weights.Model.Name)
 
@@ -315,7 +293,7 @@ func TestWeightsCommand(t *testing.T) {
 		w.Write(content)
 	}))
 	defer srv.Close()
-	code, _, stderr = cli("weights", "download", "model", "--base-url", srv.URL+"/mirror", "--cache-dir", cache)
+	code, _, stderr = runArgs("weights", "download", "model", "--base-url", srv.URL+"/mirror", "--cache-dir", cache)
 	assert.Equal(t, 1, code)
 	assert.Contains(t, stderr, "sha256 mismatch")
 	assert.Equal(t, []string{"/mirror/" + weights.Model.Name}, requested)
@@ -327,15 +305,15 @@ func TestWeightsCommand(t *testing.T) {
 	t.Setenv(weights.EnvCache, cache)
 	audio := filepath.Join(t.TempDir(), "a.wav")
 	require.NoError(t, os.WriteFile(audio, []byte("RIFF"), 0o644))
-	code, _, stderr = cli("embed", audio)
+	code, _, stderr = runArgs("embed", audio)
 	assert.Equal(t, 1, code)
 	assert.Contains(t, stderr, "sha256 mismatch")
 	assert.Equal(t, 1, strings.Count(stderr, "--weights FILE"), stderr)
 
-	code, _, stderr = cli("weights", "fetch")
+	code, _, stderr = runArgs("weights", "fetch")
 	assert.Equal(t, 2, code)
 	assert.Contains(t, stderr, `unknown subcommand "fetch"`)
-	code, _, stderr = cli("weights", "download", "tokenizer", "--cache-dir", cache)
+	code, _, stderr = runArgs("weights", "download", "tokenizer", "--cache-dir", cache)
 	assert.Equal(t, 2, code)
 	assert.Contains(t, stderr, `unknown weight file "tokenizer"`)
 }
