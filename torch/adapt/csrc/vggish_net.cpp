@@ -49,6 +49,13 @@ struct Net {
   std::vector<Layer> layers;
   Layout layout;
   at::ScalarType dtype;
+  // A reduced-precision network on the CPU runs its linear layers as float32 products of its dtype's
+  // values, rounded back to the dtype after each layer. libtorch's own bfloat16 products on the CPU
+  // treat a row by its place in the chunk (measured: 1 ulp apart, whatever the kernel path), where
+  // float32's at these shapes do not. A product of two bfloat16 values is exact in float32 and
+  // bfloat16 products sum in float32 anyway: the drift from fp32 is the same (TestPrecisionDrift), the
+  // speed too (at batch 256 here), at the cost of float32 copies of the linear weights.
+  bool linear_f32 = false;
 };
 
 // kStopped is vggish_net_forward's error when told to stop; internal/tensor knows it.
@@ -166,6 +173,11 @@ char *vggish_net_new(void **params, const int *flags, int n, int layout, int dty
       if (net->dtype != at::kFloat && !(is_conv && net->layout == kMkldnn)) {
         b = b.to(net->dtype);
       }
+      if (!is_conv && net->dtype != at::kFloat && w.device().is_cpu()) {
+        net->linear_f32 = true;
+        w = w.to(at::kFloat);
+        b = b.to(at::kFloat);
+      }
       net->layers.push_back(Layer{flags[i], w, b});
     }
     *out = net;
@@ -196,7 +208,11 @@ char *vggish_net_forward(void *handle, void *x, const int *stop, void **out) {
     at::Tensor y = pad(parts.size() == 1 ? parts[0] : at::cat(parts), linear_rows).t();
     for (const Layer &l : net.layers) {
       if (!(l.flags & kConv)) {
-        y = linear(net, l, y);
+        if (net.linear_f32) {
+          y = linear(net, l, y.to(at::kFloat)).to(net.dtype);
+        } else {
+          y = linear(net, l, y);
+        }
         if (l.flags & kRelu) {
           y.relu_();
         }
