@@ -1,10 +1,14 @@
 package main
 
 import (
+	"context"
+	"fmt"
 	"math"
+	"math/rand"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -17,6 +21,7 @@ import (
 
 	"github.com/vggish-go/vggish/internal/reftest"
 	"github.com/vggish-go/vggish/preprocess"
+	"github.com/vggish-go/vggish/vggish"
 )
 
 // process is what a finished command cost.
@@ -147,4 +152,75 @@ func encoded(b *testing.B, files []string, codec, ext string) []string {
 		require.NoError(b, os.Rename(part, path))
 	}
 	return out
+}
+
+// BenchmarkPipeline is how close the pipeline keeps to the network, at each precision the CPU runs
+// natively: the network alone on batches of 256 (in this process), `vggish embed` in its loop (the
+// clips/s of its summary line: decoding to the last output) and from process start to exit, on 8 files
+// of 30 s at 16 kHz mono and at 44.1 kHz stereo, beside the float32 reference's start to exit.
+func BenchmarkPipeline(b *testing.B) {
+	bin := buildBinary(b)
+	weights := reftest.Weights(b, "legacy")
+	summary := regexp.MustCompile(`\(\d+ clips, ([0-9.]+) clips/s\)`)
+	for _, p := range []vggish.Precision{vggish.FP32, vggish.BF16} {
+		network, native := networkAlone(b, weights, p, 256)
+		for _, c := range []struct{ rate, channels int }{{16000, 1}, {44100, 2}} {
+			b.Run(fmt.Sprintf("precision=%s/%dHz_%dch", p, c.rate, c.channels), func(b *testing.B) {
+				if !native {
+					b.Skipf("this CPU emulates %s", p)
+				}
+				files := reftest.Corpus(b, 8, c.rate, c.channels, 30)
+				dir := b.TempDir()
+				embed := append([]string{"embed", "--precision", string(p), "--weights", weights, "--overwrite", "--out-dir", dir}, files...)
+				ref := append([]string{reftest.Script("reference.py"), "embed", "--threads", strconv.Itoa(runtime.NumCPU()),
+					"--weights", weights, "--out", filepath.Join(dir, "ref")}, files...)
+				runProcess(b, bin, embed...) // warm the page cache, as for any program run twice
+				var loop, refWall float64
+				b.ResetTimer()
+				for range b.N {
+					out, err := exec.Command(bin, embed...).CombinedOutput()
+					require.NoError(b, err, "%s", out)
+					m := summary.FindSubmatch(out)
+					require.NotNil(b, m, "no summary line in %s", out)
+					rate, err := strconv.ParseFloat(string(m[1]), 64)
+					require.NoError(b, err)
+					loop += rate
+					b.StopTimer()
+					refWall += runProcess(b, reftest.Interpreter(), ref...).wall.Seconds()
+					b.StartTimer()
+				}
+				b.StopTimer()
+				loop /= float64(b.N)
+				b.ReportMetric(network, "network-clips/s")
+				b.ReportMetric(loop, "loop-clips/s")
+				b.ReportMetric(100*loop/network, "loop-%-of-network")
+				b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "start-to-exit-s")
+				reftest.ReportVsReference(b, refWall/float64(b.N))
+			})
+		}
+	}
+}
+
+// networkAlone is the network's clips/s on batches of random examples, best of three after a warm-up,
+// and whether the CPU runs precision p natively.
+func networkAlone(b *testing.B, weights string, p vggish.Precision, batch int) (clipsPerSecond float64, native bool) {
+	m, err := vggish.New(context.Background(), vggish.Options{WeightsPath: weights, Device: "cpu", Precision: p, BatchSize: batch})
+	require.NoError(b, err)
+	defer m.Close()
+	if len(m.Warnings()) > 0 {
+		return 0, false
+	}
+	ex := &preprocess.Examples{Data: make([]float32, batch*preprocess.ExampleFrames*preprocess.MelBins), Starts: make([]float64, batch)}
+	rng := rand.New(rand.NewSource(1))
+	for i := range ex.Data {
+		ex.Data[i] = float32(max(-4, min(4, rng.NormFloat64()))) // within the range of log-mel values
+	}
+	best := time.Duration(math.MaxInt64)
+	for range 4 { // the first pass, cold, is never the best
+		start := time.Now()
+		_, err := m.EmbedExamples(context.Background(), ex)
+		require.NoError(b, err)
+		best = min(best, time.Since(start))
+	}
+	return float64(batch) / best.Seconds(), true
 }
