@@ -3,7 +3,6 @@ package decode
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vggish-go/vggish/decode/internal/pipewav"
 	"github.com/vggish-go/vggish/internal/child"
 	"github.com/vggish-go/vggish/internal/regfile"
 )
@@ -120,31 +120,15 @@ func openedAtEOF(summary string) bool {
 // it the file's first bytes.
 func oggPage(input string, head []byte) bool {
 	if path, ok := strings.CutPrefix(input, "file:"); ok && head == nil {
-		f, err := regfile.Open(path)
-		if err != nil {
-			return false
-		}
-		defer f.Close()
-		head = make([]byte, 4)
-		n, _ := io.ReadFull(f, head)
-		head = head[:n]
+		return pipewav.OggFile(path)
 	}
-	return bytes.HasPrefix(head, []byte("OggS"))
+	return pipewav.OggPage(head)
 }
 
-// empty makes s a source of no samples, at 16 kHz (nothing says the input's own rate).
+// empty makes s a source of no samples (nothing says the input's own rate).
 func (s *ffmpegSource) empty() error {
-	const rate, size = 16000, 8 // mono float64
-	h := []byte("RIFF\x24\x00\x00\x00WAVEfmt \x10\x00\x00\x00")
-	h = binary.LittleEndian.AppendUint16(h, waveIEEEFloat)
-	h = binary.LittleEndian.AppendUint16(h, 1)
-	h = binary.LittleEndian.AppendUint32(h, rate)
-	h = binary.LittleEndian.AppendUint32(h, rate*size)
-	h = binary.LittleEndian.AppendUint16(h, size)
-	h = binary.LittleEndian.AppendUint16(h, 8*size)
-	h = append(h, "data\x00\x00\x00\x00"...)
 	var err error
-	s.wavSource, err = decodeWAV(bytes.NewReader(h), s.name, int64(len(h)))
+	s.wavSource, err = decodeWAV(bytes.NewReader(pipewav.Header(pipewav.EmptyRate, 1)), s.name, -1)
 	return err
 }
 

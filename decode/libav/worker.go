@@ -10,7 +10,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/vggish-go/vggish/internal/regfile"
+	"github.com/vggish-go/vggish/decode/internal/pipewav"
 )
 
 // workerEnv, set to protocolVersion in a process's environment, makes WorkerMain serve as a decoding
@@ -94,7 +94,7 @@ func serveFile(w *bufio.Writer, path string) error {
 		if channels > math.MaxUint16/8 || rate > math.MaxUint32 {
 			return &avError{fmt.Sprintf("%d channels at %d Hz: more than a WAV stream holds", channels, rate)}
 		}
-		return writeMessage(w, msgData, wavHeader(rate, channels))
+		return writeMessage(w, msgData, pipewav.Header(rate, channels))
 	}, func(samples []float64) error {
 		buf = buf[:0]
 		for _, v := range samples {
@@ -104,10 +104,10 @@ func serveFile(w *bufio.Writer, path string) error {
 	})
 	var av *avError
 	switch {
-	case errors.As(err, &av) && av.msg == "opening it: End of file" && oggPage(path):
+	case errors.As(err, &av) && av.msg == "opening it: End of file" && pipewav.OggFile(path):
 		// An Ogg stream that ends before its first audio packet: an Ogg or Opus file of zero samples,
-		// no audio at 16 kHz, as decode.NewFFmpeg has it (nothing says the input's own rate).
-		if err := writeMessage(w, msgData, wavHeader(16000, 1)); err != nil {
+		// no audio, as decode.NewFFmpeg has it.
+		if err := writeMessage(w, msgData, pipewav.Header(pipewav.EmptyRate, 1)); err != nil {
 			return err
 		}
 	case errors.As(err, &av):
@@ -118,36 +118,9 @@ func serveFile(w *bufio.Writer, path string) error {
 	return writeMessage(w, msgEnd, nil)
 }
 
-// oggPage reports whether the file at path starts with an Ogg page.
-func oggPage(path string) bool {
-	f, err := regfile.Open(path)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	head := make([]byte, 4)
-	_, err = io.ReadFull(f, head)
-	return err == nil && string(head) == "OggS"
-}
-
 func writeMessage(w *bufio.Writer, typ byte, payload []byte) error {
 	w.WriteByte(typ)
 	binary.Write(w, binary.LittleEndian, uint32(len(payload)))
 	_, err := w.Write(payload)
 	return err
-}
-
-// wavHeader starts a WAV stream of 64-bit float samples whose data runs to the end of the stream,
-// as ffmpeg writes one to a pipe.
-func wavHeader(rate, channels int) []byte {
-	le := binary.LittleEndian
-	b := []byte("RIFF\xff\xff\xff\xffWAVEfmt ")
-	b = le.AppendUint32(b, 16)
-	b = le.AppendUint16(b, 3) // WAVE_FORMAT_IEEE_FLOAT
-	b = le.AppendUint16(b, uint16(channels))
-	b = le.AppendUint32(b, uint32(rate))
-	b = le.AppendUint32(b, uint32(rate*channels*8))
-	b = le.AppendUint16(b, uint16(channels*8))
-	b = le.AppendUint16(b, 64)
-	return append(b, "data\xff\xff\xff\xff"...)
 }
