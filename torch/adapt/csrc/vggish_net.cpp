@@ -49,14 +49,16 @@ struct Net {
   std::vector<Layer> layers;
   Layout layout;
   at::ScalarType dtype;
-  // A reduced-precision network on the CPU runs its linear layers as float32 products of its dtype's
-  // values, rounded back to the dtype after each layer. libtorch's own bfloat16 products on the CPU
-  // treat a row by its place in the chunk (measured: 1 ulp apart, whatever the kernel path), where
-  // float32's at these shapes do not. A product of two bfloat16 values is exact in float32 and
-  // bfloat16 products sum in float32 anyway: the drift from fp32 is the same (TestPrecisionDrift), the
-  // speed too (at batch 256 here), at the cost of float32 copies of the linear weights.
-  bool linear_f32 = false;
 };
+
+// linear_f32 says whether net, on device, runs its linear layers as float32 products of its dtype's
+// values, rounded back to the dtype after each layer: a reduced-precision network on the CPU does.
+// libtorch's own bfloat16 products on the CPU treat a row by its place in the chunk (measured: 1 ulp
+// apart, whatever the kernel path), where float32's at these shapes do not. A product of two bfloat16
+// values is exact in float32 and bfloat16 products sum in float32 anyway: the drift from fp32 is the
+// same (TestPrecisionDrift), the speed too (at batch 256 here), at the cost of float32 copies of the
+// linear weights.
+bool linear_f32(const Net &net, const at::Device &device) { return net.dtype != at::kFloat && device.is_cpu(); }
 
 // kStopped is vggish_net_forward's error when told to stop; internal/tensor knows it.
 constexpr const char *kStopped = "vggish: stopped";
@@ -173,8 +175,7 @@ char *vggish_net_new(void **params, const int *flags, int n, int layout, int dty
       if (net->dtype != at::kFloat && !(is_conv && net->layout == kMkldnn)) {
         b = b.to(net->dtype);
       }
-      if (!is_conv && net->dtype != at::kFloat && w.device().is_cpu()) {
-        net->linear_f32 = true;
+      if (!is_conv && linear_f32(*net, w.device())) {
         w = w.to(at::kFloat);
         b = b.to(at::kFloat);
       }
@@ -208,7 +209,7 @@ char *vggish_net_forward(void *handle, void *x, const int *stop, void **out) {
     at::Tensor y = pad(parts.size() == 1 ? parts[0] : at::cat(parts), linear_rows).t();
     for (const Layer &l : net.layers) {
       if (!(l.flags & kConv)) {
-        if (net.linear_f32) {
+        if (linear_f32(net, in.device())) {
           y = linear(net, l, y.to(at::kFloat)).to(net.dtype);
         } else {
           y = linear(net, l, y);
