@@ -4,26 +4,12 @@ package torch
 // Defined in gotch's libtch (torch_api.cpp) and in the C++ that torch/adapt adds to it (csrc/).
 void at_set_num_threads(int n_threads);
 int at_get_num_threads();
-const char *vggish_libtorch_version();
+extern const char vggish_libtorch_version[];
 void vggish_cache_cpu_allocations(size_t min_bytes, size_t min_cache);
 void vggish_single_threaded_blas();
 char *get_and_reset_last_err();
 #include <stdlib.h>
 #include <malloc.h>
-
-// The libtorch version compiled against, in an ELF section of its own: cmd/vggish reads it from
-// vggish-engine's file to print it without loading libtorch (see internal/cli.LibtorchVersion).
-// Debian's headers are found under /usr/include; a libtorch download's when its
-// include/torch/csrc/api/include is on the include path (CGO_CPPFLAGS, as Dockerfile.cuda sets it).
-// Without them the section is absent, and vggish version says the version is not recorded.
-#if __has_include(<torch/version.h>)
-#include <torch/version.h>
-#elif __has_include(<torch/csrc/api/include/torch/version.h>)
-#include <torch/csrc/api/include/torch/version.h>
-#endif
-#ifdef TORCH_VERSION
-__attribute__((section("vggish.libtorch"), used)) static const char vggish_libtorch_version_section[] = TORCH_VERSION;
-#endif
 */
 import "C"
 
@@ -66,7 +52,7 @@ func init() {
 }
 
 // Version is the libtorch version gotch was compiled against, from libtorch's own headers.
-func Version() string { return C.GoString(C.vggish_libtorch_version()) }
+func Version() string { return C.GoString((*C.char)(unsafe.Pointer(&C.vggish_libtorch_version))) }
 
 // SetThreads sets libtorch's intra-op thread count (at::set_num_threads) for the whole process. gotch
 // has no Go call for it.

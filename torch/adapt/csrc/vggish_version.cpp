@@ -1,4 +1,5 @@
-// Lets the Go side report the libtorch version it was compiled against; gotch has no call for it.
-// github.com/vggish-go/vggish/torch declares the function.
+// The libtorch version compiled against, for the Go side (gotch has no call for it). It sits in an ELF
+// section of its own, so that cmd/vggish reads it from vggish-engine's file without loading libtorch
+// (internal/cli.LibtorchVersion). github.com/vggish-go/vggish/torch declares it.
 #include <torch/version.h>
-extern "C" const char *vggish_libtorch_version() { return TORCH_VERSION; }
+extern "C" __attribute__((section("vggish.libtorch"), used)) const char vggish_libtorch_version[] = TORCH_VERSION;
