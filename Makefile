@@ -25,7 +25,7 @@ fuzz_each = set -e; for f in $$(grep -rl --include='*_test.go' --exclude-dir=.bu
 
 PARQUET_READER := internal/batch/batchtest/testdata/parquet-reader
 
-.PHONY: setup deps build test test-debian13 test-ffmpeg4 test-image bench fuzz run docker docker-cuda clean proto
+.PHONY: setup deps apt-packages build test test-debian13 test-ffmpeg4 test-image bench fuzz run docker docker-cuda clean proto
 
 setup: deps
 	$(GO) run ./torch/adapt
@@ -47,6 +47,10 @@ deps:
 	$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null
 	@[ $(PARQUET_READER)/node_modules/.package-lock.json -nt $(PARQUET_READER)/package-lock.json ] || \
 		(cd $(PARQUET_READER) && npm ci --no-audit --no-fund --loglevel=error)
+
+# The Debian packages deps may install (CI's Debian 13 run downloads them ahead: .ci/debian13).
+apt-packages:
+	@echo $(APT_PACKAGES) nodejs npm
 
 build: setup
 	$(GO) build -o bin/vggish ./cmd/vggish

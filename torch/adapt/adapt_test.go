@@ -1,6 +1,7 @@
 package main
 
 import (
+	"debug/elf"
 	"go/parser"
 	"go/token"
 	"os"
@@ -77,10 +78,44 @@ func TestLibGoLinksCUDAOnlyWhenPresent(t *testing.T) {
 			for _, u := range c.unwnt {
 				assert.NotContains(t, got, u)
 			}
-			assert.Contains(t, got, "-std=c++17")
-			assert.Contains(t, got, "-fopenmp") // at::parallel_for runs serially without it
+			assert.NotContains(t, got, "CXXFLAGS", "the package has no C++ to compile: the adapter compiled it")
+			assert.Contains(t, got, "-fopenmp") // the shim's OpenMP runtime
 		})
 	}
+}
+
+// compile turns every .cpp of the folder into one object that go build links, and removes them, so
+// that cgo does not compile them again; a file that does not compile fails it, naming the file.
+func TestCompileMakesOneObject(t *testing.T) {
+	dir := t.TempDir()
+	a := adaptation{lt: libtorch{System: true, Includes: []string{dir, dir}}}
+	assert.Contains(t, cxxFlags, "-fopenmp") // at::parallel_for, a header template, runs serially without it
+	for name, src := range map[string]string{
+		"one.cpp": "#include <cstdint>\nextern \"C\" int64_t vggish_one() { return 1; }\n",
+		"two.cpp": "extern \"C\" int vggish_two() {\n#pragma omp parallel\n{}\nreturn 2; }\n",
+	} {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644))
+	}
+	require.NoError(t, a.compile(dir))
+	cpps, err := filepath.Glob(filepath.Join(dir, "*.cpp"))
+	require.NoError(t, err)
+	assert.Empty(t, cpps, "the sources are gone: cgo would compile them again")
+	f, err := elf.Open(filepath.Join(dir, cxxObject))
+	require.NoError(t, err)
+	defer f.Close()
+	assert.Equal(t, elf.ET_REL, f.Type, "a relocatable object, as go build links a .syso")
+	syms, err := f.Symbols()
+	require.NoError(t, err)
+	var defined []string
+	for _, s := range syms {
+		if s.Section != elf.SHN_UNDEF && strings.HasPrefix(s.Name, "vggish_") {
+			defined = append(defined, s.Name)
+		}
+	}
+	assert.ElementsMatch(t, []string{"vggish_one", "vggish_two"}, defined)
+
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "bad.cpp"), []byte("int broken(\n"), 0o644))
+	assert.ErrorContains(t, a.compile(dir), "compiling bad.cpp")
 }
 
 func TestDropBallast(t *testing.T) {

@@ -12,15 +12,17 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/vggish-go/vggish/torch/adapt/stubs"
 )
 
 // formatVersion changes whenever adapt's output for the same inputs changes, invalidating old copies.
-const formatVersion = 3
+const formatVersion = 4
 
 type adaptation struct {
 	lt      libtorch
@@ -85,6 +87,9 @@ func (a adaptation) build() error {
 	if err := gen.write(); err != nil {
 		return err
 	}
+	if err := a.compile(libtch); err != nil {
+		return err
+	}
 	if err := os.WriteFile(filepath.Join(tmp, ".adapt-stamp"), []byte(a.key()), 0o644); err != nil {
 		return err
 	}
@@ -133,14 +138,9 @@ func writeMarker(dir string) error {
 	return os.WriteFile(filepath.Join(dir, "half", "vggish_adapted.go"), []byte(src), 0o644)
 }
 
-// libGo is the cgo preamble for this libtorch. The CUDA libraries are linked only when libtorch has
-// them, with --no-as-needed because nothing references libtorch_cuda directly and the linker would
-// otherwise drop it, leaving CUDA unavailable at run time. The shim is compiled with OpenMP, as
-// PyTorch's own C++ extensions are: at::parallel_for is a header template, and without it runs
-// serially.
-func (a adaptation) libGo() string {
-	var cpp, ld []string
-	cpp = append(cpp, "-I${SRCDIR}")
+// cppFlags are the preprocessor's flags for libtorch's headers, with dir the folder of libtch's own.
+func (a adaptation) cppFlags(dir string) []string {
+	cpp := []string{"-I" + dir}
 	if !a.lt.System {
 		for _, inc := range a.lt.Includes {
 			cpp = append(cpp, "-I"+inc)
@@ -148,7 +148,91 @@ func (a adaptation) libGo() string {
 	} else {
 		cpp = append(cpp, "-I"+a.lt.Includes[1])
 	}
-	cpp = append(cpp, fmt.Sprintf("-D_GLIBCXX_USE_CXX11_ABI=%d", a.lt.CXX11ABI))
+	return append(cpp, fmt.Sprintf("-D_GLIBCXX_USE_CXX11_ABI=%d", a.lt.CXX11ABI))
+}
+
+// cxxFlags compile gotch's C++ and the shim. OpenMP, as PyTorch's own C++ extensions have it:
+// at::parallel_for is a header template, and without it runs serially. -fPIC, as cgo's own objects
+// are, for every build mode.
+var cxxFlags = []string{"-std=c++17", "-O2", "-w", "-fopenmp", "-fPIC"}
+
+// cxxObject is the object adapt compiles libtch's C++ into; go build links a package's .syso files.
+const cxxObject = "libtch_cxx.syso"
+
+// compile builds libtch's C++ (gotch's wrappers and the shim) into cxxObject, a file at a time in
+// parallel, and removes the sources. go build then links the object rather than compiling the C++
+// itself: a build in another mode (-race, a cleaned cache) does not spend minutes recompiling it, and
+// the object's contents are part of the package's build key, as sources are.
+func (a adaptation) compile(libtch string) error {
+	srcs, err := filepath.Glob(filepath.Join(libtch, "*.cpp"))
+	if err != nil {
+		return err
+	}
+	// The longest first: gotch's wrappers are most of the work.
+	sort.Slice(srcs, func(i, j int) bool { return size(srcs[i]) > size(srcs[j]) })
+	fmt.Fprintf(os.Stderr, "adapt: compiling gotch's C++ and the shim, %d files (minutes)...\n", len(srcs))
+	objDir, err := os.MkdirTemp("", "vggish-adapt-*")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(objDir)
+	cxx := compiler()
+	objs := make([]string, len(srcs))
+	errs := make([]error, len(srcs))
+	sem := make(chan struct{}, runtime.NumCPU())
+	var wg sync.WaitGroup
+	for i, src := range srcs {
+		objs[i] = filepath.Join(objDir, strings.TrimSuffix(filepath.Base(src), ".cpp")+".o")
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			args := append(append(a.cppFlags(libtch), cxxFlags...), "-c", "-o", objs[i], src)
+			if out, err := exec.Command(cxx, args...).CombinedOutput(); err != nil {
+				errs[i] = fmt.Errorf("compiling %s: %w\n%s", filepath.Base(src), err, firstLines(string(out), 20))
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	args := append([]string{"-r", "-nostdlib", "-o", filepath.Join(libtch, cxxObject)}, objs...)
+	if out, err := exec.Command(cxx, args...).CombinedOutput(); err != nil {
+		return fmt.Errorf("linking %s: %w\n%s", cxxObject, err, out)
+	}
+	for _, src := range srcs {
+		if err := os.Remove(src); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// compiler is the C++ compiler: $CXX, as for cgo, or the system's c++.
+func compiler() string {
+	if cxx := os.Getenv("CXX"); cxx != "" {
+		return cxx
+	}
+	return "c++"
+}
+
+func size(path string) int64 {
+	info, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return info.Size()
+}
+
+// libGo is the cgo preamble for this libtorch: the headers for the package's cgo comments, the link
+// flags for cxxObject. The CUDA libraries are linked only when libtorch has them, with --no-as-needed
+// because nothing references libtorch_cuda directly and the linker would otherwise drop it, leaving
+// CUDA unavailable at run time.
+func (a adaptation) libGo() string {
+	var ld []string
+	cpp := a.cppFlags("${SRCDIR}")
 	ld = append(ld, "-L"+a.lt.LibDir)
 	if !a.lt.System {
 		ld = append(ld, "-Wl,-rpath,"+a.lt.LibDir)
@@ -156,14 +240,13 @@ func (a adaptation) libGo() string {
 	if a.lt.CUDA {
 		ld = append(ld, "-Wl,--no-as-needed", "-ltorch_cuda", "-lc10_cuda", "-Wl,--as-needed")
 	}
-	ld = append(ld, "-ltorch", "-ltorch_cpu", "-lc10", "-lstdc++", "-fopenmp")
+	ld = append(ld, "-ltorch", "-ltorch_cpu", "-lc10", "-lstdc++", "-lm", "-fopenmp")
 	return fmt.Sprintf(`// Code generated by github.com/vggish-go/vggish/torch/adapt for libtorch %s (%s); DO NOT EDIT.
 
 package libtch
 
 // #cgo CPPFLAGS: %s
 // #cgo CFLAGS: -O2 -Wno-unused-variable -Wno-deprecated-declarations
-// #cgo CXXFLAGS: -std=c++17 -O2 -w -fopenmp
 // #cgo LDFLAGS: %s
 import "C"
 `, a.lt.Version, a.lt.flavour(), strings.Join(cpp, " "), strings.Join(ld, " "))
