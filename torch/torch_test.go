@@ -100,3 +100,12 @@ func TestCUDAError(t *testing.T) {
 	assert.EqualError(t, gpu, `torch: device "cuda:1": libtorch 2.1.0 (CUDA) sees 1 CUDA device(s)`)
 	assert.ErrorIs(t, gpu, torch.ErrNoCUDADevice)
 }
+
+// make setup installs OpenBLAS: libtorch's products never run on the reference BLAS there (Debian 13's
+// libtorch, built against the generic libblas.so.3, would otherwise; the network was 5x to 10x slower).
+func TestBLAS(t *testing.T) {
+	desc, reference := torch.BLAS()
+	t.Logf("BLAS: %s", desc)
+	assert.NotEmpty(t, desc)
+	assert.False(t, reference, "libtorch runs on the reference BLAS (%s): apt install libopenblas0", desc)
+}

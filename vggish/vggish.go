@@ -216,6 +216,9 @@ func New(ctx context.Context, opts Options) (*Model, error) {
 	if opts.Precision, warnings, err = opts.Precision.check(dev); err != nil {
 		return nil, err
 	}
+	if blas, reference := torch.BLAS(); reference && !dev.IsCUDA() {
+		warnings = append(warnings, fmt.Sprintf("libtorch's matrix products run on the reference BLAS (%s), several times slower than OpenBLAS: install OpenBLAS (Debian, Ubuntu: apt install libopenblas0)", blas))
+	}
 	fetch := weights.Options{Progress: opts.Progress}
 	if opts.WeightsPath == "" {
 		if opts.WeightsPath, err = weights.Fetch(ctx, weights.Model, fetch); err != nil {
@@ -299,8 +302,9 @@ func (m *Model) Options() Options {
 func (m *Model) Device() string { return m.opts.Device }
 
 // Warnings say where the options ask for what the device does not do as asked: bf16 emulated by a CPU
-// without bfloat16 units (slower than fp32), tf32 on the CPU (fp32). A program shows them to its user;
-// the package prints nothing.
+// without bfloat16 units (slower than fp32), tf32 on the CPU (fp32); or where the machine runs the
+// network slowly: libtorch on the reference BLAS ([torch.BLAS]). A program shows them to its user; the
+// package prints nothing.
 func (m *Model) Warnings() []string { return m.warnings }
 
 // Close stops the inference loop and frees the network. A forward pass running then stops at its

@@ -245,6 +245,7 @@ func TestDockerfileCUDA(t *testing.T) {
 
 	assert.Contains(t, all, "unzip -q /tmp/libtorch.zip -d /opt", "libtorch unpacks to /opt/libtorch")
 	assert.Regexp(t, `LIBTORCH=/opt/libtorch go run \./torch/adapt`, all)
+	assert.Regexp(t, `CGO_CPPFLAGS=-I/usr/local/cuda/include \S*\s*go run \./torch/adapt`, all, "the adapter compiles gotch's C++, with the CUDA headers")
 	frontAndEngine(t, df, "/out")
 	assert.Regexp(t, `readelf -p vggish\.libtorch /out/vggish-engine`, all, "the engine records libtorch's version for vggish version")
 	decodesInProcess(t, df, "/out")

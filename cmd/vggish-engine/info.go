@@ -20,6 +20,11 @@ func runInfo(args []string, s cli.Stdio) error {
 	fmt.Fprintf(s.Out, "cuda      %v\n", torch.CUDAAvailable())
 	fmt.Fprintf(s.Out, "devices   %d\n", torch.DeviceCount())
 	fmt.Fprintf(s.Out, "threads   %d (the default: one per usable CPU, from %s; libtorch's own default here: %d)\n", n, source, torch.Threads())
+	blas, reference := torch.BLAS()
+	if reference {
+		blas += " (the reference implementation, several times slower: apt install libopenblas0)"
+	}
+	fmt.Fprintf(s.Out, "blas      %s\n", blas)
 	devices := []torch.Device{torch.CPU}
 	for i := range torch.DeviceCount() {
 		devices = append(devices, torch.CUDA(i))

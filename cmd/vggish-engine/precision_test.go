@@ -14,6 +14,7 @@ import (
 	"github.com/vggish-go/vggish/internal/golden"
 	"github.com/vggish-go/vggish/internal/npyfile"
 	"github.com/vggish-go/vggish/internal/reftest"
+	"github.com/vggish-go/vggish/torch"
 )
 
 // --precision reaches the model and the run record; a rerun at another precision is refused; the
@@ -66,4 +67,6 @@ func TestInfoPrecisions(t *testing.T) {
 	code, stdout, stderr := runArgs("info")
 	require.Equal(t, 0, code, stderr)
 	assert.Regexp(t, `(?m)^precision cpu: fp32(, bf16)? native \(.+\); .*fp16 is CUDA only$`, stdout)
+	blas, _ := torch.BLAS()
+	assert.Contains(t, stdout, "\nblas      "+blas+"\n", "the BLAS libtorch's products run on")
 }

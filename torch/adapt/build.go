@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -33,9 +34,9 @@ type adaptation struct {
 }
 
 func (a adaptation) key() string {
-	return fmt.Sprintf("adapt format %d\ngotch %s\nlibtorch %s %s\nroot %s\nlibdir %s\ncxx11abi %d\nshim %s\nlib.go %x\n",
+	return fmt.Sprintf("adapt format %d\ngotch %s\nlibtorch %s %s\nroot %s\nlibdir %s\ncxx11abi %d\nshim %s\nlib.go %x\ncompiler %s %q\n",
 		formatVersion, a.mod.GotchVersion, a.lt.Version, a.lt.flavour(), a.lt.Root, a.lt.LibDir, a.lt.CXX11ABI, shimHash(),
-		sha256.Sum256([]byte(a.libGo())))
+		sha256.Sum256([]byte(a.libGo())), compiler(), envFlags())
 }
 
 // build makes the adapted copy in a temporary folder and renames it into place, so an interrupted run
@@ -188,7 +189,7 @@ func (a adaptation) compile(libtch string) error {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			args := append(append(a.cppFlags(libtch), cxxFlags...), "-c", "-o", objs[i], src)
+			args := slices.Concat(a.cppFlags(libtch), cxxFlags, envFlags(), []string{"-c", "-o", objs[i], src})
 			if out, err := exec.Command(cxx, args...).CombinedOutput(); err != nil {
 				errs[i] = fmt.Errorf("compiling %s: %w\n%s", filepath.Base(src), err, firstLines(string(out), 20))
 			}
@@ -208,6 +209,12 @@ func (a adaptation) compile(libtch string) error {
 		}
 	}
 	return nil
+}
+
+// envFlags are $CGO_CPPFLAGS and $CGO_CXXFLAGS, which go build would have added to the compiler's
+// (e.g. the CUDA headers' folder for an upstream CUDA libtorch's headers).
+func envFlags() []string {
+	return append(strings.Fields(os.Getenv("CGO_CPPFLAGS")), strings.Fields(os.Getenv("CGO_CXXFLAGS"))...)
 }
 
 // compiler is the C++ compiler: $CXX, as for cgo, or the system's c++.
