@@ -228,7 +228,7 @@ func postprocessMode(name, pca string, quantize bool) (vggish.Postprocess, error
 func record(m *vggish.Model, args []string, sha256 func(path string) (string, error)) (*batch.Record, error) {
 	o := m.Options()
 	r := &batch.Record{
-		WeightsPath: o.WeightsPath, VggishGo: cli.Version(), Libtorch: torch.Version(), Gotch: torch.GotchVersion,
+		WeightsPath: o.WeightsPath, VggishGo: cli.Version(), Libtorch: torch.Version(), BLAS: blas(), Gotch: torch.GotchVersion,
 		Go: runtime.Version(), Device: m.Device(), BatchSize: o.BatchSize, Threads: torch.Threads(), Workers: o.Workers, Args: args,
 		Settings: batch.Settings{Variant: string(o.Variant), Hop: o.Preprocess.Hop, Tail: o.Preprocess.Tail.String(),
 			Channels: o.Channels.String(), Resampler: resampler, Precision: string(o.Precision)},

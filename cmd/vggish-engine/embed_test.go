@@ -120,6 +120,7 @@ func TestEmbedBatch(t *testing.T) {
 	assert.Equal(t, sum, rec.Settings.WeightsSHA256)
 	assert.Equal(t, resampler, rec.Settings.Resampler)
 	assert.Equal(t, "cpu", rec.Device)
+	assert.Equal(t, blas(), rec.BLAS, "the BLAS and its kernels, which the bits depend on")
 	assert.Equal(t, []int{total, len(c.Good), 3}, []int{rec.Inputs, rec.Embedded, rec.Failed})
 
 	start = time.Now()

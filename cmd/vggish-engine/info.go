@@ -20,11 +20,7 @@ func runInfo(args []string, s cli.Stdio) error {
 	fmt.Fprintf(s.Out, "cuda      %v\n", torch.CUDAAvailable())
 	fmt.Fprintf(s.Out, "devices   %d\n", torch.DeviceCount())
 	fmt.Fprintf(s.Out, "threads   %d (the default: one per usable CPU, from %s; libtorch's own default here: %d)\n", n, source, torch.Threads())
-	blas, reference := torch.BLAS()
-	if reference {
-		blas += " (the reference implementation, several times slower: apt install libopenblas0)"
-	}
-	fmt.Fprintf(s.Out, "blas      %s\n", blas)
+	fmt.Fprintf(s.Out, "blas      %s\n", blas())
 	devices := []torch.Device{torch.CPU}
 	for i := range torch.DeviceCount() {
 		devices = append(devices, torch.CUDA(i))
@@ -33,6 +29,15 @@ func runInfo(args []string, s cli.Stdio) error {
 		fmt.Fprintf(s.Out, "precision %s: %s\n", d, nativePrecisions(d))
 	}
 	return nil
+}
+
+// blas names the BLAS libtorch's products run on, and says so when it is the reference one.
+func blas() string {
+	desc, reference := torch.BLAS()
+	if reference {
+		desc += " (the reference implementation, several times slower: apt install libopenblas0)"
+	}
+	return desc
 }
 
 // nativePrecisions says which --precision values device runs on units built for them.

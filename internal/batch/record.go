@@ -41,12 +41,15 @@ type Record struct {
 	PCAPath     string   `json:"pca_path,omitempty"`
 	VggishGo    string   `json:"vggish_go"`
 	Libtorch    string   `json:"libtorch"`
-	Gotch       string   `json:"gotch"`
-	Go          string   `json:"go"`
-	Device      string   `json:"device"`
-	BatchSize   int      `json:"batch_size"`
-	Threads     int      `json:"threads"`
-	Args        []string `json:"args,omitempty"`
+	// BLAS is the library libtorch's products run on, with its kernels (torch.BLAS): with the
+	// libtorch build and the CPU, what the outputs' last bits depend on.
+	BLAS      string   `json:"blas"`
+	Gotch     string   `json:"gotch"`
+	Go        string   `json:"go"`
+	Device    string   `json:"device"`
+	BatchSize int      `json:"batch_size"`
+	Threads   int      `json:"threads"`
+	Args      []string `json:"args,omitempty"`
 	// Workers is the decoders at once, as given (--workers) or by default.
 	Workers int `json:"workers"`
 
