@@ -17,7 +17,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/vggish-go/vggish/torch/adapt/stubs"
 )
@@ -179,24 +180,19 @@ func (a adaptation) compile(libtch string) error {
 	defer os.RemoveAll(objDir)
 	cxx := compiler()
 	objs := make([]string, len(srcs))
-	errs := make([]error, len(srcs))
-	sem := make(chan struct{}, runtime.NumCPU())
-	var wg sync.WaitGroup
+	var g errgroup.Group
+	g.SetLimit(runtime.NumCPU())
 	for i, src := range srcs {
 		objs[i] = filepath.Join(objDir, strings.TrimSuffix(filepath.Base(src), ".cpp")+".o")
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
+		g.Go(func() error {
 			args := slices.Concat(a.cppFlags(libtch), cxxFlags, envFlags(), []string{"-c", "-o", objs[i], src})
 			if out, err := exec.Command(cxx, args...).CombinedOutput(); err != nil {
-				errs[i] = fmt.Errorf("compiling %s: %w\n%s", filepath.Base(src), err, firstLines(string(out), 20))
+				return fmt.Errorf("compiling %s: %w\n%s", filepath.Base(src), err, firstLines(string(out), 20))
 			}
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	if err := g.Wait(); err != nil {
 		return err
 	}
 	args := append([]string{"-r", "-nostdlib", "-o", filepath.Join(libtch, cxxObject)}, objs...)
