@@ -5,7 +5,7 @@ SHELL := /bin/bash
 GO ?= go
 # Debian/Ubuntu packages: libtorch and a C++ compiler for gotch, OpenBLAS (Debian 13's libtorch calls
 # the generic libblas.so.3, which is the reference implementation unless OpenBLAS is there: the network
-# ran 5x to 10x slower), ffmpeg's libraries (decode/libav) and command (standard input, and builds with
+# ran 3x to 10x slower), ffmpeg's libraries (decode/libav) and command (standard input, and builds with
 # -tags nolibav) for non-WAV audio, and the Python reference the parity tests run (always as
 # /usr/bin/python3).
 APT_PACKAGES := g++ libtorch-dev libopenblas0 pkg-config libavformat-dev libavcodec-dev libavutil-dev ffmpeg \

@@ -31,7 +31,7 @@ import (
 // build and kernels, the file that provides sgemm_, or libtorch's own (an upstream libtorch links MKL
 // into itself). reference reports Debian's and Ubuntu's reference BLAS (package libblas3), which a
 // libtorch built against the generic libblas.so.3 (Debian 13's) runs on unless OpenBLAS is installed:
-// the network was 5x to 10x slower there. The file that provides sgemm_ decides, not whether OpenBLAS
+// the network was 3x to 10x slower there. The file that provides sgemm_ decides, not whether OpenBLAS
 // is loaded: with the libblas.so.3 alternative set to the reference and liblapack.so.3's to OpenBLAS,
 // both are.
 func BLAS() (desc string, reference bool) {

@@ -102,7 +102,7 @@ func TestCUDAError(t *testing.T) {
 }
 
 // make setup installs OpenBLAS: libtorch's products never run on the reference BLAS there (Debian 13's
-// libtorch, built against the generic libblas.so.3, would otherwise; the network was 5x to 10x slower).
+// libtorch, built against the generic libblas.so.3, would otherwise; the network was 3x to 10x slower).
 func TestBLAS(t *testing.T) {
 	desc, reference := torch.BLAS()
 	t.Logf("BLAS: %s", desc)
