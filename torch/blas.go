@@ -27,6 +27,10 @@ import (
 	"strings"
 )
 
+// ReferenceBLASFix says what the reference BLAS costs and how to replace it, for the messages that
+// report it.
+const ReferenceBLASFix = "several times slower than OpenBLAS: install it (Debian, Ubuntu: apt install libopenblas0)"
+
 // BLAS says which BLAS libtorch's float32 products (the linear layers) run on: OpenBLAS with its
 // build and kernels, the file that provides sgemm_, or libtorch's own (an upstream libtorch links MKL
 // into itself). reference reports Debian's and Ubuntu's reference BLAS (package libblas3), which a

@@ -217,7 +217,7 @@ func New(ctx context.Context, opts Options) (*Model, error) {
 		return nil, err
 	}
 	if blas, reference := torch.BLAS(); reference && !dev.IsCUDA() {
-		warnings = append(warnings, fmt.Sprintf("libtorch's matrix products run on the reference BLAS (%s), several times slower than OpenBLAS: install OpenBLAS (Debian, Ubuntu: apt install libopenblas0)", blas))
+		warnings = append(warnings, fmt.Sprintf("libtorch's matrix products run on the reference BLAS (%s), %s", blas, torch.ReferenceBLASFix))
 	}
 	fetch := weights.Options{Progress: opts.Progress}
 	if opts.WeightsPath == "" {

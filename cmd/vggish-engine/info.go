@@ -35,7 +35,7 @@ func runInfo(args []string, s cli.Stdio) error {
 func blas() string {
 	desc, reference := torch.BLAS()
 	if reference {
-		desc += " (the reference implementation, several times slower: apt install libopenblas0)"
+		desc += ": the reference implementation, " + torch.ReferenceBLASFix
 	}
 	return desc
 }

@@ -178,14 +178,14 @@ func (a adaptation) compile(libtch string) error {
 		return err
 	}
 	defer os.RemoveAll(objDir)
-	cxx := compiler()
+	cxx, flags := compiler(), slices.Concat(a.cppFlags(libtch), cxxFlags, envFlags())
 	objs := make([]string, len(srcs))
 	var g errgroup.Group
 	g.SetLimit(runtime.NumCPU())
 	for i, src := range srcs {
 		objs[i] = filepath.Join(objDir, strings.TrimSuffix(filepath.Base(src), ".cpp")+".o")
 		g.Go(func() error {
-			args := slices.Concat(a.cppFlags(libtch), cxxFlags, envFlags(), []string{"-c", "-o", objs[i], src})
+			args := slices.Concat(flags, []string{"-c", "-o", objs[i], src})
 			if out, err := exec.Command(cxx, args...).CombinedOutput(); err != nil {
 				return fmt.Errorf("compiling %s: %w\n%s", filepath.Base(src), err, firstLines(string(out), 20))
 			}
