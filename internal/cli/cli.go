@@ -97,7 +97,7 @@ func Run(args []string, s Stdio, runs map[string]RunFunc) int {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return ExitOK
 	case errors.As(err, &ue):
-		ue.fs.PrintUsage(s.Err)
+		ue.fs.PrintSynopsis(s.Err)
 		fmt.Fprintf(s.Err, "vggish %s: %v\n", name, ue.err)
 		return ExitUsage
 	default:

@@ -3,6 +3,7 @@ package cli
 import (
 	"io"
 	"runtime/debug"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -51,5 +52,45 @@ func TestVersionOf(t *testing.T) {
 		}
 		module, commit := versionOf(bi)
 		assert.Equal(t, []string{tt.module, tt.commit}, []string{module, commit}, tt.version)
+	}
+}
+
+// A mistake prints the command's synopsis and where its flags are, then the error, last: not the whole
+// usage, which for embed is over 100 lines above the error. -h prints the whole usage.
+func TestMistakePrintsTheSynopsis(t *testing.T) {
+	const usage = "usage: vggish x [--n N] IN\n       vggish x -\n\nDoes x.\n"
+	runs := map[string]RunFunc{"x": func(args []string, s Stdio) error {
+		fs := NewFlags("x", usage)
+		n := fs.Int("n", 1, "how many")
+		in, err := fs.ParseArgs(args, s.Out)
+		if err != nil {
+			return fs.AsMisuse(err)
+		}
+		if len(in) != 1 || *n < 1 {
+			return fs.Misuse("want one IN and --n of at least 1")
+		}
+		return nil
+	}}
+	tests := []struct {
+		args         []string
+		code         int
+		stdout, want string
+	}{
+		{[]string{"x", "a"}, ExitOK, "", ""},
+		{[]string{"x", "-h"}, ExitOK, usage + "\nflags:\n  -n int\n    \thow many (default 1)\n", ""},
+		{[]string{"x"}, ExitUsage, "", "usage: vggish x [--n N] IN\n       vggish x -\nRun 'vggish help x' for the command's description and flags.\n" +
+			"vggish x: want one IN and --n of at least 1\n"},
+		{[]string{"x", "--n", "0", "a"}, ExitUsage, "", "usage: vggish x [--n N] IN\n       vggish x -\nRun 'vggish help x' for the command's description and flags.\n" +
+			"vggish x: want one IN and --n of at least 1\n"},
+		{[]string{"x", "--m", "a"}, ExitUsage, "", "usage: vggish x [--n N] IN\n       vggish x -\nRun 'vggish help x' for the command's description and flags.\n" +
+			"vggish x: flag provided but not defined: -m\n"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			var stdout, stderr strings.Builder
+			assert.Equal(t, tt.code, Run(tt.args, Stdio{Out: &stdout, Err: &stderr}, runs))
+			assert.Equal(t, tt.stdout, stdout.String())
+			assert.Equal(t, tt.want, stderr.String())
+		})
 	}
 }

@@ -9,7 +9,8 @@ import (
 )
 
 // FlagSet is a command's flags and usage. Its own printing is off: -h prints the usage to standard
-// output, a mistake prints it to standard error, followed by the error (see Run).
+// output; a mistake prints the synopsis and where the rest is to standard error, followed by the
+// error (see Run).
 type FlagSet struct {
 	*flag.FlagSet
 	usage string // the synopsis and description, before the flags
@@ -36,8 +37,17 @@ func (f *FlagSet) PrintUsage(w io.Writer) {
 	}
 }
 
-// UsageError is a mistake in the command line: Run prints it after the command's usage, on standard
-// error, and exits with status 2.
+// PrintSynopsis prints the usage text's synopsis (up to its first blank line) and the command that
+// prints the rest: what a mistake needs, where the whole usage (over 100 lines for embed) would bury
+// the error.
+func (f *FlagSet) PrintSynopsis(w io.Writer) {
+	synopsis, _, _ := strings.Cut(f.usage, "\n\n")
+	fmt.Fprintf(w, "%s\nRun '%s' for the command's description and flags.\n", strings.TrimSuffix(synopsis, "\n"),
+		strings.Replace(f.Name(), "vggish ", "vggish help ", 1))
+}
+
+// UsageError is a mistake in the command line: Run prints it after the command's synopsis, on
+// standard error, and exits with status 2.
 type UsageError struct {
 	err error
 	fs  *FlagSet
