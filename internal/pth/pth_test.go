@@ -239,12 +239,19 @@ func TestReadIntoErrors(t *testing.T) {
 		assert.EqualError(t, err, "element 3 is NaN", name)
 		require.NoError(t, f.Close())
 	}
-	// ReadInto checks a chunk at a time: the index counts from the tensor's start.
+	// ReadInto checks a chunk at a time, chunks in parallel: the index counts from the tensor's start,
+	// and the first bad value is the one named, whichever chunk finishes first.
 	values := make([]float32, 3<<18)
 	values[len(values)-2] = float32(math.Inf(-1))
 	big := &File{Tensors: map[string]*Tensor{"big": {DType: Float32, Shape: []int64{int64(len(values))}, Data: float32Bytes(values)}}, file: os.Stdin}
 	err = big.ReadInto("big", make([]byte, 4*len(values)))
 	assert.EqualError(t, err, fmt.Sprintf(`pth %s: tensor "big": element %d is -Inf`, os.Stdin.Name(), len(values)-2))
+	values[len(values)/2] = float32(math.NaN())
+	big.Tensors["big"].Data = float32Bytes(values)
+	for range 20 {
+		err = big.ReadInto("big", make([]byte, 4*len(values)))
+		assert.EqualError(t, err, fmt.Sprintf(`pth %s: tensor "big": element %d is NaN`, os.Stdin.Name(), len(values)/2))
+	}
 }
 
 func TestFloat32(t *testing.T) {
