@@ -1,11 +1,13 @@
 package preprocess
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/vggish-go/vggish/internal/tensor"
 	"github.com/vggish-go/vggish/preprocess/resample"
@@ -102,33 +104,59 @@ const maxCachedBanks = 16
 var (
 	banksMu sync.Mutex
 	banks   = map[bankKey]*bank{} // a nil *bank where the Go resampler serves the rate
+	// building makes one bank per rate pair at a time: the inputs of a new rate that start together
+	// (a corpus's first files, one per worker) wait for one build instead of each making the bank.
+	building  singleflight.Group
+	buildBank = newBank // replaced by tests, to count the builds
 )
+
+// errNoRoom says that the cache of banks filled up while a bank was being built.
+var errNoRoom = errors.New("no room for another bank")
 
 // bankFor returns the bank for rate on device, nil when the rate pair's bank would exceed maxBank.
 // Banks are built on first use and kept for the process, up to maxCachedBanks; past that the caller
 // owns the bank it gets and frees it.
 func bankFor(rate int, device gotch.Device) (b *bank, owned bool, err error) {
 	key := bankKey{rate, device}
-	banksMu.Lock()
-	b, ok := banks[key]
-	banksMu.Unlock()
-	if ok {
+	if b, ok, full := cachedBank(key); ok {
 		return b, false, nil
+	} else if full {
+		b, err = buildBank(rate, device)
+		return b, b != nil, err
 	}
-	if b, err = newBank(rate, device); err != nil {
+	v, err, _ := building.Do(fmt.Sprintf("%d %v", rate, device), func() (any, error) {
+		if b, ok, _ := cachedBank(key); ok { // built by the call this one followed
+			return b, nil
+		}
+		b, err := buildBank(rate, device)
+		if err != nil {
+			return nil, err
+		}
+		banksMu.Lock()
+		defer banksMu.Unlock()
+		if len(banks) >= maxCachedBanks { // other rates' banks came first
+			b.free()
+			return nil, errNoRoom
+		}
+		banks[key] = b
+		return b, nil
+	})
+	switch {
+	case errors.Is(err, errNoRoom):
+		b, err = buildBank(rate, device)
+		return b, b != nil, err
+	case err != nil:
 		return nil, false, err
 	}
+	return v.(*bank), false, nil
+}
+
+// cachedBank returns the cached bank for key, if there is one, and whether the cache is full.
+func cachedBank(key bankKey) (b *bank, ok, full bool) {
 	banksMu.Lock()
 	defer banksMu.Unlock()
-	if prev, ok := banks[key]; ok {
-		b.free()
-		return prev, false, nil
-	}
-	if len(banks) >= maxCachedBanks {
-		return b, b != nil, nil
-	}
-	banks[key] = b
-	return b, false, nil
+	b, ok = banks[key]
+	return b, ok, len(banks) >= maxCachedBanks
 }
 
 func (b *bank) free() {

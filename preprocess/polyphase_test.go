@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -102,6 +104,44 @@ func TestResamplerChoice(t *testing.T) {
 }
 
 func typeName(v any) string { return fmt.Sprintf("%T", v) }
+
+// Inputs of a new rate that start together wait for one bank, rather than each building it.
+func TestBankIsBuiltOncePerRate(t *testing.T) {
+	banksMu.Lock()
+	saved := banks
+	banks = map[bankKey]*bank{}
+	banksMu.Unlock()
+	var builds atomic.Int32
+	buildBank = func(rate int, device gotch.Device) (*bank, error) {
+		builds.Add(1)
+		return newBank(rate, device)
+	}
+	t.Cleanup(func() {
+		buildBank = newBank
+		banksMu.Lock()
+		defer banksMu.Unlock()
+		for _, b := range banks {
+			b.free()
+		}
+		banks = saved
+	})
+	got := make([]*bank, 4)
+	var wg sync.WaitGroup
+	for i := range got {
+		wg.Go(func() {
+			b, owned, err := bankFor(44100, gotch.CPU)
+			assert.NoError(t, err)
+			assert.False(t, owned, "a cached bank")
+			got[i] = b
+		})
+	}
+	wg.Wait()
+	assert.EqualValues(t, 1, builds.Load())
+	require.NotNil(t, got[0])
+	for _, b := range got {
+		assert.Same(t, got[0], b)
+	}
+}
 
 // Banks are kept for a few rates; a stream of files with many rates does not grow the process.
 func TestBankCacheIsBounded(t *testing.T) {
