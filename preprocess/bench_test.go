@@ -22,6 +22,7 @@ func BenchmarkPreprocess(b *testing.B) {
 			}
 			path := reftest.Corpus(b, 1, c.rate, c.channels, 60)[0]
 			ref := reftest.Timing(b, "reference.py", "time-embed", "--weights", reftest.Weights(b, "zip"), path)
+			b.ReportAllocs()
 			b.ResetTimer()
 			for range b.N {
 				if _, _, err := preprocess.File(context.Background(), path, preprocess.Options{}); err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 
 	"github.com/vggish-go/vggish/decode"
 	"github.com/vggish-go/vggish/internal/spec"
@@ -84,6 +85,9 @@ func blockExamples(hop int) int {
 	return max(1, min(BlockExamples, (BlockExamples-1)*defaultHop/hop+1))
 }
 
+// readSamples is how many samples Stream asks its source for at a time.
+const readSamples = 1 << 16
+
 // Stream reads src to the end and calls fn with each block of examples, in order. Errors from src
 // and fn are returned as they are; Stream's own errors name the source ("preprocess NAME: ...", with the
 // name from a Name() string method when src has one).
@@ -114,12 +118,16 @@ func Stream(ctx context.Context, src decode.Source, opts Options, fn func(*Examp
 	need := func(n int) int { return (n-1)*stride + ExampleSamples }
 	block := blockExamples(hop)
 	var (
-		in      = make([]float64, 1<<16)
-		wave    []float64 // 16 kHz samples from example next's start on, once skip is dropped
-		next    int       // index of the first example wave holds
-		skip    int       // samples to drop from the front of wave before example next starts
-		samples int64     // source samples read
+		in      = slices.Grow(getSamples(), readSamples)[:readSamples]
+		wave    = getSamples() // 16 kHz samples from example next's start on, once skip is dropped
+		next    int            // index of the first example wave holds
+		skip    int            // samples to drop from the front of wave before example next starts
+		samples int64          // source samples read
 	)
+	defer func() {
+		putSamples(in)
+		putSamples(wave)
+	}()
 	// drop removes what it can of the skip: with a hop longer than an example, the samples between
 	// two examples may not have arrived when the first is emitted.
 	drop := func() {

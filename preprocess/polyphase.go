@@ -40,7 +40,7 @@ func newResampler(rate int, device gotch.Device) (resampler, error) {
 		}
 		return goResampler{rs}, nil
 	}
-	return &polyphase{bank: b, owned: owned}, nil
+	return &polyphase{bank: b, owned: owned, buf: getSamples()}, nil
 }
 
 type identity struct{}
@@ -264,6 +264,8 @@ func (p *polyphase) Write(in, out []float64) ([]float64, error) {
 }
 
 func (p *polyphase) Close() {
+	putSamples(p.buf)
+	p.buf = nil
 	if p.owned {
 		p.bank.free()
 		p.owned = false
@@ -301,18 +303,17 @@ func (p *polyphase) rows(out []float64, n int) ([]float64, error) {
 				copy(x[from-lo:], p.buf[from-p.start:to-p.start])
 			}
 		}
-		y, err := b.apply(x)
-		if err != nil {
+		var err error
+		if out, err = b.apply(out, x); err != nil {
 			return out, fmt.Errorf("resampling from %d Hz: %w", b.rate, err)
 		}
-		out = append(out, y...)
 		p.row += b.group
 	}
 	return out, nil
 }
 
-// apply computes one group of rows from its input window x.
-func (b *bank) apply(x []float64) ([]float64, error) {
+// apply computes one group of rows from its input window x and appends their outputs to out.
+func (b *bank) apply(out, x []float64) ([]float64, error) {
 	var s tensor.Scope
 	defer s.Close()
 	t, err := s.Own(tensor.To(b.device)(tensor.FromSlice(x, int64(len(x)))))
@@ -323,7 +324,7 @@ func (b *bank) apply(x []float64) ([]float64, error) {
 		return tensor.Polyphase(t, b.weights, b.offsets, b.group, b.step)
 	})
 	if err != nil {
-		return nil, err
+		return out, err
 	}
-	return tensor.ToSlice[float64](y) // (group, outs)
+	return tensor.AppendSlice(out, y) // (group, outs)
 }

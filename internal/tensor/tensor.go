@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"unsafe"
 
@@ -90,9 +91,14 @@ func FromSlice[T Element](data []T, shape ...int64) (*ts.Tensor, error) {
 }
 
 // ToSlice copies a tensor of any device, dtype and layout to a new Go slice, converting the dtype.
-func ToSlice[T Element](t *ts.Tensor) ([]T, error) {
+func ToSlice[T Element](t *ts.Tensor) ([]T, error) { return AppendSlice(make([]T, 0), t) }
+
+// AppendSlice appends the elements of a tensor of any device, dtype and layout to dst, converting the
+// dtype, and returns the extended slice (dst itself on an error): a caller that keeps dst saves a new
+// slice per call.
+func AppendSlice[T Element](dst []T, t *ts.Tensor) ([]T, error) {
 	dtype := dtypeOf[T]()
-	var out []T
+	out := dst
 	var s Scope
 	defer s.Close()
 	err := Do(func() error {
@@ -110,15 +116,16 @@ func ToSlice[T Element](t *ts.Tensor) ([]T, error) {
 		for _, d := range shape {
 			n *= d
 		}
-		out = make([]T, n)
 		if n == 0 {
 			return nil
 		}
-		lib.AtCopyData(lib.Ctensor(t.Ctensor()), unsafe.Pointer(&out[0]), uint(n), uint(dtype.Size()))
+		at := len(out)
+		out = slices.Grow(out, int(n))[:at+int(n)]
+		lib.AtCopyData(lib.Ctensor(t.Ctensor()), unsafe.Pointer(&out[at]), uint(n), uint(dtype.Size()))
 		return Err(ts.TorchErr())
 	})
 	if err != nil {
-		return nil, err
+		return dst, err
 	}
 	return out, nil
 }

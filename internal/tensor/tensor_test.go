@@ -162,6 +162,23 @@ func TestSliceRoundTrip(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []float64{1.5, -2, 3.25, 4, 5, 6}, asF64)
 
+	// AppendSlice extends what it is given, in place when the capacity allows.
+	dst := make([]float64, 1, 16)
+	dst[0] = 9
+	got, err := tensor.AppendSlice(dst, x)
+	require.NoError(t, err)
+	assert.Equal(t, []float64{9, 1.5, -2, 3.25, 4, 5, 6}, got)
+	assert.Same(t, &dst[0], &got[0], "dst's array, not a new one")
+	empty, err := s.Own(tensor.FromSlice([]float32{}, 0, 3))
+	require.NoError(t, err)
+	got, err = tensor.AppendSlice(dst, empty)
+	require.NoError(t, err)
+	assert.Equal(t, []float64{9}, got)
+	none, err := tensor.ToSlice[float32](empty)
+	require.NoError(t, err)
+	assert.NotNil(t, none, "an empty slice, not nil")
+	assert.Empty(t, none)
+
 	_, err = tensor.FromSlice([]float32{1, 2, 3}, 2, 2)
 	assert.ErrorContains(t, err, "3 elements do not fill shape [2 2]")
 	_, err = tensor.FromSlice([]float32{1})
