@@ -120,35 +120,34 @@ func bankFor(rate int, device gotch.Device) (b *bank, owned bool, err error) {
 	key := bankKey{rate, device}
 	if b, ok, full := cachedBank(key); ok {
 		return b, false, nil
-	} else if full {
-		b, err = buildBank(rate, device)
-		return b, b != nil, err
-	}
-	v, err, _ := building.Do(fmt.Sprintf("%d %v", rate, device), func() (any, error) {
-		if b, ok, _ := cachedBank(key); ok { // built by the call this one followed
+	} else if !full {
+		v, err, _ := building.Do(fmt.Sprintf("%d %v", rate, device), func() (any, error) {
+			if b, ok, _ := cachedBank(key); ok { // built by the call this one followed
+				return b, nil
+			}
+			b, err := buildBank(rate, device)
+			if err != nil {
+				return nil, err
+			}
+			banksMu.Lock()
+			defer banksMu.Unlock()
+			if len(banks) >= maxCachedBanks { // other rates' banks came first
+				b.free()
+				return nil, errNoRoom
+			}
+			banks[key] = b
 			return b, nil
+		})
+		if !errors.Is(err, errNoRoom) {
+			if err != nil {
+				return nil, false, err
+			}
+			return v.(*bank), false, nil
 		}
-		b, err := buildBank(rate, device)
-		if err != nil {
-			return nil, err
-		}
-		banksMu.Lock()
-		defer banksMu.Unlock()
-		if len(banks) >= maxCachedBanks { // other rates' banks came first
-			b.free()
-			return nil, errNoRoom
-		}
-		banks[key] = b
-		return b, nil
-	})
-	switch {
-	case errors.Is(err, errNoRoom):
-		b, err = buildBank(rate, device)
-		return b, b != nil, err
-	case err != nil:
-		return nil, false, err
 	}
-	return v.(*bank), false, nil
+	// Past the cache's bound each caller builds and owns its bank.
+	b, err = buildBank(rate, device)
+	return b, b != nil, err
 }
 
 // cachedBank returns the cached bank for key, if there is one, and whether the cache is full.
