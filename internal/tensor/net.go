@@ -51,8 +51,9 @@ type Net struct {
 }
 
 // NewNet prepares layers to run with the given layout and dtype (gotch.Float, gotch.BFloat16 or
-// gotch.Half); weights are converted and laid out once, here. The Net keeps its own copies: the
-// layers' tensors stay the caller's.
+// gotch.Half); weights are converted and laid out once, here. NewNet takes the layers' tensors over:
+// the Net keeps them, or converts them, in place where it can (fresh memory costs more than the
+// conversion), so the caller must not use them afterwards beyond dropping its handles.
 func NewNet(layers []Layer, layout Layout, dtype gotch.DType) (*Net, error) {
 	params := C.malloc(C.size_t(2*len(layers)) * C.size_t(unsafe.Sizeof(uintptr(0))))
 	defer C.free(params)

@@ -46,7 +46,6 @@ func smallNet(t *testing.T, s *tensor.Scope) []tensor.Layer {
 func TestNetLayouts(t *testing.T) {
 	var s tensor.Scope
 	defer s.Close()
-	layers := smallNet(t, &s)
 	in := make([]float32, 3*16*8)
 	for i := range in {
 		in[i] = float32(math.Sin(float64(i) * 0.7))
@@ -54,7 +53,7 @@ func TestNetLayouts(t *testing.T) {
 	x, err := s.Own(tensor.FromSlice(in, 3, 1, 16, 8))
 	require.NoError(t, err)
 	forward := func(layout tensor.Layout, dtype gotch.DType) []float32 {
-		net, err := tensor.NewNet(layers, layout, dtype)
+		net, err := tensor.NewNet(smallNet(t, &s), layout, dtype) // NewNet takes the layers over
 		require.NoError(t, err)
 		defer net.Close()
 		y, err := s.Own(net.Forward(context.Background(), x))
