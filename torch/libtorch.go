@@ -100,8 +100,11 @@ func Threads() int {
 	if n := threads.Load(); n > 0 {
 		return int(n)
 	}
-	return int(C.at_get_num_threads())
+	return threadCount()
 }
+
+// threadCount is libtorch's thread count on the calling OS thread.
+func threadCount() int { return int(C.at_get_num_threads()) }
 
 // UsableCPUs is the number of CPUs this process may use, and where that number comes from. It is Go's
 // GOMAXPROCS, which follows the CPU affinity mask and the cgroup CPU quota (a container's CPU limit)
