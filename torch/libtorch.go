@@ -6,6 +6,7 @@ void at_set_num_threads(int n_threads);
 int at_get_num_threads();
 extern const char vggish_libtorch_version[];
 void vggish_cache_cpu_allocations(size_t min_bytes, size_t min_cache);
+void vggish_trim_cpu_cache();
 void vggish_single_threaded_blas();
 char *get_and_reset_last_err();
 #include <stdlib.h>
@@ -50,6 +51,13 @@ func init() {
 	// OpenBLAS's pool busy-waits beside libtorch's threads; the products split across those instead.
 	C.vggish_single_threaded_blas()
 }
+
+// TrimCPUCache gives the kernel back the freed memory of large CPU tensors that vggish-go keeps for
+// reuse (up to the most that was in use at once, see mmapThreshold), and counts that most afresh from
+// now. Call it after a one-off phase that freed much: loading weights onto a GPU stages them in CPU
+// tensors, which the cache would otherwise keep for the process's life. A Model running meanwhile
+// fills its buffers again, once.
+func TrimCPUCache() { C.vggish_trim_cpu_cache() }
 
 // Version is the libtorch version gotch was compiled against, from libtorch's own headers.
 func Version() string { return C.GoString((*C.char)(unsafe.Pointer(&C.vggish_libtorch_version))) }

@@ -1,12 +1,16 @@
 package torch_test
 
 import (
+	"os"
 	"runtime"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/sugarme/gotch"
+	"github.com/sugarme/gotch/ts"
 
+	"github.com/vggish-go/vggish/internal/reftest"
 	"github.com/vggish-go/vggish/torch"
 )
 
@@ -108,4 +112,20 @@ func TestBLAS(t *testing.T) {
 	t.Logf("BLAS: %s", desc)
 	assert.NotEmpty(t, desc)
 	assert.False(t, reference, "libtorch runs on the reference BLAS (%s): apt install libopenblas0", desc)
+}
+
+// The cache of freed CPU tensor memory keeps a large freed block until trimmed.
+func TestTrimCPUCache(t *testing.T) {
+	if os.Getenv("VGGISH_CPU_ALLOCATOR") == "libtorch" {
+		t.Skip("VGGISH_CPU_ALLOCATOR=libtorch: libtorch's own allocator, no cache")
+	}
+	torch.TrimCPUCache()
+	before := reftest.RSSMB(t)
+	x, err := ts.Empty([]int64{64 << 20}, gotch.Float, gotch.CPU) // 256 MB, filled in as it is mapped
+	require.NoError(t, err)
+	x.MustDrop()
+	kept := reftest.RSSMB(t)
+	assert.Greater(t, kept-before, 200.0, "the freed block is kept for reuse")
+	torch.TrimCPUCache()
+	assert.Less(t, reftest.RSSMB(t)-before, 20.0, "and given back")
 }

@@ -240,7 +240,8 @@ func New(ctx context.Context, opts Options) (*Model, error) {
 }
 
 // load claims the TF32 switch (CUDA: libtorch would otherwise run float32 cuDNN convolutions in TF32)
-// and loads the network and the post-processor.
+// and loads the network and the post-processor. On CUDA the weights are staged in CPU tensors, whose
+// memory it then gives back.
 func (m *Model) load() error {
 	var err error
 	if m.device.IsCuda() {
@@ -252,9 +253,14 @@ func (m *Model) load() error {
 		return err
 	}
 	if m.opts.Postprocess != NoPostprocess {
-		m.post, err = loadPostprocessor(m.opts.PCAPath, m.opts.Postprocess, m.device)
+		if m.post, err = loadPostprocessor(m.opts.PCAPath, m.opts.Postprocess, m.device); err != nil {
+			return err
+		}
 	}
-	return err
+	if m.device.IsCuda() {
+		torch.TrimCPUCache()
+	}
+	return nil
 }
 
 // free releases what load made.

@@ -4,7 +4,7 @@
 // of a run). This allocator keeps freed large blocks for reuse, in size classes, and returns the least
 // recently used ones to the kernel once they exceed the peak in use, so memory stays flat. oneDNN's
 // buffers come through it too (libtorch registers the CPU allocator with ideep).
-// github.com/vggish-go/vggish/torch declares vggish_cache_cpu_allocations.
+// github.com/vggish-go/vggish/torch declares vggish_cache_cpu_allocations and vggish_trim_cpu_cache.
 #include <c10/core/Allocator.h>
 #include <c10/core/CPUAllocator.h>
 #include <c10/core/impl/alloc_cpu.h>
@@ -43,6 +43,18 @@ class CachingAllocator final : public c10::Allocator {
   void copy_data(void *dest, const void *src, std::size_t count) const { std::memcpy(dest, src, count); }
 
   static CachingAllocator &instance();
+
+  // trim unmaps every cached block and measures the peak in use afresh from now.
+  void trim() {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const Block &b : lru_) {
+      munmap(b.p, b.size);
+    }
+    lru_.clear();
+    by_size_.clear();
+    cached_ = 0;
+    peak_live_ = live_bytes_;
+  }
 
  private:
   struct Block {
@@ -152,6 +164,15 @@ void vggish_cache_cpu_allocations(size_t min_bytes, size_t min_cache) {
     the_allocator = new CachingAllocator(min_bytes, min_cache);  // lives as long as the process
     c10::SetCPUAllocator(the_allocator, /*priority=*/1);
   });
+}
+
+// vggish_trim_cpu_cache gives the kernel back the freed blocks the cache keeps, and measures the peak
+// in use afresh: what a one-off phase freed (weights staged on their way to a GPU) is not the working
+// set the cache keeps memory for. Nothing happens where the cache is not in use.
+void vggish_trim_cpu_cache() {
+  if (the_allocator != nullptr) {
+    the_allocator->trim();
+  }
 }
 
 }  // extern "C"
