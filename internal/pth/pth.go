@@ -154,7 +154,7 @@ func (t *Tensor) Float32() ([]float32, error) {
 //
 // An element is NaN or infinite when its bits without the sign are at least its exponent mask (all
 // exponent bits set); adding top-exponentMask then sets the element's top bit. That test runs on a word
-// of 8 bytes at a time, every lane at once, four words per step: a few hundred megabytes of weights
+// of 8 bytes at a time, every lane at once, eight words per step: a few hundred megabytes of weights
 // take tens of milliseconds.
 func checkFinite(dtype DType, data []byte, first int) error {
 	var lane, add uint64 // the low lane's sign bit; top - exponent mask, in every lane
@@ -186,9 +186,16 @@ func checkFinite(dtype DType, data []byte, first int) error {
 		return le.Uint64(tail[:])
 	}
 	j := 0
-	for ; j+32 <= len(data); j += 32 {
-		if bad(le.Uint64(data[j:])) || bad(le.Uint64(data[j+8:])) || bad(le.Uint64(data[j+16:])) || bad(le.Uint64(data[j+24:])) {
-			break
+	for ; j+64 <= len(data); j += 64 {
+		w := data[j : j+64 : j+64]
+		// A lane's sum cannot carry into the next (its sign bit is cleared first), so the sums of
+		// eight words can be or'ed and tested at once: one branch per 64 bytes.
+		sums := (le.Uint64(w)&^top + add) | (le.Uint64(w[8:])&^top + add) |
+			(le.Uint64(w[16:])&^top + add) | (le.Uint64(w[24:])&^top + add) |
+			(le.Uint64(w[32:])&^top + add) | (le.Uint64(w[40:])&^top + add) |
+			(le.Uint64(w[48:])&^top + add) | (le.Uint64(w[56:])&^top + add)
+		if sums&top != 0 {
+			break // the words below find the element
 		}
 	}
 	for ; j < len(data); j += 8 {

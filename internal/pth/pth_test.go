@@ -328,6 +328,18 @@ func TestCheckFinite(t *testing.T) {
 		}
 	}
 	assert.NoError(t, checkFinite(Int32, le(0x7f800000, 4), 0), "integers are not checked")
+
+	// Past the first 64 bytes, wherever the value falls in the 64-byte steps and the words after them.
+	for _, tt := range tests {
+		size := tt.dtype.Size()
+		one := le(tt.finite[0], size)
+		n := 200 / size
+		for i := range n {
+			data := bytes.Repeat(one, n)
+			copy(data[i*size:], le(tt.others[0], size))
+			assert.EqualError(t, checkFinite(tt.dtype, data, 0), fmt.Sprintf("element %d is %v", i, float64At(tt.dtype, data[i*size:])), "%s at %d", tt.dtype, i)
+		}
+	}
 }
 
 // zipEntry is an entry of an archive rebuilt by rezip.
