@@ -138,11 +138,11 @@ func bankFor(rate int, device gotch.Device) (b *bank, owned bool, err error) {
 			banks[key] = b
 			return b, nil
 		})
-		if !errors.Is(err, errNoRoom) {
-			if err != nil {
-				return nil, false, err
-			}
+		switch {
+		case err == nil:
 			return v.(*bank), false, nil
+		case !errors.Is(err, errNoRoom):
+			return nil, false, err
 		}
 	}
 	// Past the cache's bound each caller builds and owns its bank.
