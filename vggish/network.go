@@ -10,7 +10,6 @@ import (
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
-	"golang.org/x/sys/cpu"
 
 	"github.com/vggish-go/vggish/internal/pth"
 	"github.com/vggish-go/vggish/internal/tensor"
@@ -52,17 +51,14 @@ type network struct {
 
 // layout is the fastest form of the network on device at precision p, measured (see the README). On
 // the CPU: oneDNN's blocked layout with the convolution weights reordered once at load, whose float32
-// results equal libtorch's plain layout bit for bit; in bfloat16 it also beat channels-last by 11% of
-// CPU time, but libtorch's oneDNN runs bfloat16 only on AVX-512 CPUs (BW, VL and DQ), and elsewhere the
-// plain layout's fallback kernels do. On CUDA: cuDNN on the plain layout in float32, channels-last for
-// the tensor cores in bfloat16 and float16.
+// results equal libtorch's plain layout bit for bit; in bfloat16 (AVX-512 CPUs only: see
+// Precision.check) it also beat channels-last by 11% of CPU time. On CUDA: cuDNN on the plain layout in
+// float32, channels-last for the tensor cores in bfloat16 and float16.
 func layout(device gotch.Device, p Precision) tensor.Layout {
 	switch {
 	case device.IsCuda() && (p == BF16 || p == FP16):
 		return tensor.ChannelsLast
 	case device.IsCuda():
-		return tensor.Plain
-	case p == BF16 && !(cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VL && cpu.X86.HasAVX512DQ):
 		return tensor.Plain
 	}
 	return tensor.MKLDNN

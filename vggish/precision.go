@@ -26,6 +26,7 @@ const (
 	// BF16 runs the network in bfloat16, on the CPU or CUDA: the weights are converted once, at load,
 	// and the activations are bfloat16. It pays on CPUs with bfloat16 units (AVX512-BF16, AMX-BF16)
 	// and on GPUs of compute capability 8.0 and up; elsewhere it runs, slowly (see Model.Warnings).
+	// On a CPU without AVX-512 it is FP32.
 	BF16 Precision = spec.BF16
 	// FP16 runs the network in float16 on CUDA (tensor cores from compute capability 7.0). libtorch's
 	// CPU kernels do not run it: New refuses it on the CPU.
@@ -52,8 +53,8 @@ func (p Precision) dtype() gotch.DType {
 	return gotch.Float
 }
 
-// check validates p for device and resolves it to what runs there: TF32 is FP32 on the CPU. The
-// warnings say what the user asked for that does not happen as asked.
+// check validates p for device and resolves it to what runs there: TF32 is FP32 on the CPU, and so is
+// BF16 on a CPU without AVX-512. The warnings say what the user asked for that does not happen as asked.
 func (p Precision) check(device torch.Device) (Precision, []string, error) {
 	if p == "" {
 		p = FP32
@@ -62,11 +63,14 @@ func (p Precision) check(device torch.Device) (Precision, []string, error) {
 		return "", nil, fmt.Errorf("vggish: precision %q: want %s", p, joinPrecisions(precisions))
 	}
 	if !device.IsCUDA() {
-		switch p {
-		case FP16:
+		switch {
+		case p == FP16:
 			return "", nil, errors.New("vggish: precision fp16 runs on CUDA only (libtorch's CPU kernels lack float16 convolutions); on the CPU use bf16")
-		case TF32:
+		case p == TF32:
 			return FP32, []string{"precision tf32 applies to CUDA only: on the CPU the network runs in fp32"}, nil
+		case p == BF16 && !tensor.MKLDNNRuns(gotch.BFloat16):
+			// libtorch's fallback kernels ran 13x slower than fp32 there, and drifted to a cosine of 0.995.
+			return FP32, []string{"precision bf16 needs AVX-512 (BW, VL and DQ) for libtorch's bfloat16 kernels: on this CPU the network runs in fp32"}, nil
 		}
 	}
 	if p == FP32 {

@@ -21,7 +21,14 @@ import (
 	"github.com/sugarme/gotch"
 	lib "github.com/sugarme/gotch/libtch"
 	"github.com/sugarme/gotch/ts"
+	"golang.org/x/sys/cpu"
 )
+
+// MKLDNNRuns reports whether the MKLDNN layout runs dtype on this CPU: libtorch's oneDNN path takes
+// bfloat16 only on AVX-512 CPUs (BW, VL and DQ), and NewNet fails elsewhere.
+func MKLDNNRuns(dtype gotch.DType) bool {
+	return dtype != gotch.BFloat16 || cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VL && cpu.X86.HasAVX512DQ
+}
 
 // Layer is one layer of a Net: a 3×3 convolution (padding 1) or a linear layer, optionally followed
 // by a ReLU and a 2×2 max-pool.

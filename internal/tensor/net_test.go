@@ -42,7 +42,8 @@ func smallNet(t *testing.T, s *tensor.Scope) []tensor.Layer {
 	}
 }
 
-// Every layout computes the same network; Plain, the CUDA path, runs here on the CPU too.
+// Every layout computes the same network; Plain, the CUDA path, runs here on the CPU too. In bfloat16,
+// oneDNN's layout needs AVX-512: elsewhere NewNet fails, saying so.
 func TestNetLayouts(t *testing.T) {
 	var s tensor.Scope
 	defer s.Close()
@@ -54,6 +55,9 @@ func TestNetLayouts(t *testing.T) {
 	require.NoError(t, err)
 	forward := func(layout tensor.Layout, dtype gotch.DType) []float32 {
 		net, err := tensor.NewNet(smallNet(t, &s), layout, dtype) // NewNet takes the layers over
+		if err != nil && layout == tensor.MKLDNN && !tensor.MKLDNNRuns(dtype) {
+			return nil // libtorch refuses it, and says why
+		}
 		require.NoError(t, err)
 		defer net.Close()
 		y, err := s.Own(net.Forward(context.Background(), x))
@@ -77,6 +81,10 @@ func TestNetLayouts(t *testing.T) {
 		{"mkldnn bf16", tensor.MKLDNN, gotch.BFloat16, 2e-2},
 	} {
 		got := forward(c.layout, c.dtype)
+		if got == nil {
+			t.Logf("%s: refused on this CPU, which lacks AVX-512", c.name)
+			continue
+		}
 		scale, d := 0.0, 0.0
 		for i := range plain {
 			scale = math.Max(scale, math.Abs(float64(plain[i])))
