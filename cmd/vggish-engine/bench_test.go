@@ -174,7 +174,7 @@ func BenchmarkPipeline(b *testing.B) {
 		for _, c := range []struct{ rate, channels int }{{16000, 1}, {44100, 2}} {
 			b.Run(fmt.Sprintf("precision=%s/%dHz_%dch", p, c.rate, c.channels), func(b *testing.B) {
 				if !network.native {
-					b.Skipf("this CPU emulates %s", p)
+					b.Skipf("this CPU does not run %s natively", p)
 				}
 				files := reftest.Corpus(b, 8, c.rate, c.channels, 30)
 				pre := preprocessingCPU(b, files)
