@@ -5,7 +5,10 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/sugarme/gotch"
+
 	"github.com/vggish-go/vggish/internal/cli"
+	"github.com/vggish-go/vggish/internal/tensor"
 	"github.com/vggish-go/vggish/torch"
 	"github.com/vggish-go/vggish/vggish"
 )
@@ -51,7 +54,11 @@ func nativePrecisions(device torch.Device) string {
 		names[i] = string(p)
 	}
 	s := fmt.Sprintf("%s native (%s)", strings.Join(names, ", "), units)
-	if !slices.Contains(native, vggish.BF16) {
+	switch {
+	case slices.Contains(native, vggish.BF16):
+	case !device.IsCUDA() && !tensor.MKLDNNRuns(gotch.BFloat16):
+		s += "; bf16 is fp32 on this CPU (no AVX-512)"
+	default:
 		s += "; bf16 runs, slowly"
 	}
 	if !device.IsCUDA() {
