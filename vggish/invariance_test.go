@@ -9,11 +9,9 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-	"github.com/sugarme/gotch"
 	"golang.org/x/sys/cpu"
 
 	"github.com/vggish-go/vggish/internal/golden"
-	"github.com/vggish-go/vggish/internal/tensor"
 	"github.com/vggish-go/vggish/preprocess"
 	"github.com/vggish-go/vggish/torch"
 	"github.com/vggish-go/vggish/vggish"
@@ -108,8 +106,8 @@ func batchInvariance(t *testing.T) {
 				// AVX-512 takes another path, which the cap cannot show).
 				t.Skip("bf16 does not run with oneDNN capped below AVX-512 on an AVX-512 CPU")
 			}
-			if c.precision == vggish.BF16 && !tensor.MKLDNNRuns(gotch.BFloat16) {
-				t.Skip("this CPU runs bf16 as fp32 (TestPrecisionOnCPU)")
+			if runs, _, _ := c.precision.Resolve(torch.CPU); runs != c.precision {
+				t.Skipf("this CPU runs %s as %s (TestPrecisionOnCPU)", c.precision, runs)
 			}
 			// One model per case, loaded once (loading dominates the test's time): the thread count is
 			// the process's, which the model's next pass follows.

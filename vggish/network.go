@@ -52,7 +52,7 @@ type network struct {
 // layout is the fastest form of the network on device at precision p, measured (see the README). On
 // the CPU: oneDNN's blocked layout with the convolution weights reordered once at load, whose float32
 // results equal libtorch's plain layout bit for bit; in bfloat16 (AVX-512 CPUs only: see
-// Precision.check) it also beat channels-last by 11% of CPU time. On CUDA: cuDNN on the plain layout in
+// Precision.Resolve) it also beat channels-last by 11% of CPU time. On CUDA: cuDNN on the plain layout in
 // float32, channels-last for the tensor cores in bfloat16 and float16.
 func layout(device gotch.Device, p Precision) tensor.Layout {
 	switch {

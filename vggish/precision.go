@@ -53,9 +53,10 @@ func (p Precision) dtype() gotch.DType {
 	return gotch.Float
 }
 
-// check validates p for device and resolves it to what runs there: TF32 is FP32 on the CPU, and so is
-// BF16 on a CPU without AVX-512. The warnings say what the user asked for that does not happen as asked.
-func (p Precision) check(device torch.Device) (Precision, []string, error) {
+// Resolve validates p for device and says what runs there, as New does: TF32 is FP32 on the CPU, and so
+// is BF16 on a CPU without AVX-512. The warnings say what the user asked for that does not happen as
+// asked (Model.Warnings).
+func (p Precision) Resolve(device torch.Device) (Precision, []string, error) {
 	if p == "" {
 		p = FP32
 	}

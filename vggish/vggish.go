@@ -213,7 +213,7 @@ func New(ctx context.Context, opts Options) (*Model, error) {
 		opts.BatchSize = DefaultBatchSize
 	}
 	var warnings []string
-	if opts.Precision, warnings, err = opts.Precision.check(dev); err != nil {
+	if opts.Precision, warnings, err = opts.Precision.Resolve(dev); err != nil {
 		return nil, err
 	}
 	if blas, reference := torch.BLAS(); reference && !dev.IsCUDA() {

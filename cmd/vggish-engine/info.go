@@ -5,10 +5,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/sugarme/gotch"
-
 	"github.com/vggish-go/vggish/internal/cli"
-	"github.com/vggish-go/vggish/internal/tensor"
 	"github.com/vggish-go/vggish/torch"
 	"github.com/vggish-go/vggish/vggish"
 )
@@ -54,11 +51,9 @@ func nativePrecisions(device torch.Device) string {
 		names[i] = string(p)
 	}
 	s := fmt.Sprintf("%s native (%s)", strings.Join(names, ", "), units)
-	switch {
-	case slices.Contains(native, vggish.BF16):
-	case !device.IsCUDA() && !tensor.MKLDNNRuns(gotch.BFloat16):
-		s += "; bf16 is fp32 on this CPU (no AVX-512)"
-	default:
+	if runs, _, err := vggish.BF16.Resolve(device); err == nil && runs != vggish.BF16 {
+		s += fmt.Sprintf("; bf16 runs as %s here", runs)
+	} else if !slices.Contains(native, vggish.BF16) {
 		s += "; bf16 runs, slowly"
 	}
 	if !device.IsCUDA() {

@@ -9,14 +9,13 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/sugarme/gotch"
 
 	"github.com/vggish-go/vggish/internal/batch"
 	"github.com/vggish-go/vggish/internal/golden"
 	"github.com/vggish-go/vggish/internal/npyfile"
 	"github.com/vggish-go/vggish/internal/reftest"
-	"github.com/vggish-go/vggish/internal/tensor"
 	"github.com/vggish-go/vggish/torch"
+	"github.com/vggish-go/vggish/vggish"
 )
 
 // --precision reaches the model and the run record; a rerun at another precision is refused; the
@@ -46,7 +45,7 @@ func TestEmbedPrecision(t *testing.T) {
 	fp32, _, err := npyfile.Read(npy)
 	require.NoError(t, err)
 
-	if tensor.MKLDNNRuns(gotch.BFloat16) {
+	if runs, _, _ := vggish.BF16.Resolve(torch.CPU); runs == vggish.BF16 {
 		code, stderr = embed("bf16")
 		assert.Equal(t, 1, code)
 		assert.Contains(t, stderr, "other settings (vggish-run.json, format npy: precision fp32, now bf16)")
