@@ -86,8 +86,7 @@ func flag(b bool, v int) int {
 
 // Forward maps x, float32 (B, 1, H, W) on the net's device, to a new float32 (B, D) tensor. A clip's
 // row does not depend on the batch it runs in: every product runs at one shape (see the shim). When
-// ctx is done the native work stops at the next chunk of clips (a few clips' convolutions) and
-// Forward returns ctx's error.
+// ctx is done the native work stops at the next clip's convolutions and Forward returns ctx's error.
 func (n *Net) Forward(ctx context.Context, x *ts.Tensor) (*ts.Tensor, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
