@@ -12,10 +12,16 @@ var ErrTooLong = errors.New("audio too long")
 // [ErrTooLong] (naming the source) instead of any sample beyond: a small compressed file that decodes
 // to hours is refused once the limit is passed, having decoded no more than that. The result can be
 // [Split] when src can; closing it closes src.
-func Limit(src Source, seconds float64) Source {
-	l := limit{max: int64(seconds * float64(src.SampleRate())), seconds: seconds, name: "audio"}
+func Limit(src Source, seconds float64) Source { return Watch(src, seconds, nil) }
+
+// Watch is Limit that also calls read, when not nil, after each read that yields audio, with the
+// frames yielded so far and the channels a frame holds (1 for a source that cannot be Split): an
+// account of how much audio an encoded input holds, as it is decoded (a server's queue, which knows
+// only the input's size in bytes before). read runs on the reading goroutine.
+func Watch(src Source, seconds float64, read func(frames int64, channels int)) Source {
+	l := limit{max: int64(seconds * float64(src.SampleRate())), seconds: seconds, name: "audio", read: read, channels: 1}
 	if s, ok := src.(interleaved); ok {
-		l.name = s.Name()
+		l.name, l.channels = s.Name(), s.channelCount()
 		return &limitedFrames{s, l}
 	}
 	return &limited{src, l}
@@ -23,15 +29,20 @@ func Limit(src Source, seconds float64) Source {
 
 // limit counts the frames a source has yielded.
 type limit struct {
-	n, max  int64
-	seconds float64
-	name    string
+	n, max   int64
+	seconds  float64
+	name     string
+	read     func(frames int64, channels int)
+	channels int
 }
 
 // add counts n more frames, failing past the limit.
 func (l *limit) add(n int) error {
 	if l.n += int64(n); l.n > l.max {
 		return failed(l.name, fmt.Errorf("%w: more than the limit of %g s", ErrTooLong, l.seconds))
+	}
+	if l.read != nil && n > 0 {
+		l.read(l.n, l.channels)
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -60,6 +61,47 @@ func TestLimit(t *testing.T) {
 	// A source from elsewhere is limited too.
 	_, err := readAll(t, Limit(foreignSamples{n: 2000}, 1), 300, 1)
 	require.ErrorIs(t, err, ErrTooLong)
+}
+
+// Watch reports the frames yielded so far and the channels of each, whether read mixed or by channel,
+// up to the last frame.
+func TestWatch(t *testing.T) {
+	stereo := make([]float64, 2*1000) // 1 s at 1 kHz
+	for _, c := range []struct {
+		name     string
+		split    bool
+		channels int
+	}{{"mixed", false, 2}, {"split", true, 2}, {"a source from elsewhere", false, 1}} {
+		t.Run(c.name, func(t *testing.T) {
+			var src Source = struct{ Source }{FromFloat64(make([]float64, 1000), 1000)} // not splittable
+			if c.channels == 2 {
+				var err error
+				src, err = FromBuffer(&audio.FloatBuffer{Format: &audio.Format{NumChannels: 2, SampleRate: 1000}, Data: stereo})
+				require.NoError(t, err)
+			}
+			var (
+				mu     sync.Mutex
+				frames []int64
+			)
+			w := Watch(src, 10, func(n int64, channels int) {
+				mu.Lock()
+				defer mu.Unlock()
+				assert.Equal(t, c.channels, channels)
+				frames = append(frames, n)
+			})
+			var err error
+			if c.split {
+				_, errs := readChannels(t, w, 300)
+				err = errors.Join(errs...)
+			} else {
+				_, err = readAll(t, w, 300, 1)
+			}
+			require.NoError(t, err)
+			require.NotEmpty(t, frames)
+			assert.IsIncreasing(t, frames)
+			assert.Equal(t, int64(1000), frames[len(frames)-1])
+		})
+	}
 }
 
 type foreignSamples struct{ n int }

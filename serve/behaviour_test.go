@@ -19,7 +19,6 @@ import (
 	"math/big"
 	"net"
 	"net/http"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,6 +28,8 @@ import (
 	"codeberg.org/sbinet/npyio"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -159,6 +160,17 @@ func TestGRPC(t *testing.T) {
 		require.NoError(t, err)
 		check(t, r, want)
 	})
+	t.Run("START alone counts its clips", func(t *testing.T) {
+		_, _, body := do(t, "GET", ts.url+"/metrics", nil)
+		before := metric(t, body, "vggish_clips_total")
+		raw := append(binary.LittleEndian.AppendUint32(nil, uint32(len(wav))), wav...)
+		r, err := ts.grpc.ModelInfer(ctx, &inference.ModelInferRequest{ModelName: "vggish", RawInputContents: [][]byte{raw},
+			Inputs: []*inference.ModelInferRequest_InferInputTensor{audioIn}, Outputs: []*inference.ModelInferRequest_InferRequestedOutputTensor{{Name: "START"}}})
+		require.NoError(t, err)
+		require.Len(t, r.Outputs, 1)
+		_, _, body = do(t, "GET", ts.url+"/metrics", nil)
+		assert.Equal(t, float64(want.Rows()), metric(t, body, "vggish_clips_total")-before)
+	})
 	t.Run("errors", func(t *testing.T) {
 		for _, c := range []struct {
 			req  *inference.ModelInferRequest
@@ -193,6 +205,7 @@ func TestHostile(t *testing.T) {
 		return fmt.Sprintf(`{"inputs":[{"name":"WAVEFORM","datatype":"FP32","shape":[%d],"parameters":{"sample_rate":%d},"data":%s}]}`, n, rate, data)
 	}
 	binBody, headLen := binaryAudioBody(t, wav, false)
+	tera := `{"inputs":[{"name":"WAVEFORM","datatype":"FP32","shape":[16],"parameters":{"sample_rate":16000,"binary_data_size":1099511627776}}]}`
 	var overclaim []byte // binary_data_size says 100 bytes more than come
 	{
 		head := fmt.Sprintf(`{"inputs":[{"name":"AUDIO","datatype":"BYTES","shape":[1],"parameters":{"binary_data_size":%d}}]}`, len(wav)+104)
@@ -229,6 +242,10 @@ func TestHostile(t *testing.T) {
 		{"header longer than the body", infer, binBody[:headLen-5], []string{HeaderLength, strconv.Itoa(headLen)}, http.StatusBadRequest, KindRequest},
 		{"header length not a number", infer, binBody, []string{HeaderLength, "x"}, http.StatusBadRequest, KindRequest},
 		{"binary data without the header", infer, binBody[:headLen], nil, http.StatusBadRequest, KindRequest},
+		{"binary_data_size past the byte limit", infer, []byte(tera), []string{HeaderLength, strconv.Itoa(len(tera))}, http.StatusRequestEntityTooLarge, KindTooLarge},
+		{"bytes past the binary data", infer, append(append([]byte(nil), binBody...), "junk"...), []string{HeaderLength, strconv.Itoa(headLen)}, http.StatusBadRequest, KindRequest},
+		{"bytes past the JSON", infer, []byte(waveform(16000, 16000) + `{}`), nil, http.StatusBadRequest, KindRequest},
+		{"WAVEFORM rows of other lengths", infer, []byte(`{"inputs":[{"name":"WAVEFORM","datatype":"FP32","shape":[2,2],"parameters":{"sample_rate":16000},"data":[[1,2,3],[4]]}]}`), nil, http.StatusBadRequest, KindRequest},
 		{"a BYTES length that lies", infer, append(append([]byte(nil), binBody[:headLen]...), 0xff, 0xff, 0xff, 0x7f), []string{HeaderLength, strconv.Itoa(headLen)}, http.StatusBadRequest, KindRequest},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -236,6 +253,34 @@ func TestHostile(t *testing.T) {
 			code, _, body := do(t, "POST", c.url, bytes.NewReader(c.body), c.headers...)
 			requireError(t, code, body, c.code, c.kind)
 			assert.Less(t, time.Since(start), 20*time.Second)
+		})
+	}
+	// Raw connections: a client that waits for the answer before sending a body over the limit gets its
+	// 413 at once, not at the request's time limit; a body cut short is the client's error.
+	for _, c := range []struct {
+		name, request string
+		code          int
+		kind          Kind
+	}{
+		{"over the byte limit, the client waiting", "POST /v1/embed HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000000\r\n\r\n", http.StatusRequestEntityTooLarge, KindTooLarge},
+		{"a body cut short", "POST /v2/models/vggish/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{\"inputs\":[", http.StatusBadRequest, KindRequest},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			conn, err := net.Dial("tcp", strings.TrimPrefix(ts.url, "http://"))
+			require.NoError(t, err)
+			defer conn.Close()
+			_, err = conn.Write([]byte(c.request))
+			require.NoError(t, err)
+			if strings.HasSuffix(c.request, "[") {
+				require.NoError(t, conn.(*net.TCPConn).CloseWrite())
+			}
+			conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			require.NoError(t, err, "an answer within 10 s")
+			defer resp.Body.Close()
+			body, err := io.ReadAll(resp.Body)
+			require.NoError(t, err)
+			requireError(t, resp.StatusCode, body, c.code, c.kind)
 		})
 	}
 	t.Run("huge headers", func(t *testing.T) {
@@ -323,6 +368,67 @@ func (s *Server) waitInFlight(t testing.TB, n int) {
 	}, 30*time.Second, 5*time.Millisecond, "%d requests in flight", n)
 }
 
+// The queue counts what a request's audio holds: samples by their duration, each channel's with
+// Each; encoded audio by its size, or 1 clip when its size is unknown, until its decoding shows more.
+func TestQueueCount(t *testing.T) {
+	stereo := &input{wave: true, samples: make([]float32, 2*48000), channels: 2, rate: 16000} // 3 s
+	for _, c := range []struct {
+		name string
+		in   *input
+		each bool
+		want int
+	}{
+		{"WAVEFORM", stereo, false, 4},
+		{"WAVEFORM, each channel", stereo, true, 8},
+		{"encoded, 10 clips of bytes", &input{audio: bytes.NewReader(nil), size: 10 * 30720}, false, 11},
+		{"encoded, size unknown", &input{audio: bytes.NewReader(nil), size: -1}, false, 1},
+	} {
+		t.Run(c.name, func(t *testing.T) { assert.Equal(t, c.want, c.in.clips(c.each)) })
+	}
+
+	// Three uploads of unknown size are admitted at once (each was counted as the largest body the
+	// server takes), and their counts grow as they are decoded.
+	ts := start(t, model(t, vggish.NoPostprocess), Options{})
+	wav := sineWAV(t, 20, 16000, 1)
+	half := 44 + 2*16000*10 // the header and 10 s
+	var (
+		pipes []*io.PipeWriter
+		dones []chan int
+	)
+	for range 3 {
+		pr, pw := io.Pipe()
+		done := make(chan int, 1)
+		go func() {
+			resp, err := http.Post(ts.url+"/v1/embed", "audio/wav", pr) // chunked
+			if err != nil {
+				done <- 0
+				return
+			}
+			resp.Body.Close()
+			done <- resp.StatusCode
+		}()
+		_, err := pw.Write(wav[:half])
+		require.NoError(t, err)
+		pipes, dones = append(pipes, pw), append(dones, done)
+	}
+	ts.waitInFlight(t, 3)
+	require.Eventually(t, func() bool {
+		ts.mu.Lock()
+		defer ts.mu.Unlock()
+		// The model decodes as many inputs at once as it has workers (one a CPU), and whole chunks of
+		// samples: the first upload's count grows to most of its 10 s, the others' stay at least 1.
+		return ts.queued >= 8+2
+	}, 30*time.Second, 5*time.Millisecond, "the decoded audio counted")
+	for i, pw := range pipes {
+		_, err := pw.Write(wav[half:])
+		require.NoError(t, err)
+		pw.Close()
+		assert.Equal(t, http.StatusOK, <-dones[i])
+	}
+	ts.waitInFlight(t, 0)
+	assert.Zero(t, ts.queued)
+}
+
 // Past the concurrency limit or the queue's clips, requests get 503 with Retry-After, and are
 // served again once there is room.
 func TestOverload(t *testing.T) {
@@ -398,16 +504,8 @@ func TestBatchMetrics(t *testing.T) {
 	require.NoError(t, err)
 	defer m.Close()
 	ts := start(t, m, Options{Batches: batches})
-	metric := func(body []byte, name string) float64 {
-		t.Helper()
-		match := regexp.MustCompile(`(?m)^` + name + ` (\S+)$`).FindSubmatch(body)
-		require.NotNil(t, match, "%s in\n%s", name, body)
-		v, err := strconv.ParseFloat(string(match[1]), 64)
-		require.NoError(t, err)
-		return v
-	}
 	_, _, body := do(t, "GET", ts.url+"/metrics", nil)
-	assert.Zero(t, metric(body, "vggish_batch_clips_count"), "no pass before any request")
+	assert.Zero(t, metric(t, body, "vggish_batch_clips_count"), "no pass before any request")
 
 	wav := sineWAV(t, 3, 16000, 1) // 3 clips
 	var wg sync.WaitGroup
@@ -427,16 +525,16 @@ func TestBatchMetrics(t *testing.T) {
 	wg.Wait()
 	code, _, body := do(t, "GET", ts.url+"/metrics", nil)
 	require.Equal(t, http.StatusOK, code)
-	passes := metric(body, "vggish_batch_clips_count")
-	assert.Equal(t, 18.0, metric(body, "vggish_batch_clips_sum"), "every clip served, in a reported pass")
-	assert.Equal(t, metric(body, "vggish_clips_total"), metric(body, "vggish_batch_clips_sum"))
+	passes := metric(t, body, "vggish_batch_clips_count")
+	assert.Equal(t, 18.0, metric(t, body, "vggish_batch_clips_sum"), "every clip served, in a reported pass")
+	assert.Equal(t, metric(t, body, "vggish_clips_total"), metric(t, body, "vggish_batch_clips_sum"))
 	assert.GreaterOrEqual(t, passes, 1.0)
 	assert.LessOrEqual(t, passes, 6.0, "no more passes than requests: each request's 3 clips fit one")
-	assert.GreaterOrEqual(t, metric(body, "vggish_batch_runs_sum"), 6.0, "every request's clips in a pass")
+	assert.GreaterOrEqual(t, metric(t, body, "vggish_batch_runs_sum"), 6.0, "every request's clips in a pass")
 	for _, h := range []string{"vggish_batch_runs", "vggish_queue_wait_seconds", "vggish_forward_duration_seconds"} {
-		assert.Equal(t, passes, metric(body, h+"_count"), h)
+		assert.Equal(t, passes, metric(t, body, h+"_count"), h)
 	}
-	assert.Positive(t, metric(body, "vggish_forward_duration_seconds_sum"))
+	assert.Positive(t, metric(t, body, "vggish_forward_duration_seconds_sum"))
 	assert.Contains(t, string(body), `vggish_batch_clips_bucket{le="4"}`)
 }
 
@@ -518,6 +616,31 @@ func TestDrain(t *testing.T) {
 		t.Fatal("Serve did not return once drained")
 	}
 
+	t.Run("an upload under way", func(t *testing.T) {
+		ts := start(t, m, Options{})
+		samples := make([]float32, 16000)
+		data, _ := json.Marshal(samples)
+		body := []byte(fmt.Sprintf(`{"inputs":[{"name":"WAVEFORM","datatype":"FP32","shape":[16000],"parameters":{"sample_rate":16000},"data":%s}]}`, data))
+		s, done := newStalled(t, ts.url, "/v2/models/vggish/infer", body, 100)
+		require.Eventually(t, func() bool {
+			ts.mu.Lock()
+			defer ts.mu.Unlock()
+			return ts.active == 1
+		}, 10*time.Second, time.Millisecond)
+		ts.stop()
+		require.Eventually(t, func() bool { return !ts.Ready() }, 10*time.Second, time.Millisecond)
+		s.finish()
+		r := <-done
+		require.NoError(t, r.err)
+		assert.Equal(t, http.StatusOK, r.code, "a request begun before the drain is served: %s", r.body)
+		select {
+		case err := <-ts.done:
+			assert.NoError(t, err)
+			ts.done <- err
+		case <-time.After(10 * time.Second):
+			t.Fatal("Serve did not return once drained")
+		}
+	})
 	t.Run("timeout", func(t *testing.T) {
 		ts := start(t, m, Options{DrainTimeout: 200 * time.Millisecond})
 		s, done := newStalled(t, ts.url, "/v1/embed", wav, 100)
@@ -533,6 +656,45 @@ func TestDrain(t *testing.T) {
 		s.conn.Close()
 		<-done
 	})
+}
+
+// A gRPC message that stops arriving is ended at the request's time limit, as a REST body is.
+func TestGRPCStalledMessage(t *testing.T) {
+	ts := start(t, model(t, vggish.NoPostprocess), Options{RequestTimeout: 500 * time.Millisecond})
+	conn, err := net.Dial("tcp", ts.grpcAddr)
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = conn.Write([]byte(http2.ClientPreface))
+	require.NoError(t, err)
+	fr := http2.NewFramer(conn, conn)
+	require.NoError(t, fr.WriteSettings())
+	var head bytes.Buffer
+	enc := hpack.NewEncoder(&head)
+	for _, f := range [][2]string{{":method", "POST"}, {":scheme", "http"}, {":path", inference.GRPCInferenceService_ModelInfer_FullMethodName},
+		{":authority", ts.grpcAddr}, {"content-type", "application/grpc"}, {"te", "trailers"}} {
+		require.NoError(t, enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]}))
+	}
+	require.NoError(t, fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: head.Bytes(), EndHeaders: true}))
+	msg := make([]byte, 5+1000) // a message declared 1 MB long, of which 1000 bytes come
+	binary.BigEndian.PutUint32(msg[1:], 1<<20)
+	require.NoError(t, fr.WriteData(1, false, msg))
+	began := time.Now()
+	conn.SetReadDeadline(began.Add(10 * time.Second))
+	for {
+		f, err := fr.ReadFrame()
+		require.NoError(t, err, "the server ends the call within 10 s")
+		if h, ok := f.(*http2.HeadersFrame); ok && h.StreamID == 1 || f.Header().Type == http2.FrameRSTStream {
+			break
+		}
+		if s, ok := f.(*http2.SettingsFrame); ok && !s.IsAck() {
+			require.NoError(t, fr.WriteSettingsAck())
+		}
+	}
+	assert.Less(t, time.Since(began), 5*time.Second)
+	require.Eventually(t, func() bool {
+		_, _, body := do(t, "GET", ts.url+"/metrics", nil)
+		return strings.Contains(string(body), `vggish_requests_total{endpoint="grpc_ModelInfer",result="timeout"} 1`)
+	}, 5*time.Second, 10*time.Millisecond, "counted as a timeout")
 }
 
 // A client that goes away cancels its work: the request leaves the server as canceled long before

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"log/slog"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/tap"
 
 	"github.com/vggish-go/vggish/serve/inference"
 )
@@ -32,7 +34,8 @@ var grpcOpen = map[string]bool{"ServerLive": true, "ServerReady": true, "ModelRe
 // each call as the REST routes do.
 func (s *Server) grpcIntercept(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 	start := time.Now()
-	if c, _ := ctx.Value(grpcCallKey{}).(*grpcCall); c != nil {
+	c, _ := ctx.Value(grpcCallKey{}).(*grpcCall)
+	if c != nil {
 		c.served = true
 	}
 	method := info.FullMethod[strings.LastIndex(info.FullMethod, "/")+1:]
@@ -46,11 +49,8 @@ func (s *Server) grpcIntercept(ctx context.Context, req any, info *grpc.UnarySer
 		resp, err = s.recovered(func() (any, error) { return h(ctx, req) })
 	}
 	result, clips := "ok", 0
-	if r, ok := resp.(*inference.ModelInferResponse); ok && r != nil && len(r.Outputs) > 0 && len(r.Outputs[0].Shape) > 1 {
-		clips = int(r.Outputs[0].Shape[0])
-		if len(r.Outputs[0].Shape) == 3 {
-			clips *= int(r.Outputs[0].Shape[1])
-		}
+	if c != nil {
+		clips = c.clips
 	}
 	if err != nil {
 		kind := kindOf(err)
@@ -76,34 +76,72 @@ func (s *Server) grpcDone(ctx context.Context, method, result string, clips int,
 		"seconds", time.Since(start).Seconds(), "remote", remote, errAttr(err))
 }
 
-// grpcRefusals counts and logs the calls that grpc-go refuses before the service and its
-// interceptor see them: a message over the size limit (ResourceExhausted, "too large") or one that
-// does not parse ("request").
-type grpcRefusals struct{ s *Server }
-
 type grpcCallKey struct{}
 
-// grpcCall is a call as the stats handler tags it.
+// grpcCall is a call from its headers to its end.
 type grpcCall struct {
 	method string
 	start  time.Time
-	served bool // the interceptor saw it, and counted it
+	cancel context.CancelFunc // ends the call's time limit
+	leave  func()             // the end of an inference call's count in the server's active requests
+	served bool               // the interceptor saw it, and counted it
+	clips  int                // the clips an inference call embedded
 }
 
-func (g grpcRefusals) TagRPC(ctx context.Context, info *stats.RPCTagInfo) context.Context {
-	method := info.FullMethodName[strings.LastIndex(info.FullMethodName, "/")+1:]
-	return context.WithValue(ctx, grpcCallKey{}, &grpcCall{method: method, start: time.Now()})
+// grpcTap starts a call when its headers arrive, before grpc-go reads its message: it gives the call
+// the request's time limit, which a message that never finishes arriving would otherwise escape, and
+// counts an inference call in as active (see Server.enter) or refuses it when the server drains.
+// grpcRefusals ends it.
+// Calls of other methods are left alone: grpc-go answers them Unimplemented without reading a
+// message or reporting their end.
+func (s *Server) grpcTap(ctx context.Context, info *tap.Info) (context.Context, error) {
+	desc := inference.GRPCInferenceService_ServiceDesc
+	method, ok := strings.CutPrefix(info.FullMethodName, "/"+desc.ServiceName+"/")
+	if !ok || !slices.ContainsFunc(desc.Methods, func(m grpc.MethodDesc) bool { return m.MethodName == method }) {
+		return ctx, nil
+	}
+	c := &grpcCall{method: method, start: time.Now()}
+	if info.FullMethodName == inference.GRPCInferenceService_ModelInfer_FullMethodName {
+		leave, err := s.enter()
+		if err != nil {
+			err = status.Error(grpcCode(kindOf(err)), string(kindOf(err))+": "+err.Error())
+			s.grpcDone(ctx, c.method, string(KindOverloaded), 0, c.start, err)
+			return nil, err
+		}
+		c.leave = leave
+	}
+	ctx, c.cancel = context.WithTimeout(context.WithValue(ctx, grpcCallKey{}, c), s.opts.RequestTimeout)
+	return ctx, nil
 }
+
+// grpcRefusals ends the calls grpcTap starts, and counts and logs those that grpc-go ends before the
+// service and its interceptor see them: a message over the size limit (ResourceExhausted, "too
+// large"), one that does not parse ("request"), one past the time limit or whose client went away.
+type grpcRefusals struct{ s *Server }
+
+func (g grpcRefusals) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context { return ctx }
 
 func (g grpcRefusals) HandleRPC(ctx context.Context, st stats.RPCStats) {
 	end, ok := st.(*stats.End)
 	c, _ := ctx.Value(grpcCallKey{}).(*grpcCall)
-	if !ok || c == nil || c.served || end.Error == nil {
+	if !ok || c == nil {
+		return
+	}
+	c.cancel()
+	if c.leave != nil {
+		c.leave()
+	}
+	if c.served || end.Error == nil {
 		return
 	}
 	kind := KindRequest
-	if status.Code(end.Error) == codes.ResourceExhausted {
+	switch status.Code(end.Error) {
+	case codes.ResourceExhausted:
 		kind = KindTooLarge
+	case codes.DeadlineExceeded:
+		kind = KindTimeout
+	case codes.Canceled:
+		kind = KindCanceled
 	}
 	g.s.grpcDone(ctx, c.method, string(kind), 0, c.start, end.Error)
 }
@@ -173,6 +211,9 @@ func (g *grpcService) ModelInfer(ctx context.Context, r *inference.ModelInferReq
 	e, err := g.s.embed(ctx, in, inAudio)
 	if err != nil {
 		return nil, err
+	}
+	if c, _ := ctx.Value(grpcCallKey{}).(*grpcCall); c != nil {
+		c.clips = e.Rows()
 	}
 	outs, err := g.s.outputs(e)
 	if err != nil {

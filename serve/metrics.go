@@ -34,7 +34,7 @@ func newMetrics(reg prometheus.Registerer, s *Server) (*metrics, error) {
 		inflight: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "requests_in_flight",
 			Help: "Inference requests admitted and not yet answered."}),
 		queued: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "queue_clips",
-			Help: "Clips of the requests in flight (encoded audio estimated from its size): the queue bounded by --max-queue-clips."}),
+			Help: "Clips of the requests in flight (encoded audio estimated from its size until decoded): the queue bounded by --max-queue-clips."}),
 	}
 	batch := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "batch_size_max",
 		Help: "The most clips the network runs per forward pass."}, func() float64 { return float64(s.m.Options().BatchSize) })

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"os"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -44,9 +45,9 @@ func (s *Server) Handler() http.Handler {
 	}))
 	mux.Handle("GET /v2/models/{model}", s.route("model_metadata", guarded, s.modelMetadataREST))
 	mux.Handle("GET /v2/models/{model}/versions/{version}", s.route("model_metadata", guarded, s.modelMetadataREST))
-	mux.Handle("POST /v2/models/{model}/infer", s.route("infer", guarded, s.inferREST))
-	mux.Handle("POST /v2/models/{model}/versions/{version}/infer", s.route("infer", guarded, s.inferREST))
-	mux.Handle("POST /v1/embed", s.route("embed", guarded, s.embedREST))
+	mux.Handle("POST /v2/models/{model}/infer", s.route("infer", guarded, s.entered(s.inferREST)))
+	mux.Handle("POST /v2/models/{model}/versions/{version}/infer", s.route("infer", guarded, s.entered(s.inferREST)))
+	mux.Handle("POST /v1/embed", s.route("embed", guarded, s.entered(s.embedREST)))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.opts.Registry, promhttp.HandlerOpts{}))
 	mux.Handle("/", s.route("other", open, func(w http.ResponseWriter, r *http.Request) (int, error) {
 		return 0, failure(KindNotFound, "no endpoint %s %s", r.Method, r.URL.Path)
@@ -62,6 +63,10 @@ type handler func(w http.ResponseWriter, r *http.Request) (clips int, err error)
 func (s *Server) route(endpoint string, open bool, h handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		// A copy: net/http decides from its own request's body, unread, whether to drain it after the
+		// answer or close the connection. Draining a body that is over the limit, or that the client
+		// holds back until it has the answer, would delay a refusal until the request's time ran out.
+		r = r.WithContext(r.Context())
 		r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxRequestBytes)
 		var (
 			clips int
@@ -95,6 +100,45 @@ func (s *Server) route(endpoint string, open bool, h handler) http.Handler {
 		s.log.Log(r.Context(), level, "request", "proto", "http", "method", r.Method, "path", r.URL.Path, "status", status,
 			"result", result, "clips", clips, "bytes", r.ContentLength, "seconds", time.Since(start).Seconds(), "remote", r.RemoteAddr, errAttr(err))
 	})
+}
+
+// entered counts h's requests in as active (see Server.enter) while they run.
+func (s *Server) entered(h handler) handler {
+	return func(w http.ResponseWriter, r *http.Request) (int, error) {
+		leave, err := s.enter()
+		if err != nil {
+			return 0, err
+		}
+		defer leave()
+		return h(w, r)
+	}
+}
+
+// bodyError classifies a failure to read a request's body: over the limit or past the request's time
+// as kindOf says, else the client's (a body cut short), never the model's. A request failure passes as
+// it is.
+func bodyError(err error) error {
+	var (
+		e   *Error
+		mbe *http.MaxBytesError
+	)
+	if errors.As(err, &e) || errors.As(err, &mbe) || errors.Is(err, os.ErrDeadlineExceeded) {
+		return err
+	}
+	return &Error{KindRequest, fmt.Errorf("reading the body: %w", err)}
+}
+
+// atEOF fails when r holds more than was declared: binary data past its binary_data_size.
+func atEOF(r io.Reader) error {
+	var b [1]byte
+	n, err := io.ReadFull(r, b[:])
+	switch {
+	case n > 0:
+		return failure(KindRequest, "the body goes on past its declared binary data")
+	case err == io.EOF:
+		return nil
+	}
+	return bodyError(err)
 }
 
 // recovered runs fn, making a panic (a bug) the request's failure rather than the process's.
@@ -223,7 +267,7 @@ func (s *Server) inferREST(w http.ResponseWriter, r *http.Request) (int, error) 
 	}
 	raw, err := io.ReadAll(head)
 	if err != nil {
-		return 0, err
+		return 0, bodyError(err)
 	}
 	if headerLen >= 0 && int64(len(raw)) < headerLen {
 		return 0, failure(KindRequest, "the body ends within its %d-byte JSON header", headerLen)
@@ -233,6 +277,9 @@ func (s *Server) inferREST(w http.ResponseWriter, r *http.Request) (int, error) 
 	dec.UseNumber()
 	if err := dec.Decode(&req); err != nil {
 		return 0, failure(KindRequest, "the request is not the protocol's JSON: %v", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return 0, failure(KindRequest, "the request's JSON is followed by more than white space")
 	}
 	if len(req.Inputs) != 1 {
 		return 0, failure(KindRequest, "%d inputs: want one, AUDIO or WAVEFORM", len(req.Inputs))
@@ -253,15 +300,29 @@ func (s *Server) inferREST(w http.ResponseWriter, r *http.Request) (int, error) 
 		if headerLen < 0 {
 			return 0, failure(KindRequest, "binary_data_size without the %s header", HeaderLength)
 		}
+		if size > s.opts.MaxRequestBytes-headerLen {
+			return 0, failure(KindTooLarge, "binary_data_size %d: more than a body of at most %d bytes holds after its %d-byte header", size, s.opts.MaxRequestBytes, headerLen)
+		}
 		if err := in.readBinary(body, size, &tail); err != nil {
-			return 0, err
+			return 0, bodyError(err)
+		}
+		if tail == nil {
+			if err := atEOF(body); err != nil {
+				return 0, err
+			}
 		}
 	} else if err := in.readJSON(t.Data); err != nil {
+		return 0, err
+	} else if err := atEOF(body); err != nil {
 		return 0, err
 	}
 	e, err := s.embed(r.Context(), in, "AUDIO")
 	if tail != nil && err == nil {
-		err = tail.finish()
+		if err = tail.finish(); err != nil {
+			err = bodyError(err)
+		} else {
+			err = atEOF(body)
+		}
 	}
 	if err != nil {
 		return 0, err
@@ -378,7 +439,10 @@ func (in *input) readJSON(data json.RawMessage) error {
 		if err := json.Unmarshal(data, &rows); err != nil {
 			return failure(KindRequest, "WAVEFORM data: %v", err)
 		}
-		for _, r := range rows {
+		for i, r := range rows {
+			if len(in.shape) != 2 || int64(len(r)) != in.shape[1] {
+				return failure(KindRequest, "WAVEFORM data: row %d has %d values for shape %v", i, len(r), in.shape)
+			}
 			in.samples = append(in.samples, r...)
 		}
 	} else if err := json.Unmarshal(flat, &in.samples); err != nil {
@@ -409,12 +473,13 @@ func (in *input) readBinary(body io.Reader, size int64, tail **exactReader) erro
 	if size%4 != 0 {
 		return failure(KindRequest, "WAVEFORM binary data of %d bytes: not float32 values", size)
 	}
-	b := make([]byte, size) // bounded by the request's size limit, which the body enforces
-	if _, err := io.ReadFull(body, b); err != nil {
-		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-			return failure(KindRequest, "WAVEFORM binary data: the body ends before its %d bytes", size)
-		}
+	// Read as it arrives rather than into size bytes made at once: the size is the client's word.
+	b, err := io.ReadAll(io.LimitReader(body, size))
+	if err != nil {
 		return err
+	}
+	if int64(len(b)) < size {
+		return failure(KindRequest, "WAVEFORM binary data: the body ends after %d of its %d bytes", len(b), size)
 	}
 	in.samples = float32s(b)
 	return in.checkCount()

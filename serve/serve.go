@@ -49,7 +49,9 @@ type Options struct {
 	MaxConcurrent int
 	// MaxQueueClips bounds the clips of the requests admitted and not yet answered; default 4096 (about
 	// an hour of audio). A request that would pass it gets 503 unless none is in flight. Encoded audio
-	// counts 1 clip per 30 kB (16 kHz 16-bit mono) until it is decoded.
+	// counts 1 clip per 30 kB (16 kHz 16-bit mono), or 1 clip when its size is not known, until its
+	// decoding shows more: a request's count grows as it is decoded (past the limit too, as it was
+	// admitted), and the requests that come after see it.
 	MaxQueueClips int
 	// RequestTimeout bounds a request from its first byte to its answer; default 2 minutes.
 	RequestTimeout time.Duration
@@ -116,18 +118,21 @@ type Server struct {
 	log     *slog.Logger
 	metrics *metrics
 	uint8   bool // the model quantises: EMBEDDING is UINT8
+	each    bool // the model embeds each channel
 
 	mu       sync.Mutex
 	draining bool
-	inflight int
+	active   int           // inference requests from their first byte to their answer (see enter)
+	inflight int           // of those, the ones embedding (see admit)
 	queued   int           // clips of the requests in flight (estimated until decoded)
-	idle     chan struct{} // closed when draining and nothing is in flight
+	idle     chan struct{} // closed when draining and no request is active
 }
 
 // New returns a Server for m, which stays the caller's to Close after Serve returns.
 func New(m *vggish.Model, opts Options) (*Server, error) {
 	opts.defaults()
-	s := &Server{m: m, opts: opts, log: opts.Logger, uint8: m.Options().Postprocess == vggish.PCAQuantize}
+	s := &Server{m: m, opts: opts, log: opts.Logger, uint8: m.Options().Postprocess == vggish.PCAQuantize,
+		each: m.Options().Channels == vggish.Each}
 	var err error
 	if s.metrics, err = newMetrics(opts.Registry, s); err != nil {
 		return nil, err
@@ -142,13 +147,42 @@ func (s *Server) Ready() bool {
 	return !s.draining
 }
 
-// admit counts a request of about clips clips in, or refuses it when the server is full or drains.
-func (s *Server) admit(clips int) (release func(), err error) {
+// enter counts an inference request in from its first byte, so that a drain waits for its upload as
+// well as its embedding, or refuses it (before reading its body) when the server drains.
+func (s *Server) enter() (leave func(), err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.draining {
+		return nil, failure(KindOverloaded, "the server is shutting down")
+	}
+	s.active++
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			s.active--
+			if s.draining && s.active == 0 && s.idle != nil {
+				close(s.idle)
+				s.idle = nil
+			}
+		})
+	}, nil
+}
+
+// ticket is an admitted request's part of the queue's count.
+type ticket struct {
+	s     *Server
+	clips int
+	done  bool
+}
+
+// admit counts a request of about clips clips in for embedding, or refuses it when the server is full.
+// A request that entered before a drain began is still admitted: the drain waits for it.
+func (s *Server) admit(clips int) (*ticket, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
-	case s.draining:
-		return nil, failure(KindOverloaded, "the server is shutting down")
 	case s.inflight >= s.opts.MaxConcurrent:
 		return nil, failure(KindOverloaded, "%d requests in flight, the most this server takes", s.inflight)
 	case s.inflight > 0 && s.queued+clips > s.opts.MaxQueueClips:
@@ -157,20 +191,34 @@ func (s *Server) admit(clips int) (release func(), err error) {
 	s.inflight++
 	s.queued += clips
 	s.metrics.update(s.inflight, s.queued)
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			s.inflight--
-			s.queued -= clips
-			s.metrics.update(s.inflight, s.queued)
-			if s.draining && s.inflight == 0 && s.idle != nil {
-				close(s.idle)
-				s.idle = nil
-			}
-		})
-	}, nil
+	return &ticket{s: s, clips: clips}, nil
+}
+
+// grow raises the request's count to clips, when its decoded audio shows more than was estimated.
+func (t *ticket) grow(clips int) {
+	s := t.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t.done || clips <= t.clips {
+		return
+	}
+	s.queued += clips - t.clips
+	t.clips = clips
+	s.metrics.update(s.inflight, s.queued)
+}
+
+// release counts the request out; later calls do nothing.
+func (t *ticket) release() {
+	s := t.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t.done {
+		return
+	}
+	t.done = true
+	s.inflight--
+	s.queued -= t.clips
+	s.metrics.update(s.inflight, s.queued)
 }
 
 // audioClips estimates the clips of n bytes of encoded audio: 16 kHz 16-bit mono, 30,720 bytes a clip.
@@ -191,25 +239,26 @@ type input struct {
 	rate     int
 }
 
-// clips estimates in's clips; limit stands for the size of a stream of unknown length.
-func (in *input) clips(limit int64) int {
+// clips estimates in's clips: each channel's with each (the model embeds every channel), else one's.
+// A stream of unknown length counts as 1 until it is decoded (see Options.MaxQueueClips).
+func (in *input) clips(each bool) int {
 	if in.audio != nil {
-		n := in.size
-		if n < 0 {
-			n = limit
-		}
-		return audioClips(n)
+		return audioClips(max(in.size, 0))
 	}
-	return waveClips(len(in.samples)/max(1, in.channels), in.rate)
+	n := waveClips(len(in.samples)/max(1, in.channels), in.rate)
+	if each {
+		n *= max(1, in.channels)
+	}
+	return n
 }
 
 // embed admits in and embeds it through the model, within the request's time limit.
 func (s *Server) embed(ctx context.Context, in *input, name string) (*vggish.Embeddings, error) {
-	release, err := s.admit(in.clips(s.opts.MaxRequestBytes))
+	t, err := s.admit(in.clips(s.each))
 	if err != nil {
 		return nil, err
 	}
-	defer release()
+	defer t.release()
 	ctx, cancel := context.WithTimeout(ctx, s.opts.RequestTimeout)
 	defer cancel()
 	start := time.Now()
@@ -219,7 +268,12 @@ func (s *Server) embed(ctx context.Context, in *input, name string) (*vggish.Emb
 		if err != nil {
 			return nil, err
 		}
-		limited := decode.Limit(src, s.opts.MaxDuration.Seconds())
+		limited := decode.Watch(src, s.opts.MaxDuration.Seconds(), func(frames int64, channels int) {
+			if !s.each {
+				channels = 1
+			}
+			t.grow(channels * waveClips(int(frames), src.SampleRate()))
+		})
 		defer limited.Close()
 		return s.m.EmbedSource(ctx, limited)
 	}
@@ -311,11 +365,11 @@ func (s *Server) Serve(ctx context.Context, hl, gl net.Listener) error {
 	return err
 }
 
-// drain turns readiness off and waits for the requests in flight, up to the drain timeout.
+// drain turns readiness off and waits for the active requests, up to the drain timeout.
 func (s *Server) drain() error {
 	s.mu.Lock()
 	s.draining = true
-	n := s.inflight
+	n := s.active
 	idle := make(chan struct{})
 	if n == 0 {
 		close(idle)
@@ -331,7 +385,7 @@ func (s *Server) drain() error {
 	case <-time.After(s.opts.DrainTimeout):
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		return fmt.Errorf("serve: %d requests still in flight after the drain timeout of %s", s.inflight, s.opts.DrainTimeout)
+		return fmt.Errorf("serve: %d requests still in flight after the drain timeout of %s", s.active, s.opts.DrainTimeout)
 	}
 }
 
@@ -343,6 +397,7 @@ func (s *Server) GRPCServer() *grpc.Server {
 		grpc.MaxSendMsgSize(math.MaxInt32),
 		grpc.UnaryInterceptor(s.grpcIntercept),
 		grpc.StatsHandler(grpcRefusals{s}),
+		grpc.InTapHandle(s.grpcTap),
 		grpc.ConnectionTimeout(s.opts.ReadHeaderTimeout),
 	}
 	if s.opts.TLS != nil {

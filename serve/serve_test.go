@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -84,10 +85,11 @@ func sineWAV(t testing.TB, seconds float64, rate, channels int) []byte {
 // testServer is a Server serving on loopback.
 type testServer struct {
 	*Server
-	url  string
-	grpc inference.GRPCInferenceServiceClient
-	stop context.CancelFunc
-	done chan error
+	url      string
+	grpcAddr string
+	grpc     inference.GRPCInferenceServiceClient
+	stop     context.CancelFunc
+	done     chan error
 }
 
 func start(t testing.TB, m *vggish.Model, opts Options) *testServer {
@@ -102,7 +104,7 @@ func start(t testing.TB, m *vggish.Model, opts Options) *testServer {
 	gl, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
-	ts := &testServer{Server: s, url: "http://" + hl.Addr().String(), stop: cancel, done: make(chan error, 1)}
+	ts := &testServer{Server: s, url: "http://" + hl.Addr().String(), grpcAddr: gl.Addr().String(), stop: cancel, done: make(chan error, 1)}
 	go func() { ts.done <- s.Serve(ctx, hl, gl) }()
 	conn, err := grpc.NewClient(gl.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(math.MaxInt32)))
@@ -118,6 +120,16 @@ func start(t testing.TB, m *vggish.Model, opts Options) *testServer {
 		}
 	})
 	return ts
+}
+
+// metric is the value of the metric name (with its labels, if any) in a /metrics body.
+func metric(t *testing.T, body []byte, name string) float64 {
+	t.Helper()
+	match := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + ` (\S+)$`).FindSubmatch(body)
+	require.NotNil(t, match, "%s in\n%s", name, body)
+	v, err := strconv.ParseFloat(string(match[1]), 64)
+	require.NoError(t, err)
+	return v
 }
 
 // do sends a request and returns the status, headers and body.

@@ -278,7 +278,7 @@ func ParseServe(args []string, s Stdio) (*Serve, error) {
 	maxBytes := fs.String("max-request-bytes", "64MiB", "`SIZE` of the largest request body or gRPC message (413 past it)")
 	v.MaxDuration = fs.Duration("max-duration", time.Hour, "longest audio of one request")
 	v.MaxConcurrent = fs.Int("max-concurrent", 64, "most requests embedded at once (503 past it)")
-	v.MaxQueueClips = fs.Int("max-queue-clips", 4096, "most clips queued over the requests in flight (503 past it; encoded audio is estimated at 30 kB a clip until decoded)")
+	v.MaxQueueClips = fs.Int("max-queue-clips", 4096, "most clips queued over the requests in flight (503 past it; encoded audio counts 30 kB a clip, 1 of unknown size, until decoding shows more)")
 	v.MaxQueueDelay = fs.Duration("max-queue-delay", 0, "longest a forward pass that is not full waits for more clips (0: none, a lone request is never held back; a delay longer than the clients' turnaround helps a fixed set of clients sending short clips)")
 	v.RequestTimeout = fs.Duration("request-timeout", 2*time.Minute, "longest time from a request's first byte to its answer")
 	v.ReadHeaderTimeout = fs.Duration("read-header-timeout", 10*time.Second, "longest time to read a request's headers")
