@@ -5,10 +5,14 @@ package atomicfile
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/vggish-go/vggish/internal/regfile"
 )
 
 const (
@@ -32,8 +36,21 @@ type File struct {
 	perm os.FileMode
 }
 
-// Create starts writing the file that Commit will put at path with permissions perm.
+// Create starts writing the file that Commit will put at path with permissions perm. What is at path
+// must be a regular file or nothing: a device, a named pipe or a folder there is refused, never
+// replaced (as root, --output /dev/null would otherwise swap the device for a file). A symbolic link is
+// followed: the file it points to is replaced, and the link stays.
 func Create(path string, perm os.FileMode) (*File, error) {
+	if p, err := filepath.EvalSymlinks(path); err == nil {
+		path = p
+	}
+	if info, err := os.Stat(path); err == nil {
+		if err := regfile.Check(info); err != nil {
+			return nil, err
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+Stem(filepath.Base(path))+".*"+suffix)
 	if err != nil {
 		return nil, err

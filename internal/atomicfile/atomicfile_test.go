@@ -2,10 +2,13 @@ package atomicfile_test
 
 import (
 	"fmt"
+	"io/fs"
 	"math"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"unicode/utf8"
 
@@ -13,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vggish-go/vggish/internal/atomicfile"
+	"github.com/vggish-go/vggish/internal/regfile"
 )
 
 func TestWrite(t *testing.T) {
@@ -135,4 +139,51 @@ func TestRemoveTemps(t *testing.T) {
 		assert.NoFileExists(t, left.Name())
 		assert.ElementsMatch(t, append(keep, filepath.Base(other.Name())), names)
 	}
+}
+
+// Only a regular file is replaced: a socket, a named pipe or a folder at the path is refused and left
+// as it was; a symbolic link is followed, its target replaced and the link kept.
+func TestWriteReplacesOnlyRegularFiles(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo.npy")
+	require.NoError(t, syscall.Mkfifo(fifo, 0o644))
+	folder := filepath.Join(dir, "folder.npy")
+	require.NoError(t, os.Mkdir(folder, 0o755))
+	target := filepath.Join(dir, "target.npy")
+	require.NoError(t, os.WriteFile(target, []byte("old"), 0o644))
+	link := filepath.Join(dir, "link.npy")
+	require.NoError(t, os.Symlink("target.npy", link))
+	sock := filepath.Join(dir, "sock.npy")
+	l, err := net.Listen("unix", sock)
+	require.NoError(t, err)
+	defer l.Close()
+	for _, c := range []struct {
+		name, path string
+		err        string
+		mode       fs.FileMode // of what is at path afterwards
+	}{
+		{"a socket", sock, "it is a socket", fs.ModeSocket}, // as a device would be, without risking one
+		{"a named pipe", fifo, "it is a named pipe", fs.ModeNamedPipe},
+		{"a folder", folder, "it is a folder", fs.ModeDir},
+		{"a symbolic link", link, "", fs.ModeSymlink},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			err := atomicfile.Write(c.path, []byte("new"), 0o644)
+			if c.err != "" {
+				require.ErrorIs(t, err, regfile.ErrNotRegular)
+				assert.ErrorContains(t, err, c.err)
+			} else {
+				require.NoError(t, err)
+			}
+			fi, err := os.Lstat(c.path)
+			require.NoError(t, err)
+			assert.Equal(t, c.mode, fi.Mode().Type())
+		})
+	}
+	b, err := os.ReadFile(target)
+	require.NoError(t, err)
+	assert.Equal(t, "new", string(b), "the link's target is written")
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	assert.Len(t, entries, 5, "no temporary file left")
 }
