@@ -89,6 +89,8 @@ func TestEmbedUsageErrors(t *testing.T) {
 	wav := wavs[0]
 	list := filepath.Join(dir, "list.txt")
 	require.NoError(t, os.WriteFile(list, []byte(wav+"\n"+wav+"\n"), 0o644))
+	empty := filepath.Join(dir, "empty.txt")
+	require.NoError(t, os.WriteFile(empty, nil, 0o644))
 	noWeights := filepath.Join(dir, "none.pth")
 	weights := filepath.Join(dir, "w.pth") // never loaded: every case fails before
 	require.NoError(t, os.WriteFile(weights, nil, 0o644))
@@ -111,6 +113,8 @@ func TestEmbedUsageErrors(t *testing.T) {
 		{[]string{"embed", "--weights", weights, "--files-from", list, "--pool", "median", "--out-dir", dir}, `pool "median"`},
 		{[]string{"embed", "--weights", weights, "--framework", "tensorflow", wav}, `--framework "tensorflow": want pytorch`},
 		{[]string{"embed", "--weights", noWeights, wav}, "--weights " + noWeights + ": no such file or directory"},
+		{[]string{"embed", "--weights", weights, "--files-from", empty}, "--files-from " + empty + " lists no files"},
+		{[]string{"embed", "--weights", weights, "--files-from", "-"}, "--files-from -: standard input lists no files"},
 	}
 	for _, tt := range tests {
 		code, _, stderr := runArgs(tt.args...)

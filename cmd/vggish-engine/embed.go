@@ -98,6 +98,12 @@ func runEmbed(args []string, s cli.Stdio) error {
 		if listed, err = interruptible(ctx, "reading "+*e.FilesFrom, func() ([]string, error) { return readList(*e.FilesFrom, s.In) }, nil); err != nil {
 			return err
 		}
+		if len(listed) == 0 && len(inputs) == 0 { // else Expand's error would name no file
+			if *e.FilesFrom == "-" {
+				return fs.Misuse("--files-from -: standard input lists no files")
+			}
+			return fs.Misuse("--files-from %s lists no files", *e.FilesFrom)
+		}
 	}
 	files, err := batch.Expand(ctx, inputs, listed, func(w string) { fmt.Fprintf(s.Err, "warning: %s\n", w) })
 	if err != nil {

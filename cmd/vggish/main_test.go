@@ -119,6 +119,8 @@ func TestAnsweredWithoutEngine(t *testing.T) {
 		{[]string{"embed", "--precision", "fp8", "a.wav"}, 2, "", `vggish embed: --precision "fp8"`},
 		{[]string{"embed", "--weights", missing, "a.wav"}, 2, "", "vggish embed: --weights " + missing},
 		{[]string{"embed"}, 2, "", "vggish embed: no inputs"},
+		{[]string{"embed", "--output", "", "a.wav"}, 2, "", "vggish embed: --output is empty"},
+		{[]string{"embed", "--out-dir", "", "a.wav"}, 2, "", "vggish embed: --out-dir is empty"},
 		{[]string{"fad", "a"}, 2, "", "vggish fad: one set"},
 		{[]string{"logmel", "a.wav"}, 2, "", "vggish logmel: want --output FILE and one INPUT"},
 		{[]string{"serve", "extra"}, 2, "", "vggish serve: serve takes no arguments"},

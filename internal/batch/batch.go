@@ -28,6 +28,7 @@ import (
 
 	"github.com/vggish-go/vggish/decode"
 	"github.com/vggish-go/vggish/internal/atomicfile"
+	"github.com/vggish-go/vggish/internal/regfile"
 	"github.com/vggish-go/vggish/vggish"
 )
 
@@ -130,7 +131,7 @@ const (
 	// out of range, or a file that needs ffmpeg where ffmpeg is not installed.
 	KindUnsupported Kind = "unsupported"
 	// KindIO is an input that could not be opened or read (permissions, a vanished file, a failing
-	// disk).
+	// disk, anything but a regular file).
 	KindIO Kind = "io"
 	// KindOutput is an output that could not be written.
 	KindOutput Kind = "output"
@@ -159,7 +160,8 @@ func kindOf(err error, written bool) Kind {
 		return KindFormat
 	case errors.As(err, &unsupported):
 		return KindUnsupported
-	case errors.As(err, &pathErr), errors.As(err, &errno):
+	case errors.As(err, &pathErr), errors.As(err, &errno), errors.Is(err, regfile.ErrNotRegular):
+		// Anything but a regular file is refused unopened: it could not be read.
 		return KindIO
 	}
 	return KindModel

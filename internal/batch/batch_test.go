@@ -303,6 +303,78 @@ func TestOverwriteScopedToItsFormat(t *testing.T) {
 	assert.Equal(t, int32(1), f.calls.Load(), "skipped")
 }
 
+// A pool held in the files (npz, jsonl, csv) is a setting of theirs: a rerun with another one is
+// refused, as with another hop, rather than skipping files that lack it. In npy the pool is a file of
+// its own, written where it is missing.
+func TestRunRefusesOtherPool(t *testing.T) {
+	tests := []struct {
+		format   Format
+		was, now Pool
+		want     string // the difference refused; "" when the rerun goes on
+	}{
+		{NPZ, NoPool, Max, "format npz: pool none, now max"},
+		{JSONL, NoPool, Mean, "format jsonl: pool none, now mean"},
+		{CSV, Mean, Max, "format csv: pool mean, now max"},
+		{JSONL, Mean, NoPool, "format jsonl: pool mean, now none"},
+		{NPY, NoPool, Mean, ""},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%s %q then %q", tt.format, tt.was, tt.now), func(t *testing.T) {
+			_, inputs := corpus(t, "a.wav")
+			out := t.TempDir()
+			_, err := Run(context.Background(), &fake{}, inputs, Options{OutDir: out, Format: tt.format, Pool: tt.was, Record: testRecord()})
+			require.NoError(t, err)
+			f := &fake{}
+			_, err = Run(context.Background(), f, inputs, Options{OutDir: out, Format: tt.format, Pool: tt.now, Record: testRecord()})
+			if tt.want == "" {
+				require.NoError(t, err)
+				assert.Equal(t, int32(1), f.calls.Load(), "the pooled file was missing")
+				return
+			}
+			assert.ErrorContains(t, err, "other settings (vggish-run.json, "+tt.want+"); rerun with --overwrite")
+			assert.Zero(t, f.calls.Load())
+			_, err = Run(context.Background(), f, inputs, Options{OutDir: out, Format: tt.format, Pool: tt.now, Record: testRecord(), Overwrite: true})
+			require.NoError(t, err)
+			assert.Equal(t, int32(1), f.calls.Load(), "redone")
+		})
+	}
+}
+
+// After an --overwrite in one format, the outputs of each format are checked against their own
+// settings (other_formats): those of the other format are resumed, not refused.
+func TestRunResumesEachFormatWithItsSettings(t *testing.T) {
+	_, inputs := corpus(t, "a.wav")
+	out := t.TempDir()
+	steps := []struct {
+		format    Format
+		hop       float64
+		overwrite bool
+		want      string // the refusal; "" for none
+		calls     int32
+	}{
+		{NPY, 0.96, false, "", 1},
+		{JSONL, 0.96, false, "", 1},
+		{JSONL, 0.5, true, "", 1},
+		{NPY, 0.96, false, "", 0}, // the npy outputs, as they were made
+		{NPY, 0.5, false, "format npy: hop_seconds 0.96, now 0.5", 0},
+		{JSONL, 0.5, false, "", 0},
+		{JSONL, 0.96, false, "format jsonl: hop_seconds 0.5, now 0.96", 0},
+		{CSV, 0.96, false, "format jsonl: hop_seconds 0.5, now 0.96", 0}, // a new format agrees with every one
+	}
+	for i, s := range steps {
+		rec := testRecord()
+		rec.Settings.Hop = s.hop
+		f := &fake{}
+		_, err := Run(context.Background(), f, inputs, Options{OutDir: out, Format: s.format, Record: rec, Overwrite: s.overwrite})
+		if s.want == "" {
+			require.NoError(t, err, "step %d", i)
+		} else {
+			assert.ErrorContains(t, err, "other settings (vggish-run.json, "+s.want+")", "step %d", i)
+		}
+		assert.Equal(t, s.calls, f.calls.Load(), "step %d", i)
+	}
+}
+
 // A record without a precision (written before there was a choice) is fp32's.
 func TestRunRefusesOtherPrecision(t *testing.T) {
 	_, inputs := corpus(t, "a.wav")

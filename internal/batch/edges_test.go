@@ -76,7 +76,7 @@ func TestRunIgnoresItsOwnOutputs(t *testing.T) {
 	require.NoError(t, err)
 	require.Greater(t, len(inputs), 10)
 	var log bytes.Buffer
-	sum, err := Run(context.Background(), &fake{}, inputs, Options{OutDir: root, Format: CSV, Record: testRecord(), Progress: &log})
+	sum, err := Run(context.Background(), &fake{}, inputs, Options{OutDir: root, Format: CSV, Pool: Mean, Record: testRecord(), Progress: &log})
 	require.NoError(t, err)
 	assert.Equal(t, []int{3, 3}, []int{sum.Inputs, sum.Skipped})
 	assert.Contains(t, log.String(), "ignoring "+fmt.Sprint(len(inputs)-3)+" inputs under "+root+" named like the outputs of a run")
@@ -97,4 +97,34 @@ func TestRunLongNames(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, fakeEmbeddings(inputs[0].Path).Data, data)
 	assert.NoFileExists(t, stale, "a killed run's temporary file is cleared")
+}
+
+// Anything but a regular file, found in a folder or listed, fails alone as an io failure: it could
+// not be read, which is not the model's fault.
+func TestRunIrregularInputsFailAsIO(t *testing.T) {
+	dir := t.TempDir()
+	touch(t, dir, "a.wav")
+	fifo := filepath.Join(dir, "fifo.wav")
+	require.NoError(t, syscall.Mkfifo(fifo, 0o644))
+	tests := []struct {
+		name         string
+		args, listed []string
+		failed       string
+	}{
+		{"a named pipe in a folder", []string{dir}, nil, fifo},
+		{"a named pipe listed", nil, []string{fifo}, fifo},
+		{"a device listed", nil, []string{"/dev/null"}, "/dev/null"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			inputs, err := Expand(t.Context(), tt.args, tt.listed, nil)
+			require.NoError(t, err)
+			sum, err := Run(context.Background(), &fake{}, inputs, Options{OutDir: t.TempDir(), Record: testRecord()})
+			require.NoError(t, err)
+			require.Len(t, sum.Failures, 1)
+			assert.Equal(t, tt.failed, sum.Failures[0].Path)
+			assert.Contains(t, sum.Failures[0].Error, "not a regular file")
+			assert.Equal(t, KindIO, sum.Failures[0].Kind)
+		})
+	}
 }

@@ -9,7 +9,9 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -391,6 +393,11 @@ func (r *run) prepareParts(recs []namedRecord, selected []Input) error {
 	o := r.o
 	own := RecordName(o.Shard)
 	mine := partPattern(o.Shard)
+	if o.Overwrite {
+		if err := r.checkOverwriteParts(recs, selected); err != nil {
+			return err
+		}
+	}
 	done := map[string]string{} // input -> the part holding it
 	listed := map[string]bool{}
 	next := 0
@@ -402,12 +409,7 @@ func (r *run) prepareParts(recs []namedRecord, selected []Input) error {
 			}
 		}
 		for _, p := range nr.rec.Parts {
-			complete := true
-			for _, f := range p.files() {
-				if _, err := os.Stat(filepath.Join(o.OutDir, f)); err != nil {
-					complete = false
-				}
-			}
+			complete := r.complete(p)
 			if nr.name == own {
 				for _, f := range p.files() {
 					listed[f] = true
@@ -457,10 +459,7 @@ func (r *run) prepareParts(recs []namedRecord, selected []Input) error {
 		return err
 	}
 	for _, in := range selected {
-		if p, ok := done[EscapePath(in.Rel)]; ok {
-			if o.Overwrite {
-				return fmt.Errorf("--overwrite: %s is held by %s, a part of another run of the folder (other shards): remove that run's parts and record, or use another output folder", in.Path, filepath.Join(o.OutDir, p))
-			}
+		if _, ok := done[EscapePath(in.Rel)]; ok {
 			r.skipped++
 			continue
 		}
@@ -472,5 +471,54 @@ func (r *run) prepareParts(recs []namedRecord, selected []Input) error {
 		return err
 	}
 	r.sink = &parquetSink{o: o, settings: string(b), rec: r.rec, next: next}
+	return nil
+}
+
+// complete reports whether all the files of part p, listed in a record, exist.
+func (r *run) complete(p Part) bool {
+	for _, f := range p.files() {
+		if _, err := os.Stat(filepath.Join(r.o.OutDir, f)); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// checkOverwriteParts refuses an --overwrite that would lose inputs it does not redo, before anything
+// is removed: a part of this shard is replaced whole, so every input it holds must be given again (a
+// part cannot be rewritten without some of them), and an input held by another run's part would end
+// up in two parts.
+func (r *run) checkOverwriteParts(recs []namedRecord, selected []Input) error {
+	o := r.o
+	given := map[string]string{} // key -> path
+	for _, in := range selected {
+		given[EscapePath(in.Rel)] = in.Path
+	}
+	for _, nr := range recs {
+		for _, p := range nr.rec.Parts {
+			if !r.complete(p) {
+				continue // a killed run's, whose inputs are not done
+			}
+			var missing []string
+			for _, in := range p.Inputs {
+				path, ok := given[in]
+				switch {
+				case nr.name != RecordName(o.Shard) && ok:
+					return fmt.Errorf("--overwrite: %s is held by %s, a part of another run of the folder (other shards): remove that run's parts and record, or use another output folder", path, filepath.Join(o.OutDir, p.File))
+				case nr.name == RecordName(o.Shard) && !ok:
+					missing = append(missing, in)
+				}
+			}
+			if len(missing) > 0 {
+				slices.Sort(missing)
+				names := strings.Join(missing[:min(3, len(missing))], ", ")
+				if len(missing) > 3 {
+					names += fmt.Sprintf(" and %d more", len(missing)-3)
+				}
+				return fmt.Errorf("--overwrite replaces a run's Parquet parts whole, and %s holds inputs not given to this run (%s): give them too, or embed these inputs into another output folder",
+					filepath.Join(o.OutDir, p.File), names)
+			}
+		}
+	}
 	return nil
 }

@@ -307,6 +307,60 @@ func TestParquetRefuses(t *testing.T) {
 	})
 }
 
+// --overwrite redoes the inputs it is given. A part holds many inputs and cannot be redone for some of
+// them: an --overwrite given only some of a part's inputs is refused before anything is removed, so
+// the others' rows stay.
+func TestParquetOverwriteSubset(t *testing.T) {
+	_, inputs := corpus(t, names...)
+	var good []Input // those in parts
+	for _, in := range inputs {
+		if !strings.Contains(in.Path, "bad") {
+			good = append(good, in)
+		}
+	}
+	half := Shard{Index: 0, Count: 2}
+	tests := []struct {
+		name  string
+		shard Shard
+		redo  []Input
+		want  string // the refusal; "" for none
+	}{
+		{"one input of the part", Shard{}, good[:1], "holds inputs not given to this run (" + EscapePath(good[1].Rel)},
+		{"one input of a shard's part", half, half.Select(good)[:1], "holds inputs not given to this run (" + EscapePath(half.Select(good)[1].Rel)},
+		{"every input", Shard{}, inputs, ""},
+		{"every input of the shard", half, inputs, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out := t.TempDir()
+			opts := Options{OutDir: out, Format: Parquet, Pool: Mean, Shard: tt.shard, Record: testRecord()}
+			_, err := Run(context.Background(), &fake{}, inputs, opts)
+			require.NoError(t, err)
+			snapshot := func() []string { // the folder's files, and the record's text
+				names, err := filepath.Glob(filepath.Join(out, "*"))
+				require.NoError(t, err)
+				rec, err := os.ReadFile(filepath.Join(out, RecordName(tt.shard)))
+				require.NoError(t, err)
+				return append(names, string(rec))
+			}
+			before := snapshot()
+			opts.Overwrite = true
+			f := &fake{}
+			sum, err := Run(context.Background(), f, tt.redo, opts)
+			if tt.want != "" {
+				assert.ErrorContains(t, err, tt.want)
+				assert.ErrorContains(t, err, "--overwrite")
+				assert.Zero(t, f.calls.Load())
+				assert.Equal(t, before, snapshot(), "nothing removed")
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, sum.Inputs, int(f.calls.Load()), "redone")
+			checkParts(t, readParts(t, out), tt.shard.Select(inputs), Mean, false)
+		})
+	}
+}
+
 // manyClips embeds every file into n clips of pseudo-random values, which compress about as little as
 // real embeddings do.
 type manyClips int

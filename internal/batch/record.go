@@ -15,9 +15,10 @@ import (
 )
 
 // Settings are what decide the numbers in the outputs. A run refuses an output folder whose earlier
-// runs had other settings (unless told to overwrite): their files would be skipped as done. Format
-// and Pool are recorded but not compared: they choose which files are written, not their numbers
-// (except between Parquet runs, whose parts of one folder must agree on Pool and DType).
+// runs had other settings (unless told to overwrite): their files would be skipped as done (see
+// checkSettings). Format chooses which files are written, not their numbers. Pool is compared where
+// the files hold it (npz, jsonl, csv); in npy it is a file of its own, written where it is missing,
+// and the parts of a Parquet folder must agree on Pool and DType.
 type Settings struct {
 	WeightsSHA256 string  `json:"weights_sha256"`
 	PCASHA256     string  `json:"pca_sha256,omitempty"`
@@ -125,23 +126,46 @@ func readRecords(dir string) ([]namedRecord, error) {
 }
 
 // checkSettings returns an error naming the first of the run records recs in dir whose settings
-// differ from s.
+// differ from s, a run's in format s.Format. Where the folder holds outputs of that format, their
+// settings are compared, pool included where the files hold it: they are the files the run skips as
+// done; the other formats' may differ after an --overwrite (Record.Others). Otherwise the settings of
+// every format are, so that a folder's outputs agree unless told otherwise.
 func checkSettings(dir string, recs []namedRecord, s Settings) error {
-	s.Format, s.Pool = "", ""
-	s.Precision = cmp.Or(s.Precision, "fp32")
+	type made struct {
+		record string
+		s      Settings
+	}
+	var all, same []made
 	for _, r := range recs {
 		for _, got := range append([]Settings{r.rec.Settings}, r.rec.Others...) {
-			format := got.Format
-			got.Format, got.Pool = "", ""
-			got.Precision = cmp.Or(got.Precision, "fp32") // recorded before there was a choice
-			if got != s {
-				return fmt.Errorf("%s holds outputs made with other settings (%s, format %s: %s); rerun with --overwrite to replace them, or use another output folder",
-					dir, r.name, format, got.Diff(s))
+			all = append(all, made{r.name, got})
+			if got.Format == s.Format {
+				same = append(same, made{r.name, got})
 			}
+		}
+	}
+	if len(same) > 0 {
+		all = same
+	}
+	for _, m := range all {
+		got, now := m.s, s
+		got.Format, now.Format = "", ""
+		if m.s.Format != s.Format || !poolInFile(s.Format) {
+			got.Pool, now.Pool = "", ""
+		}
+		got.Precision = cmp.Or(got.Precision, "fp32") // recorded before there was a choice
+		now.Precision = cmp.Or(now.Precision, "fp32")
+		if got != now {
+			return fmt.Errorf("%s holds outputs made with other settings (%s, format %s: %s); rerun with --overwrite to replace them, or use another output folder",
+				dir, m.record, m.s.Format, got.Diff(now))
 		}
 	}
 	return nil
 }
+
+// poolInFile reports whether the files of format f hold the pooled vector: a run with another pool
+// would skip files that lack it. NPY writes it to a file of its own, and Parquet checks its parts'.
+func poolInFile(f Format) bool { return f == NPZ || f == JSONL || f == CSV }
 
 // others is what the record of a run in format f keeps of the record it replaces, was: the
 // settings of every other format's outputs.
@@ -165,10 +189,15 @@ func (was Settings) Diff(now Settings) string {
 	for i := range a.NumField() {
 		if x, y := a.Field(i).Interface(), b.Field(i).Interface(); x != y {
 			name, _, _ := strings.Cut(a.Type().Field(i).Tag.Get("json"), ",")
-			diffs = append(diffs, fmt.Sprintf("%s %v, now %v", name, x, y))
+			diffs = append(diffs, fmt.Sprintf("%s %s, now %s", name, orNone(x), orNone(y)))
 		}
 	}
 	return strings.Join(diffs, "; ")
+}
+
+// orNone formats a setting's value, "none" for an empty one (no pool, no PCA).
+func orNone(v any) string {
+	return cmp.Or(fmt.Sprint(v), "none")
 }
 
 // removeIfExists deletes path; a missing file is not an error.

@@ -94,3 +94,31 @@ func TestMistakePrintsTheSynopsis(t *testing.T) {
 		})
 	}
 }
+
+// An empty path given to a flag is a usage error naming the flag, not the flag left out: an empty
+// --output would print the result on standard output, an empty --out-dir too.
+func TestParseEmbedEmptyPaths(t *testing.T) {
+	const (
+		output    = "--output is empty: name a file, or - for standard output"
+		outDir    = "--out-dir is empty: name a folder"
+		filesFrom = "--files-from is empty: name a list, or - for standard input"
+	)
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--output", "", "a.wav"}, output},
+		{[]string{"--output=", "a.wav"}, output},
+		{[]string{"--out-dir", "", "a.wav"}, outDir},
+		{[]string{"--files-from", ""}, filesFrom},
+		{[]string{"--files-from", "", "a.wav"}, filesFrom},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			_, err := ParseEmbed(tt.args, Stdio{In: strings.NewReader(""), Out: io.Discard, Err: io.Discard})
+			var usage *UsageError
+			require.ErrorAs(t, err, &usage)
+			assert.EqualError(t, err, tt.want)
+		})
+	}
+}

@@ -162,6 +162,10 @@ func ParseEmbed(args []string, s Stdio) (*Embed, error) {
 		bad bool
 		msg string
 	}{
+		// An empty path would read as the flag left out: the result on standard output, say.
+		{fs.IsSet("output") && *e.Output == "", "--output is empty: name a file, or - for standard output"},
+		{fs.IsSet("out-dir") && *e.OutDir == "", "--out-dir is empty: name a folder"},
+		{fs.IsSet("files-from") && *e.FilesFrom == "", "--files-from is empty: name a list, or - for standard input"},
 		{len(e.Inputs) == 0 && *e.FilesFrom == "", "no inputs: name files, folders or patterns, - for standard input, or --files-from LIST"},
 		{fs.IsSet("num-shards") && *e.NumShards < 1, fmt.Sprintf("--num-shards %d: want at least 1", *e.NumShards)},
 		{*e.Framework != "pytorch", fmt.Sprintf("--framework %q: want pytorch (vggish-go runs the pytorch weights)", *e.Framework)},
