@@ -307,10 +307,11 @@ func (m *Model) Options() Options {
 // Device is the device the network runs on ("cpu", "cuda:0", ...).
 func (m *Model) Device() string { return m.opts.Device }
 
-// Warnings say where the options ask for what the device does not do as asked: bf16 emulated by a CPU
-// without bfloat16 units (slower than fp32), tf32 on the CPU (fp32); or where the machine runs the
-// network slowly: libtorch on the reference BLAS ([torch.BLAS]). A program shows them to its user; the
-// package prints nothing.
+// Warnings say where the options ask for what the device does not do as asked: bf16 on a CPU without
+// AVX-512 (fp32) or emulated by one without bfloat16 units (slower than fp32), tf32 on the CPU (fp32), a
+// precision a GPU has no units for (see [Precision.Resolve]); or where the machine runs the network
+// slowly: libtorch on the reference BLAS ([torch.BLAS]). A program shows them to its user; the package
+// prints nothing.
 func (m *Model) Warnings() []string { return m.warnings }
 
 // Close stops the inference loop and frees the network. A forward pass running then stops at its
