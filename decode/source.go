@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"math"
+	"reflect"
 
 	"github.com/go-audio/audio"
 
@@ -101,6 +102,9 @@ func isWAV(head []byte) bool {
 // r is read by a goroutine of its own, so that cancelling ctx, or Close, ends a Read waiting on r at
 // once. If r never returns, that goroutine waits on it until the program ends.
 func OpenReader(ctx context.Context, r io.Reader, name string) (Source, error) {
+	if r == nil { // else the copying goroutine's panic, which no caller could recover
+		return nil, failed(name, errors.New("nil reader"))
+	}
 	pr, pw := io.Pipe()
 	go func() {
 		_, err := io.Copy(pw, r)
@@ -196,7 +200,7 @@ func FromFloat32(samples []float32, rate int) Source {
 // [*audio.Float32Buffer] or [*audio.FloatBuffer], with its channels interleaved. Another type, or
 // another bit depth, is an [*UnsupportedError].
 func FromBuffer(buf audio.Buffer) (Source, error) {
-	if buf == nil {
+	if v := reflect.ValueOf(buf); buf == nil || v.Kind() == reflect.Pointer && v.IsNil() {
 		return nil, formatError("", "nil audio buffer")
 	}
 	name := fmt.Sprintf("%T", buf)

@@ -58,12 +58,12 @@ func New(dim int) *Stats {
 	return &Stats{mean: make([]float64, dim), m2: mat.NewSymDense(dim, nil)}
 }
 
-// errZero is the error of the zero Stats' methods.
-var errZero = errors.New("fad: zero Stats: make them with fad.New(dim)")
+// errZero is the error of the zero Stats' methods, and of Merge and Distance given nil.
+var errZero = errors.New("fad: nil or zero Stats: make them with fad.New(dim)")
 
-// made returns errZero for the zero Stats, which has no dimension (not even 0: New refuses it).
+// made returns errZero for nil or the zero Stats, which has no dimension (not even 0: New refuses it).
 func (s *Stats) made() error {
-	if s.m2 == nil {
+	if s == nil || s.m2 == nil {
 		return errZero
 	}
 	return nil
@@ -310,6 +310,9 @@ func Load(path string) (*Stats, error) {
 // Read reads statistics from r, as Load reads them from a file. An .npz archive is a zip, read from
 // its end: Read reads all of r first (statistics of 128-d embeddings take 130 kB).
 func Read(r io.Reader) (*Stats, error) {
+	if r == nil {
+		return nil, errors.New("fad statistics: nil reader")
+	}
 	b, err := io.ReadAll(r)
 	if err != nil {
 		return nil, fmt.Errorf("fad statistics: %w", err)

@@ -300,10 +300,11 @@ func TestErrors(t *testing.T) {
 	assert.ErrorContains(t, err, "fad statistics: ")
 }
 
-// The zero Stats (declared, not made by New) fails with an error naming New, never a panic.
+// The zero Stats (declared, not made by New) fails with an error naming New, never a panic; so do nil
+// Stats given to Merge and Distance, and a nil reader.
 func TestZeroStats(t *testing.T) {
 	var zero Stats
-	want := "fad: zero Stats: make them with fad.New(dim)"
+	want := "fad: nil or zero Stats: make them with fad.New(dim)"
 	assert.EqualError(t, zero.Add([]float32{1, 2}), want)
 	assert.EqualError(t, zero.Merge(New(2)), want)
 	assert.EqualError(t, New(2).Merge(&zero), want)
@@ -313,6 +314,11 @@ func TestZeroStats(t *testing.T) {
 	_, err = zero.WriteTo(io.Discard)
 	assert.EqualError(t, err, want)
 	assert.Equal(t, 0, zero.Dim())
+	assert.EqualError(t, New(2).Merge(nil), want)
+	_, err = Distance(nil, nil)
+	assert.EqualError(t, err, want)
+	_, err = Read(nil)
+	assert.EqualError(t, err, "fad statistics: nil reader")
 	assert.PanicsWithValue(t, "fad: dimension 0: must be at least 1", func() { New(0) })
 }
 

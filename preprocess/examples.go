@@ -34,8 +34,12 @@ const (
 	MaxHop = spec.MaxHop
 )
 
-// Check reports whether the options are valid: a Hop of 0 or one that rounds to MinHop..MaxHop.
+// Check reports whether the options are valid: a Hop of 0 or one that rounds to MinHop..MaxHop, and
+// a Tail policy of those defined.
 func (o Options) Check() error {
+	if o.Tail < Drop || o.Tail > Repeat {
+		return fmt.Errorf("tail policy %v: want Drop, Pad or Repeat", o.Tail)
+	}
 	_, err := o.hopFrames()
 	return err
 }
@@ -98,15 +102,12 @@ func Stream(ctx context.Context, src decode.Source, opts Options, fn func(*Examp
 		name = n.Name()
 	}
 	fail := func(err error) (Info, error) { return info, fmt.Errorf("preprocess %s: %w", name, err) }
-	hop, err := opts.hopFrames()
-	if err != nil {
+	if err := opts.Check(); err != nil {
 		return fail(err)
 	}
+	hop, _ := opts.hopFrames()
 	if err := decode.CheckSampleRate(src.SampleRate()); err != nil { // for Sources other than decode's
 		return fail(err)
-	}
-	if opts.Tail < Drop || opts.Tail > Repeat {
-		return fail(fmt.Errorf("tail policy %v", opts.Tail))
 	}
 	device := tensor.Device(opts.Device)
 	rs, err := newResampler(src.SampleRate(), device)

@@ -2,8 +2,10 @@ package vggish_test
 
 import (
 	"context"
+	"math"
 	"testing"
 
+	"github.com/go-audio/audio"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -32,6 +34,63 @@ func TestNilContextPanics(t *testing.T) {
 		"EmbedExamples": func() { m.EmbedExamples(nilCtx, &preprocess.Examples{}) },
 	} {
 		assert.PanicsWithValue(t, "vggish: nil Context", call, name)
+	}
+}
+
+// Nil input is an error naming it, never a panic: the reader's (copied on a goroutine of its own) could
+// not even be recovered.
+func TestNilInputFails(t *testing.T) {
+	m, err := vggish.New(t.Context(), vggish.Options{WeightsPath: golden.Weights(t), Device: "cpu"})
+	require.NoError(t, err)
+	defer m.Close()
+	ctx := t.Context()
+	for _, c := range []struct {
+		name string
+		call func() error
+		want string
+	}{
+		{"EmbedReader", func() error { _, err := m.EmbedReader(ctx, nil, "upload"); return err }, "nil reader"},
+		{"EmbedSource", func() error { _, err := m.EmbedSource(ctx, nil); return err }, "vggish: nil Source"},
+		{"EmbedBlocks", func() error {
+			for _, err := range m.EmbedBlocks(ctx, nil) {
+				return err
+			}
+			return nil
+		}, "vggish: nil Source"},
+		{"EmbedExamples", func() error { _, err := m.EmbedExamples(ctx, nil); return err }, "vggish: nil Examples"},
+		{"EmbedBuffer", func() error { _, err := m.EmbedBuffer(ctx, nil); return err }, "nil audio buffer"},
+		{"EmbedBuffer, a nil pointer", func() error { _, err := m.EmbedBuffer(ctx, (*audio.Float32Buffer)(nil)); return err }, "nil audio buffer"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var err error
+			require.NotPanics(t, func() { err = c.call() })
+			assert.ErrorContains(t, err, c.want)
+		})
+	}
+}
+
+// New refuses options out of their range, rather than running something else (PCA for an unknown
+// Postprocess) or failing every later call (a hop out of range).
+func TestNewRefusesBadOptions(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		opts vggish.Options
+		want string
+	}{
+		{"Postprocess 7", vggish.Options{Postprocess: 7}, "vggish: Postprocess(7): want NoPostprocess, PCA or PCAQuantize"},
+		{"Postprocess -1", vggish.Options{Postprocess: -1}, "vggish: Postprocess(-1)"},
+		{"a negative hop", vggish.Options{Preprocess: preprocess.Options{Hop: -1}}, "vggish: example hop -1 s"},
+		{"a NaN hop", vggish.Options{Preprocess: preprocess.Options{Hop: math.NaN()}}, "vggish: example hop NaN s"},
+		{"Tail 9", vggish.Options{Preprocess: preprocess.Options{Tail: 9}}, "vggish: tail policy Tail(9): want Drop, Pad or Repeat"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			c.opts.WeightsPath, c.opts.Device = golden.Weights(t), "cpu"
+			m, err := vggish.New(t.Context(), c.opts)
+			if err == nil {
+				m.Close()
+			}
+			assert.ErrorContains(t, err, c.want)
+		})
 	}
 }
 

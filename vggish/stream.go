@@ -14,7 +14,7 @@ import (
 // gives the same numbers. src stays the caller's: close it afterwards. With Options.Channels Each, src
 // must be one of decode's sources, which decode.Split can split.
 func (m *Model) EmbedSource(ctx context.Context, src decode.Source) (*Embeddings, error) {
-	return m.embed(ctx, sourceName(src), func() (decode.Source, error) { return src, nil }, false)
+	return m.embed(ctx, sourceName(src), func() (decode.Source, error) { return src, checkSource(src) }, false)
 }
 
 // EmbedBlocks embeds the audio of src as it is read, yielding each block of embeddings as soon as the
@@ -58,6 +58,9 @@ type part struct {
 // when yield asks to stop.
 func (m *Model) blocks(ctx context.Context, src decode.Source, yield func(*Embeddings, error) bool) error {
 	if err := m.ready(ctx); err != nil {
+		return err
+	}
+	if err := checkSource(src); err != nil {
 		return err
 	}
 	name := sourceName(src)
@@ -153,4 +156,12 @@ func sourceName(src decode.Source) string {
 		return n.Name()
 	}
 	return "audio"
+}
+
+// checkSource refuses a nil Source with an error, as the other calls refuse nil input.
+func checkSource(src decode.Source) error {
+	if src == nil {
+		return errors.New("vggish: nil Source")
+	}
+	return nil
 }

@@ -181,6 +181,12 @@ func New(ctx context.Context, opts Options) (*Model, error) {
 	if opts.Channels != Mix && opts.Channels != Each {
 		return nil, fmt.Errorf("vggish: %v: want Mix or Each", opts.Channels)
 	}
+	if opts.Postprocess < NoPostprocess || opts.Postprocess > PCAQuantize {
+		return nil, fmt.Errorf("vggish: %v: want NoPostprocess, PCA or PCAQuantize", opts.Postprocess)
+	}
+	if err := opts.Preprocess.Check(); err != nil {
+		return nil, fmt.Errorf("vggish: %w", err)
+	}
 	if opts.BatchSize < 0 {
 		return nil, fmt.Errorf("vggish: batch size %d", opts.BatchSize)
 	}
@@ -475,6 +481,9 @@ func named(name string, err error) error {
 func (m *Model) EmbedExamples(ctx context.Context, ex *preprocess.Examples) (*Embeddings, error) {
 	if err := m.ready(ctx); err != nil {
 		return nil, err
+	}
+	if ex == nil {
+		return nil, errors.New("vggish: nil Examples")
 	}
 	out, reqs, err := m.submit(ctx, ex)
 	if err == nil {
