@@ -163,29 +163,58 @@ func hashFile(path string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// A stamp, path + ".sha256", records a verified file's sum with its size and modification time.
+// A stamp, path + ".sha256", records a verified file's sum with its size and modification time. That
+// name is also sha256sum's for a user's checksum file: whatever is there and is not a stamp (a regular
+// file of stampForm, not a link) is neither trusted nor replaced.
 func stampPath(path string) string { return path + ".sha256" }
+
+var stampForm = regexp.MustCompile(`^[0-9a-f]{64} [0-9]+ -?[0-9]+\n$`)
 
 func stampLine(fi os.FileInfo, sum string) string {
 	return fmt.Sprintf("%s %d %d\n", sum, fi.Size(), fi.ModTime().UnixNano())
 }
 
+// readStamp returns the stamp beside path: ok is false when nothing is there, and mine false when
+// something other than a stamp is.
+func readStamp(path string) (stamp string, ok, mine bool) {
+	sp := stampPath(path)
+	fi, err := os.Lstat(sp)
+	if err != nil {
+		return "", false, true
+	}
+	if !fi.Mode().IsRegular() {
+		return "", false, false
+	}
+	f, err := regfile.Open(sp) // a file swapped for a named pipe since cannot make it wait
+	if err != nil {
+		return "", false, false
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, 128))
+	if err != nil || !stampForm.Match(b) {
+		return "", false, false
+	}
+	return string(b), true, true
+}
+
 // writeStamp is best effort: without a stamp the next start hashes the file again.
 func writeStamp(path, sum string) {
-	if fi, err := os.Stat(path); err == nil {
-		_ = os.WriteFile(stampPath(path), []byte(stampLine(fi, sum)), 0o644)
+	fi, err := os.Stat(path)
+	if _, _, mine := readStamp(path); err != nil || !mine {
+		return
 	}
+	_ = os.WriteFile(stampPath(path), []byte(stampLine(fi, sum)), 0o644)
 }
 
 func stampedSum(path string) (string, bool) {
-	b, err := os.ReadFile(stampPath(path))
-	if err != nil {
+	b, ok, _ := readStamp(path)
+	if !ok {
 		return "", false
 	}
 	fi, err := os.Stat(path)
 	if err != nil {
 		return "", false
 	}
-	sum, _, _ := strings.Cut(string(b), " ")
-	return sum, len(sum) == 64 && string(b) == stampLine(fi, sum)
+	sum, _, _ := strings.Cut(b, " ")
+	return sum, b == stampLine(fi, sum)
 }

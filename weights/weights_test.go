@@ -148,6 +148,44 @@ func TestStampSparesRehashing(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, hex.EncodeToString(sum[:]), got)
 
+	// A file of the user's where the stamp would go (sha256sum's checksum file, a link, a named pipe)
+	// is neither read as a stamp nor replaced.
+	for _, c := range []struct {
+		name string
+		make func(stamp string) error
+	}{
+		{"a checksum file", func(stamp string) error {
+			return os.WriteFile(stamp, []byte(hex.EncodeToString(sum[:])+"  "+f.Name+"\n"), 0o644)
+		}},
+		{"a link", func(stamp string) error {
+			if err := os.WriteFile(filepath.Join(dir, "precious"), []byte("precious\n"), 0o644); err != nil {
+				return err
+			}
+			return os.Symlink("precious", stamp)
+		}},
+		{"a named pipe", func(stamp string) error { return syscall.Mkfifo(stamp, 0o644) }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			stamp := stampPath(path)
+			os.Remove(stamp) // Verify's own, or none
+			require.NoError(t, c.make(stamp))
+			before, err := os.Lstat(stamp)
+			require.NoError(t, err)
+			assert.False(t, verifiedBefore(path, f))
+			require.NoError(t, Verify(path, f))
+			after, err := os.Lstat(stamp)
+			require.NoError(t, err)
+			assert.Equal(t, before.Mode(), after.Mode())
+			assert.Equal(t, before.ModTime(), after.ModTime(), "not written")
+			if b, err := os.ReadFile(filepath.Join(dir, "precious")); err == nil {
+				assert.Equal(t, "precious\n", string(b))
+			}
+			require.NoError(t, os.Remove(stamp))
+		})
+	}
+	require.NoError(t, Verify(path, f))
+	assert.True(t, verifiedBefore(path, f), "stamped again once the place is free")
+
 	// Same size, new content and time: the stamp no longer applies.
 	require.NoError(t, os.WriteFile(path, []byte("weights v2"), 0o644))
 	require.NoError(t, os.Chtimes(path, time.Now().Add(time.Hour), time.Now().Add(time.Hour)))
