@@ -12,9 +12,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/vggish-go/vggish/internal/npyfile"
@@ -365,4 +367,68 @@ func TestLoadRefusesNonCovariance(t *testing.T) {
 	s, err := Load(write([]float64{1, 1, 1, float64(float32(1 - 1e-7))})) // singular, rounded
 	require.NoError(t, err)
 	assert.Equal(t, 2, s.Dim())
+}
+
+// A distance rounded below zero, such as a set's to itself, is 0; one clearly below zero, which only
+// statistics that are not a set's give (a covariance with a negative eigenvalue), is returned as it
+// is for the caller to refuse.
+func TestDistanceRoundedBelowZero(t *testing.T) {
+	counted := func(n int, seed uint64) *Stats {
+		s := New(128)
+		require.NoError(t, s.Add(embeddings(n, 128, seed)))
+		return s
+	}
+	notPSD := &Stats{n: 10, mean: make([]float64, 3), m2: mat.NewSymDense(3, []float64{9, 0, 0, 0, 9, 0, 0, 0, -9e-3})}
+	tests := []struct {
+		name     string
+		s        *Stats
+		negative bool
+	}{
+		// Each of these sets came out below zero against itself before rounding was allowed for.
+		{"20 clips, singular", counted(20, 2), false},
+		{"129 clips, nearly singular", counted(129, 2), false},
+		{"300 clips", counted(300, 2), false},
+		{"a negative eigenvalue", notPSD, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, err := Distance(tt.s, tt.s)
+			require.NoError(t, err)
+			if tt.negative {
+				assert.Less(t, d, -1e-3)
+				return
+			}
+			assert.GreaterOrEqual(t, d, 0.0)
+			assert.Less(t, d, 1e-9*2*mat.Trace(tt.s.Covariance()))
+		})
+	}
+}
+
+// Load refuses anything but a regular file without opening it: a named pipe would block until
+// something wrote to it.
+func TestLoadRefusesNonRegular(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "q.npz")
+	require.NoError(t, unix.Mkfifo(fifo, 0o600))
+	tests := []struct {
+		name, path, want string
+	}{
+		{"named pipe", fifo, "not a regular file: it is a named pipe"},
+		{"folder", dir, "not a regular file: it is a folder"},
+		{"missing", filepath.Join(dir, "missing.npz"), "no such file or directory"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			done := make(chan error, 1)
+			go func() { _, err := Load(tt.path); done <- err }()
+			select {
+			case err := <-done:
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), "fad statistics "+tt.path)
+				assert.Contains(t, err.Error(), tt.want)
+			case <-time.After(5 * time.Second):
+				t.Fatalf("Load(%s) blocked", tt.path)
+			}
+		})
+	}
 }

@@ -39,7 +39,7 @@ func runFAD(args []string, s cli.Stdio) error {
 		return fs.Misuse("--save-stats and --save-eval-stats are both %s: give each set's statistics a file of its own", *saveStats)
 	}
 	for i, set := range sets {
-		if saves[i] != "" && isStats(set) {
+		if saves[i] != "" && cli.IsStats(set) {
 			return fs.Misuse("%s is already a statistics file", set)
 		}
 	}
@@ -48,7 +48,7 @@ func runFAD(args []string, s cli.Stdio) error {
 	loaded := make([]*fad.Stats, len(sets))
 	files := make([][]batch.Input, len(sets))
 	for i, set := range sets {
-		if isStats(set) {
+		if cli.IsStats(set) {
 			if loaded[i], err = fad.Load(set); err != nil {
 				return err
 			}
@@ -146,8 +146,6 @@ func absPathEqual(a, b string) bool {
 	ab, err2 := filepath.Abs(b)
 	return err1 == nil && err2 == nil && aa == ab
 }
-
-func isStats(set string) bool { return strings.EqualFold(filepath.Ext(set), ".npz") }
 
 func clips(s *fad.Stats) string {
 	if s.N() == 0 {

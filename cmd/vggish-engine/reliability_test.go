@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -263,4 +264,39 @@ func TestMemoryLimitRefusedUpFront(t *testing.T) {
 
 	code, stderr = run(8_000_000)
 	assert.Equal(t, 0, code, stderr)
+}
+
+// fad and selftest refuse every path they cannot use before any work, with exit status 2: a statistics
+// file that is missing or a named pipe (which once blocked the run in open), a set on standard input,
+// which fad does not read, and an output that is a named pipe or in a missing folder (once refused
+// only after the embedding, as "npy FILE.npz").
+func TestFADAndSelftestPathsBeforeWork(t *testing.T) {
+	fx := newFixture(t)
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "q.npz")
+	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
+	stats := filepath.Join(dir, "ev.npz")
+	require.NoError(t, os.WriteFile(stats, nil, 0o644))
+	missing := filepath.Join(dir, "missing.npz")
+	noFolder := filepath.Join(dir, "none", "s.npz")
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"fad", missing, stats}, "vggish fad: statistics " + missing + ": no such file or directory"},
+		{[]string{"fad", fifo, stats}, "vggish fad: statistics " + fifo + ": not a regular file: it is a named pipe"},
+		{[]string{"fad", "--weights", fx.weights, "-", fx.wav}, "vggish fad: set -: fad reads no standard input"},
+		{[]string{"fad", "--weights", fx.weights, "--save-stats", fifo, fx.wav}, "vggish fad: --save-stats " + fifo + ": not a regular file: it is a named pipe"},
+		{[]string{"fad", "--weights", fx.weights, "--save-eval-stats", noFolder, fx.wav, fx.flac}, "vggish fad: --save-eval-stats " + noFolder + ": no folder"},
+		{[]string{"selftest", "--weights", fx.weights, "--save", fifo}, "vggish selftest: --save " + fifo + ": not a regular file: it is a named pipe"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			r := runVggish(t, nil, nil, tt.args...)
+			assert.Equal(t, 2, r.code, r.stderr)
+			assert.True(t, strings.HasPrefix(r.stderr, "usage: vggish "), r.stderr)
+			assert.True(t, strings.HasPrefix(lastLine(r.stderr), tt.want), r.stderr)
+			assert.NotContains(t, r.stderr, "embedding ", "no work done")
+		})
+	}
 }

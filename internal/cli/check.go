@@ -3,7 +3,9 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 
 	"golang.org/x/term"
 
@@ -15,6 +17,22 @@ import (
 // named pipe would block the run, a device or a socket never end.
 func CheckRegular(what, path string) error {
 	if err := regfile.Require(path); err != nil {
+		return fmt.Errorf("%s %s: %w", what, path, err)
+	}
+	return nil
+}
+
+// CheckOutput refuses, before any work, an output path that could not be written at the end of it:
+// one that exists and is not a regular file (a named pipe, a folder), or whose folder is missing.
+func CheckOutput(what, path string) error {
+	err := regfile.Require(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		err = nil
+		if info, serr := os.Stat(filepath.Dir(path)); serr != nil || !info.IsDir() {
+			err = fmt.Errorf("no folder %s to write it in", filepath.Dir(path))
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("%s %s: %w", what, path, err)
 	}
 	return nil

@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 )
 
 // Stdio is a command's standard streams: the process's in a program, buffers in tests.
@@ -83,6 +84,10 @@ func Run(args []string, s Stdio, runs map[string]RunFunc) int {
 			fmt.Fprintf(s.Err, "vggish help: want one command, not %q\n", rest)
 			return ExitUsage
 		}
+		if slices.Contains([]string{"help", "-h", "-help", "--help"}, rest[0]) {
+			fmt.Fprint(s.Out, helpUsage)
+			return ExitOK
+		}
 		name, rest = rest[0], []string{"-h"}
 	}
 	run := runs[name]
@@ -105,6 +110,11 @@ func Run(args []string, s Stdio, runs map[string]RunFunc) int {
 		return ExitFailure
 	}
 }
+
+const helpUsage = `usage: vggish help [COMMAND]
+
+Prints COMMAND's usage and flags, as vggish COMMAND -h does; without COMMAND, the list of commands.
+`
 
 // Usage prints vggish's usage: the commands.
 func Usage(w io.Writer) {

@@ -2,12 +2,15 @@ package cli
 
 import (
 	"io"
+	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 )
 
 func TestParseInterspersed(t *testing.T) {
@@ -116,6 +119,58 @@ func TestParseEmbedEmptyPaths(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			_, err := ParseEmbed(tt.args, Stdio{In: strings.NewReader(""), Out: io.Discard, Err: io.Discard})
+			var usage *UsageError
+			require.ErrorAs(t, err, &usage)
+			assert.EqualError(t, err, tt.want)
+		})
+	}
+}
+
+// help answers its own usage too, as every command answers -h: on standard output, exit status 0.
+func TestHelpOfHelp(t *testing.T) {
+	for _, args := range [][]string{{"help", "help"}, {"help", "-h"}, {"help", "-help"}, {"help", "--help"}} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			var stdout, stderr strings.Builder
+			assert.Equal(t, ExitOK, Run(args, Stdio{Out: &stdout, Err: &stderr}, nil))
+			assert.Equal(t, helpUsage, stdout.String())
+			assert.Empty(t, stderr.String())
+		})
+	}
+}
+
+// Every path of fad and selftest is checked before any work, each a usage error naming it: a
+// statistics file that is missing or is not a regular file (a named pipe would block the run), a set
+// read from standard input, which fad does not read, and an output that could not be written at the
+// end of the work (a named pipe, a folder, a missing folder).
+func TestParsePathsBeforeWork(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "q.npz")
+	require.NoError(t, unix.Mkfifo(fifo, 0o600))
+	stats := filepath.Join(dir, "ev.npz")
+	require.NoError(t, os.WriteFile(stats, nil, 0o644))
+	missing := filepath.Join(dir, "missing.npz")
+	noFolder := filepath.Join(dir, "none", "s.npz")
+	parseFAD := func(args []string, s Stdio) error { _, err := ParseFAD(args, s); return err }
+	parseSelftest := func(args []string, s Stdio) error { _, err := ParseSelftest(args, s); return err }
+	tests := []struct {
+		name  string
+		parse func([]string, Stdio) error
+		args  []string
+		want  string
+	}{
+		{"fad statistics: missing", parseFAD, []string{missing, stats}, "statistics " + missing + ": no such file or directory"},
+		{"fad statistics: named pipe", parseFAD, []string{fifo, stats}, "statistics " + fifo + ": not a regular file: it is a named pipe"},
+		{"fad set -", parseFAD, []string{"-", stats}, "set -: fad reads no standard input: name a folder, a glob, an audio file, a list or a statistics file"},
+		{"fad --save-stats: named pipe", parseFAD, []string{"--save-stats", fifo, "audio/"}, "--save-stats " + fifo + ": not a regular file: it is a named pipe"},
+		{"fad --save-stats: folder", parseFAD, []string{"--save-stats", dir, "audio/"}, "--save-stats " + dir + ": not a regular file: it is a folder"},
+		{"fad --save-stats: no folder", parseFAD, []string{"--save-stats", noFolder, "audio/"}, "--save-stats " + noFolder + ": no folder " + filepath.Dir(noFolder) + " to write it in"},
+		{"fad --save-eval-stats: named pipe", parseFAD, []string{"--save-eval-stats", fifo, stats, "audio/"}, "--save-eval-stats " + fifo + ": not a regular file: it is a named pipe"},
+		{"selftest --save: named pipe", parseSelftest, []string{"--save", fifo}, "--save " + fifo + ": not a regular file: it is a named pipe"},
+		{"selftest --save: no folder", parseSelftest, []string{"--save", noFolder}, "--save " + noFolder + ": no folder " + filepath.Dir(noFolder) + " to write it in"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.parse(tt.args, Stdio{In: strings.NewReader(""), Out: io.Discard, Err: io.Discard})
 			var usage *UsageError
 			require.ErrorAs(t, err, &usage)
 			assert.EqualError(t, err, tt.want)

@@ -3,7 +3,9 @@ package cli
 import (
 	"fmt"
 	"math"
+	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/dustin/go-humanize"
@@ -81,7 +83,9 @@ number goes to standard output, the details to standard error.
 
 A set is a folder (searched recursively for audio files), a quoted glob pattern, an audio file, a
 .txt/.list/.lst file listing inputs one per line, or a statistics file (.npz: mu, sigma and n, as
---save-stats writes them; pytorch-fid's mu/sigma files are read too). Audio is embedded with the
+--save-stats writes them; pytorch-fid's mu/sigma files are read too); not - (fad reads no standard
+input). A set or a --save-stats/--save-eval-stats file that cannot be read or written is refused
+before any work (exit status 2). Audio is embedded with the
 batching of vggish embed. A file that fails fails the command: the FAD of the rest would not be the
 set's. Statistics made with other weights or settings are refused.
 `
@@ -259,8 +263,29 @@ func ParseFAD(args []string, s Stdio) (*FAD, error) {
 	if err := f.Model.check(fs); err != nil {
 		return nil, err
 	}
+	// Every path is checked before any work: a statistics file's, like audio's, and the outputs'.
+	for _, set := range f.Sets {
+		switch {
+		case set == spec.StdinArg:
+			return nil, fs.Misuse("set -: fad reads no standard input: name a folder, a glob, an audio file, a list or a statistics file")
+		case IsStats(set):
+			if err := CheckRegular("statistics", set); err != nil {
+				return nil, fs.AsMisuse(err)
+			}
+		}
+	}
+	for _, o := range []struct{ flag, path string }{{"--save-stats", *f.SaveStats}, {"--save-eval-stats", *f.SaveEval}} {
+		if o.path != "" {
+			if err := CheckOutput(o.flag, o.path); err != nil {
+				return nil, fs.AsMisuse(err)
+			}
+		}
+	}
 	return f, nil
 }
+
+// IsStats reports whether a fad set is a statistics file (.npz) rather than audio.
+func IsStats(set string) bool { return strings.EqualFold(filepath.Ext(set), ".npz") }
 
 // Serve is serve's command line.
 type Serve struct {
@@ -358,6 +383,11 @@ func ParseSelftest(args []string, s Stdio) (*Selftest, error) {
 			if err := CheckRegular(f.flag, f.path); err != nil {
 				return nil, fs.AsMisuse(err)
 			}
+		}
+	}
+	if *t.Save != "" {
+		if err := CheckOutput("--save", *t.Save); err != nil {
+			return nil, fs.AsMisuse(err)
 		}
 	}
 	return t, nil

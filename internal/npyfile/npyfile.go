@@ -35,7 +35,7 @@ func Write[T Element](path string, data []T, shape ...int) error {
 	if err := Encode(&buf, data, shape...); err != nil {
 		return fmt.Errorf("npy %s: %w", path, err)
 	}
-	return writeAtomic(path, buf.Bytes())
+	return writeAtomic("npy", path, buf.Bytes())
 }
 
 // Encode writes data as a C-order array of the given shape (as Write's) in NPY format to w: standard
@@ -221,7 +221,7 @@ func (z *NPZ) Write(path string) error {
 	if z.err != nil {
 		return fmt.Errorf("npz %s: %w", path, z.err)
 	}
-	return writeAtomic(path, z.buf.Bytes())
+	return writeAtomic("npz", path, z.buf.Bytes())
 }
 
 // WriteTo writes the archive to w.
@@ -235,9 +235,10 @@ func (z *NPZ) WriteTo(w io.Writer) (int64, error) {
 	return z.buf.WriteTo(w)
 }
 
-func writeAtomic(path string, data []byte) error {
+// writeAtomic writes data to path whole or not at all; kind (npy or npz) names the file in errors.
+func writeAtomic(kind, path string, data []byte) error {
 	if err := atomicfile.Write(path, data, 0o644); err != nil {
-		return fmt.Errorf("npy %s: %w", path, err)
+		return fmt.Errorf("%s %s: %w", kind, path, err)
 	}
 	return nil
 }

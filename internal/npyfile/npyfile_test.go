@@ -201,3 +201,27 @@ print(json.dumps({k: {"shape": list(z[k].shape), "dtype": str(z[k].dtype), "valu
 		require.Equal(t, float64(emb[i]), v)
 	}
 }
+
+// A write that fails names the file as what it is: npy for Write, npz for an archive.
+func TestWriteErrorsNameTheKind(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "missing", "x")
+	tests := []struct {
+		name  string
+		write func() error
+		want  string
+	}{
+		{"npy", func() error { return npyfile.Write(path+".npy", []float32{1}, 1) }, "npy " + path + ".npy: "},
+		{"npz", func() error {
+			z := npyfile.NewNPZ()
+			npyfile.Add(z, "a", []float32{1}, 1)
+			return z.Write(path + ".npz")
+		}, "npz " + path + ".npz: "},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.write()
+			require.Error(t, err)
+			assert.True(t, strings.HasPrefix(err.Error(), tt.want), err.Error())
+		})
+	}
+}
