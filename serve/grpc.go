@@ -53,12 +53,18 @@ func (s *Server) grpcIntercept(ctx context.Context, req any, info *grpc.UnarySer
 		clips = c.clips
 	}
 	if err != nil {
-		kind := kindOf(err)
+		var kind Kind
+		kind, err = grpcStatus(err)
 		result = string(kind)
-		err = status.Error(grpcCode(kind), string(kind)+": "+err.Error())
 	}
 	s.grpcDone(ctx, method, result, clips, start, err)
 	return resp, err
+}
+
+// grpcStatus is err as a gRPC status of its kind, the kind leading its message as in REST's errors.
+func grpcStatus(err error) (Kind, error) {
+	kind := kindOf(err)
+	return kind, status.Error(grpcCode(kind), string(kind)+": "+err.Error())
 }
 
 // grpcDone counts and logs a call.
@@ -104,8 +110,8 @@ func (s *Server) grpcTap(ctx context.Context, info *tap.Info) (context.Context, 
 	if info.FullMethodName == inference.GRPCInferenceService_ModelInfer_FullMethodName {
 		leave, err := s.enter()
 		if err != nil {
-			err = status.Error(grpcCode(kindOf(err)), string(kindOf(err))+": "+err.Error())
-			s.grpcDone(ctx, c.method, string(KindOverloaded), 0, c.start, err)
+			kind, err := grpcStatus(err)
+			s.grpcDone(ctx, c.method, string(kind), 0, c.start, err)
 			return nil, err
 		}
 		c.leave = leave
