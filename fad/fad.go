@@ -27,7 +27,6 @@ import (
 	"io"
 	"math"
 	"slices"
-	"strings"
 
 	"codeberg.org/sbinet/npyio/npz"
 	"gonum.org/v1/gonum/mat"
@@ -357,7 +356,7 @@ func read(r *npz.Reader, name string) (*Stats, error) {
 	fail := func(format string, args ...any) (*Stats, error) {
 		return nil, fmt.Errorf("fad statistics%s: "+format, append([]any{name}, args...)...)
 	}
-	mu, shape, err := readFloats(r, "mu")
+	mu, shape, err := npyfile.ReadFloats(r, "mu")
 	if err != nil {
 		return fail("%w", err)
 	}
@@ -365,7 +364,7 @@ func read(r *npz.Reader, name string) (*Stats, error) {
 		return fail("mu has shape %v, want (d,)", shape)
 	}
 	d := shape[0]
-	sigma, shape, err := readFloats(r, "sigma")
+	sigma, shape, err := npyfile.ReadFloats(r, "sigma")
 	if err != nil {
 		return fail("%w", err)
 	}
@@ -436,41 +435,4 @@ func allFinite(x []float64) bool {
 		}
 	}
 	return true
-}
-
-// readFloats reads a float32 or float64 array from an .npz archive, widened to float64.
-func readFloats(r *npz.Reader, name string) ([]float64, []int, error) {
-	key := name + ".npy"
-	if !slices.Contains(r.Keys(), key) {
-		return nil, nil, fmt.Errorf("no array %q", name)
-	}
-	h := r.Header(key)
-	var out []float64
-	switch strings.Trim(h.Descr.Type, "'\"") {
-	case "<f8":
-		if err := r.Read(key, &out); err != nil {
-			return nil, nil, fmt.Errorf("%s: %w", name, err)
-		}
-	case "<f4":
-		var f []float32
-		if err := r.Read(key, &f); err != nil {
-			return nil, nil, fmt.Errorf("%s: %w", name, err)
-		}
-		for _, v := range f {
-			out = append(out, float64(v))
-		}
-	default:
-		return nil, nil, fmt.Errorf("%s has dtype %s, want float32 or float64", name, h.Descr.Type)
-	}
-	if h.Descr.Fortran && len(h.Descr.Shape) == 2 {
-		d0, d1 := h.Descr.Shape[0], h.Descr.Shape[1]
-		c := make([]float64, len(out))
-		for i := range d0 {
-			for j := range d1 {
-				c[i*d1+j] = out[j*d0+i]
-			}
-		}
-		out = c
-	}
-	return out, h.Descr.Shape, nil
 }

@@ -62,11 +62,13 @@ func TrimCPUCache() { C.vggish_trim_cpu_cache() }
 // Version is the libtorch version gotch was compiled against, from libtorch's own headers.
 func Version() string { return C.GoString((*C.char)(unsafe.Pointer(&C.vggish_libtorch_version))) }
 
-// SetThreads sets libtorch's intra-op thread count (at::set_num_threads) for the whole process. gotch
-// has no Go call for it.
+// SetThreads sets libtorch's intra-op thread count (at::set_num_threads) for the whole process, 1 to 8
+// per usable CPU (libtorch takes a C int, and far more threads than CPUs make it crawl). gotch has no
+// Go call for it.
 func SetThreads(n int) error {
-	if n < 1 {
-		return fmt.Errorf("torch: thread count %d: must be at least 1", n)
+	if n < 1 || n > spec.MaxThreads() {
+		cpus, source := UsableCPUs()
+		return fmt.Errorf("torch: thread count %d: want 1 to %d (%d× the %d usable CPUs, from %s)", n, spec.MaxThreads(), spec.ThreadsPerCPU, cpus, source)
 	}
 	threadsMu.Lock()
 	defer threadsMu.Unlock()

@@ -1,6 +1,7 @@
 package torch_test
 
 import (
+	"fmt"
 	"os"
 	"runtime"
 	"testing"
@@ -47,7 +48,12 @@ func TestThreads(t *testing.T) {
 	defer torch.SetThreads(old)
 	require.NoError(t, torch.SetThreads(2))
 	assert.Equal(t, 2, torch.Threads())
-	assert.Error(t, torch.SetThreads(0))
+	cpus, _ := torch.UsableCPUs()
+	// Out of range, the count stays: a C int would have taken 1<<32+1 as 1.
+	for _, n := range []int{0, -1, 8*cpus + 1, 1<<32 + 1} {
+		assert.ErrorContains(t, torch.SetThreads(n), fmt.Sprintf("thread count %d: want 1 to %d", n, 8*cpus))
+		assert.Equal(t, 2, torch.Threads())
+	}
 	assert.NotEmpty(t, torch.Version())
 }
 

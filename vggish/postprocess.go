@@ -10,6 +10,7 @@ import (
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
 
+	"github.com/vggish-go/vggish/internal/npyfile"
 	"github.com/vggish-go/vggish/internal/pth"
 	"github.com/vggish-go/vggish/internal/tensor"
 )
@@ -100,12 +101,12 @@ func readPCANpz(path string) (vectors, means []float32, err error) {
 	}
 	defer r.Close()
 	get := func(key string, n int) ([]float32, error) {
-		var v []float64
-		if err := r.Read(key+".npy", &v); err != nil {
-			return nil, fmt.Errorf("%s: %w", key, err)
+		v, shape, err := npyfile.ReadFloats(r, key)
+		if err != nil {
+			return nil, err
 		}
 		if len(v) != n {
-			return nil, fmt.Errorf("%s has %d values, want %d", key, len(v), n)
+			return nil, fmt.Errorf("%s has shape %v, want %d values", key, shape, n)
 		}
 		out := make([]float32, n)
 		for i, x := range v {

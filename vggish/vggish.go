@@ -75,18 +75,19 @@ type Options struct {
 	// Progress receives the progress of the downloads of the published files, a line redrawn with
 	// carriage returns (see [weights.Options]). nil means none: the package writes nothing itself.
 	Progress io.Writer
-	// BatchSize is the most examples per forward pass; 0 means DefaultBatchSize. Whatever it is, the
-	// loop runs what is waiting when the network comes free (see MaxQueueDelay), and a clip's
-	// embedding does not depend on the batch it ran in.
+	// BatchSize is the most examples per forward pass, at most 4096 (about 1 MB of memory each); 0
+	// means DefaultBatchSize. Whatever it is, the loop runs what is waiting when the network comes free
+	// (see MaxQueueDelay), and a clip's embedding does not depend on the batch it ran in.
 	BatchSize int
-	// Threads sets libtorch's intra-op thread count when the Model is made; 0 means one per CPU the
-	// process may use ([torch.UsableCPUs]), where libtorch's own default is one per core of the
-	// machine, or one. The count is libtorch's, for the whole process: the last New (or
-	// [torch.SetThreads]) sets it for every Model, and [Model.Options] reports the count in force.
+	// Threads sets libtorch's intra-op thread count when the Model is made, at most 8 per usable CPU
+	// (more make libtorch crawl); 0 means one per CPU the process may use ([torch.UsableCPUs]), where
+	// libtorch's own default is one per core of the machine, or one. The count is libtorch's, for the
+	// whole process: the last successful New (or [torch.SetThreads]) sets it for every Model, and
+	// [Model.Options] reports the count in force.
 	Threads int
-	// Workers is the most inputs decoded and preprocessed at once, over all callers; 0 means one per
-	// usable CPU. Calls waiting for the network hold no worker, so many more may be in flight (see
-	// [Model.Capacity]).
+	// Workers is the most inputs decoded and preprocessed at once over all callers, at most 1024; 0
+	// means one per usable CPU. Calls waiting for the network hold no worker, so many more may be in
+	// flight (see [Model.Capacity]).
 	Workers int
 	// Preprocess chooses the examples (hop, tail policy); the zero value is the reference's. Its
 	// Device is the model's.
@@ -187,8 +188,8 @@ func New(ctx context.Context, opts Options) (*Model, error) {
 	if err := opts.Preprocess.Check(); err != nil {
 		return nil, fmt.Errorf("vggish: %w", err)
 	}
-	if opts.BatchSize < 0 {
-		return nil, fmt.Errorf("vggish: batch size %d", opts.BatchSize)
+	if opts.BatchSize < 0 || opts.BatchSize > spec.MaxBatch {
+		return nil, fmt.Errorf("vggish: batch size %d: want 1 to %d (0: %d)", opts.BatchSize, spec.MaxBatch, DefaultBatchSize)
 	}
 	if opts.MaxQueueDelay < 0 {
 		return nil, fmt.Errorf("vggish: max queue delay %s", opts.MaxQueueDelay)
@@ -196,14 +197,14 @@ func New(ctx context.Context, opts Options) (*Model, error) {
 	if opts.Threads == 0 {
 		opts.Threads, _ = torch.UsableCPUs()
 	}
-	if err := torch.SetThreads(opts.Threads); err != nil {
-		return nil, err
+	if opts.Threads < 0 || opts.Threads > spec.MaxThreads() {
+		return nil, fmt.Errorf("vggish: threads %d: want 1 to %d (0: one per usable CPU)", opts.Threads, spec.MaxThreads())
 	}
 	if opts.Workers == 0 {
 		opts.Workers, _ = torch.UsableCPUs()
 	}
-	if opts.Workers < 0 {
-		return nil, fmt.Errorf("vggish: workers %d", opts.Workers)
+	if opts.Workers < 0 || opts.Workers > spec.MaxWorkers {
+		return nil, fmt.Errorf("vggish: workers %d: want 1 to %d (0: one per usable CPU)", opts.Workers, spec.MaxWorkers)
 	}
 	dev, err := torch.ParseDevice(opts.Device)
 	if err != nil {
@@ -236,9 +237,16 @@ func New(ctx context.Context, opts Options) (*Model, error) {
 			return nil, err
 		}
 	}
+	// The thread count is the process's: set last, and put back if the model cannot be made, so that a
+	// failed New leaves the process as it was.
+	before := torch.Threads()
+	if err := torch.SetThreads(opts.Threads); err != nil {
+		return nil, err
+	}
 	m := &Model{opts: opts, device: device, warnings: warnings}
 	if err := m.load(); err != nil {
 		m.free()
+		torch.SetThreads(before)
 		return nil, err
 	}
 	m.start()

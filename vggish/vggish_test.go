@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -146,6 +147,34 @@ func TestEmbeddingsMatchReference(t *testing.T) {
 	}
 }
 
+// The TensorFlow release's PCA parameters as numpy may save them: a transposed view (Fortran order),
+// float32, means of shape (128,). Each gives the same bits as the goldens' C-order float64 file.
+func TestPCAInNumpysLayouts(t *testing.T) {
+	reftest.Require(t)
+	dir := t.TempDir()
+	require.NoError(t, exec.Command(reftest.Interpreter(), "-c", `import sys,numpy as np
+p=np.load(sys.argv[1]); v, m = p["pca_eigen_vectors"], p["pca_means"]
+np.savez(sys.argv[2]+"/fortran.npz", pca_eigen_vectors=np.asfortranarray(v), pca_means=m)
+np.savez(sys.argv[2]+"/float32.npz", pca_eigen_vectors=v.astype(np.float32), pca_means=m.astype(np.float32).ravel())
+np.savez(sys.argv[2]+"/fortran32.npz", pca_eigen_vectors=np.asfortranarray(v.astype(np.float32)), pca_means=m)`,
+		golden.Path("pca.npz"), dir).Run())
+	ex := goldenExamples()
+	ex.Data, ex.Starts = ex.Data[:16*preprocess.ExampleFrames*preprocess.MelBins], ex.Starts[:16]
+	embed := func(pca string) []float32 {
+		m, err := vggish.New(context.Background(), vggish.Options{WeightsPath: golden.Weights(t), Device: "cpu",
+			Postprocess: vggish.PCA, PCAPath: pca})
+		require.NoError(t, err, pca)
+		defer m.Close()
+		e, err := m.EmbedExamples(context.Background(), ex)
+		require.NoError(t, err, pca)
+		return e.Data
+	}
+	want := embed(golden.Path("pca.npz"))
+	for _, name := range []string{"fortran", "float32", "fortran32"} {
+		assert.Equal(t, want, embed(filepath.Join(dir, name+".npz")), name)
+	}
+}
+
 func TestNewRejectsBadOptions(t *testing.T) {
 	w := golden.Weights(t)
 	other := filepath.Join(t.TempDir(), "other.pth")
@@ -164,13 +193,21 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		{"precision", vggish.Options{WeightsPath: w, Precision: "fp8"}, `precision "fp8": want fp32, bf16, fp16, tf32`},
 		{"fp16 on the CPU", vggish.Options{WeightsPath: w, Device: "cpu", Precision: vggish.FP16}, "fp16 runs on CUDA only"},
 		{"queue delay", vggish.Options{WeightsPath: w, Device: "cpu", MaxQueueDelay: -time.Second}, "vggish: max queue delay -1s"},
+		// Sizes that would have exhausted memory in New, or been cut to a C int by libtorch.
+		{"batch size", vggish.Options{WeightsPath: w, Device: "cpu", BatchSize: 1 << 40}, "vggish: batch size 1099511627776: want 1 to 4096"},
+		{"threads", vggish.Options{WeightsPath: w, Device: "cpu", Threads: 1<<32 + 1}, "vggish: threads 4294967297: want 1 to"},
+		{"workers", vggish.Options{WeightsPath: w, Device: "cpu", Workers: 1 << 20}, "vggish: workers 1048576: want 1 to 1024"},
+		{"negative workers", vggish.Options{WeightsPath: w, Device: "cpu", Threads: 3, Workers: -1}, "vggish: workers -1"},
+		{"weights after threads", vggish.Options{WeightsPath: other, Threads: 3}, "not a VGGish state dict"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			before := torch.Threads()
 			m, err := vggish.New(context.Background(), c.opts)
 			if err == nil {
 				m.Close()
 			}
 			assert.ErrorContains(t, err, c.want)
+			assert.Equal(t, before, torch.Threads(), "a failed New left libtorch's thread count changed")
 		})
 	}
 }

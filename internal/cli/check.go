@@ -38,27 +38,16 @@ func CheckOutput(what, path string) error {
 	return nil
 }
 
-// Bounds of the flags that size a run. A batch takes about 1 MB a clip (on the CPU, batch 256 peaked
-// 243 MB above batch 32): 4096 clips bound it near 4.5 GB, where --batch 100000000 once tried to
-// allocate 2.4 TB up front and crashed. More workers than 1024 only multiply decoders and ffmpeg
-// processes. libtorch threads far beyond the CPUs make it crawl: 1024 threads on 2 CPUs took over two
-// minutes for a 3 s file, 100000 never finished.
-const (
-	MaxBatch      = 4096
-	MaxWorkers    = 1024
-	ThreadsPerCPU = 8
-)
-
 // checkSizing checks --batch, and --workers and --threads when given (0, their default, is the usable
 // CPUs).
 func checkSizing(fs *FlagSet, batch, workers, threads, cpus int, cpuSource string) error {
 	switch {
-	case batch < 1 || batch > MaxBatch:
-		return fs.Misuse("--batch %d: want 1 to %d clips", batch, MaxBatch)
-	case fs.IsSet("workers") && (workers < 1 || workers > MaxWorkers):
-		return fs.Misuse("--workers %d: want 1 to %d", workers, MaxWorkers)
-	case fs.IsSet("threads") && (threads < 1 || threads > ThreadsPerCPU*cpus):
-		return fs.Misuse("--threads %d: want 1 to %d (%d× the %d usable CPUs, from %s)", threads, ThreadsPerCPU*cpus, ThreadsPerCPU, cpus, cpuSource)
+	case batch < 1 || batch > spec.MaxBatch:
+		return fs.Misuse("--batch %d: want 1 to %d clips", batch, spec.MaxBatch)
+	case fs.IsSet("workers") && (workers < 1 || workers > spec.MaxWorkers):
+		return fs.Misuse("--workers %d: want 1 to %d", workers, spec.MaxWorkers)
+	case fs.IsSet("threads") && (threads < 1 || threads > spec.ThreadsPerCPU*cpus):
+		return fs.Misuse("--threads %d: want 1 to %d (%d× the %d usable CPUs, from %s)", threads, spec.ThreadsPerCPU*cpus, spec.ThreadsPerCPU, cpus, cpuSource)
 	}
 	return nil
 }

@@ -58,10 +58,10 @@ func addModelFlags(fs *FlagSet) *ModelFlags {
 	m.CPUs, m.CPUSource = spec.UsableCPUs()
 	m.Weights = fs.String("weights", "", "VGGish state dict `FILE` (default: the published vggish-10086976.pth, downloaded once; see `vggish weights`)")
 	m.Device = fs.String("device", "auto", "auto, cpu, cuda or cuda:N")
-	m.Batch = fs.Int("batch", spec.DefaultBatchSize, fmt.Sprintf("most clips per forward pass, packed across files, 1 to %d", MaxBatch))
-	m.Workers = fs.Int("workers", 0, fmt.Sprintf("files decoded and preprocessed at once, 1 to %d (default: one per usable CPU)", MaxWorkers))
+	m.Batch = fs.Int("batch", spec.DefaultBatchSize, fmt.Sprintf("most clips per forward pass, packed across files, 1 to %d", spec.MaxBatch))
+	m.Workers = fs.Int("workers", 0, fmt.Sprintf("files decoded and preprocessed at once, 1 to %d (default: one per usable CPU)", spec.MaxWorkers))
 	m.Threads = fs.Int("threads", 0, fmt.Sprintf("libtorch intra-op threads, 1 to %d× the usable CPUs, with a warning above them (default: one per\nusable CPU; here %d, from %s)",
-		ThreadsPerCPU, m.CPUs, m.CPUSource))
+		spec.ThreadsPerCPU, m.CPUs, m.CPUSource))
 	return m
 }
 

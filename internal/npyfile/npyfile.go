@@ -16,9 +16,11 @@ import (
 	"math"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 
 	"codeberg.org/sbinet/npyio"
+	"codeberg.org/sbinet/npyio/npz"
 
 	"github.com/vggish-go/vggish/internal/atomicfile"
 )
@@ -273,9 +275,42 @@ func Read(path string) ([]float32, []int, error) {
 	return data, shape, nil
 }
 
+// ReadFloats reads the array name (without ".npy") of an .npz archive, float32 or float64 as numpy
+// saves them, widened to float64, and returns it in C order with its shape: numpy writes a transposed
+// view (V.T after an eigendecomposition, say) in Fortran order.
+func ReadFloats(r *npz.Reader, name string) ([]float64, []int, error) {
+	key := name + ".npy"
+	if !slices.Contains(r.Keys(), key) {
+		return nil, nil, fmt.Errorf("no array %q", name)
+	}
+	h := r.Header(key)
+	var out []float64
+	switch strings.Trim(h.Descr.Type, "'\"") {
+	case "<f8":
+		if err := r.Read(key, &out); err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", name, err)
+		}
+	case "<f4":
+		var f []float32
+		if err := r.Read(key, &f); err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", name, err)
+		}
+		out = make([]float64, len(f))
+		for i, v := range f {
+			out[i] = float64(v)
+		}
+	default:
+		return nil, nil, fmt.Errorf("%s has dtype %s, want float32 or float64", name, h.Descr.Type)
+	}
+	if h.Descr.Fortran {
+		out = fortranToC(out, h.Descr.Shape)
+	}
+	return out, h.Descr.Shape, nil
+}
+
 // fortranToC reorders column-major data of the given shape to row-major.
-func fortranToC(data []float32, shape []int) []float32 {
-	out := make([]float32, len(data))
+func fortranToC[T any](data []T, shape []int) []T {
+	out := make([]T, len(data))
 	idx := make([]int, len(shape))
 	for c := range out {
 		// idx is the C-order multi-index of c; its Fortran offset has the first axis varying fastest.

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"codeberg.org/sbinet/npyio/npz"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -154,6 +155,57 @@ func TestReadFortranOrder(t *testing.T) {
 			}
 		}
 	}
+}
+
+// ReadFloats gives an .npz array in C order, widened to float64, whatever numpy's order and float
+// dtype (a transposed view, V.T after an eigendecomposition, is saved in Fortran order).
+func TestReadFloatsFromNumpy(t *testing.T) {
+	reftest.Require(t)
+	path := filepath.Join(t.TempDir(), "a.npz")
+	require.NoError(t, exec.Command(reftest.Interpreter(), "-c", `import sys,numpy as np
+a=np.arange(24, dtype=np.float64).reshape(4, 3, 2) / 4
+np.savez(sys.argv[1], c8=a, f8=a.transpose(2, 1, 0), c4=a.astype(np.float32), f4=a.astype(np.float32).T,
+         m=np.asfortranarray(a[:, :, 0]), i8=np.arange(3))`, path).Run())
+	r, err := npz.Open(path)
+	require.NoError(t, err)
+	defer r.Close()
+	// a[i][j][k] = (i*6 + j*2 + k) / 4; its transpose's [k][j][i] is the same value
+	at := func(i, j, k int) float64 { return float64(i*6+j*2+k) / 4 }
+	transposed := make([]float64, 24)
+	for k := range 2 {
+		for j := range 3 {
+			for i := range 4 {
+				transposed[k*12+j*4+i] = at(i, j, k)
+			}
+		}
+	}
+	natural := make([]float64, 24)
+	for i := range natural {
+		natural[i] = float64(i) / 4
+	}
+	column := []float64{ // a[:, :, 0], saved in Fortran order
+		at(0, 0, 0), at(0, 1, 0), at(0, 2, 0), at(1, 0, 0), at(1, 1, 0), at(1, 2, 0), at(2, 0, 0), at(2, 1, 0), at(2, 2, 0), at(3, 0, 0), at(3, 1, 0), at(3, 2, 0),
+	}
+	for _, c := range []struct {
+		name  string
+		shape []int
+		want  []float64
+	}{
+		{"c8", []int{4, 3, 2}, natural},
+		{"f8", []int{2, 3, 4}, transposed},
+		{"c4", []int{4, 3, 2}, natural},
+		{"f4", []int{2, 3, 4}, transposed},
+		{"m", []int{4, 3}, column},
+	} {
+		got, shape, err := npyfile.ReadFloats(r, c.name)
+		require.NoError(t, err, c.name)
+		assert.Equal(t, c.shape, shape, c.name)
+		assert.Equal(t, c.want, got, c.name)
+	}
+	_, _, err = npyfile.ReadFloats(r, "i8")
+	assert.ErrorContains(t, err, "want float32 or float64")
+	_, _, err = npyfile.ReadFloats(r, "absent")
+	assert.ErrorContains(t, err, `no array "absent"`)
 }
 
 // numpy's np.load reads an archive written by NPZ: names, shapes, dtypes and values, empty arrays

@@ -60,6 +60,23 @@ var Precisions = []string{FP32, BF16, FP16, TF32}
 // DefaultBatchSize is the most clips a forward pass takes by default (see package vggish).
 const DefaultBatchSize = 256
 
+// Bounds of what sizes a run, the library's options as the command line's flags. A batch takes about
+// 1 MB a clip (on the CPU, batch 256 peaked 243 MB above batch 32): 4096 clips bound it near 4.5 GB,
+// where --batch 100000000 once tried to allocate 2.4 TB up front and crashed. More workers than 1024
+// only multiply decoders and ffmpeg processes. libtorch threads far beyond the CPUs make it crawl: 1024
+// threads on 2 CPUs took over two minutes for a 3 s file, 100000 never finished.
+const (
+	MaxBatch      = 4096
+	MaxWorkers    = 1024
+	ThreadsPerCPU = 8
+)
+
+// MaxThreads is the most libtorch threads a process may ask for: ThreadsPerCPU per usable CPU.
+func MaxThreads() int {
+	n, _ := UsableCPUs()
+	return ThreadsPerCPU * n
+}
+
 // StdinArg is the input argument that means standard input.
 const StdinArg = "-"
 
