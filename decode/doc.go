@@ -12,6 +12,6 @@
 // Errors name the input: "decode NAME: what is wrong". An input that is not valid audio is a
 // [*FormatError], audio that is not decoded here (a sample rate outside [MinSampleRate] to
 // [MaxSampleRate], a file that needs ffmpeg where ffmpeg is not installed) an [*UnsupportedError]:
-// a caller tells them apart with errors.As. Other failures, a file that cannot be opened or read, wrap
-// the underlying error.
+// a caller tells them apart with errors.As. Other failures, a file or stream that cannot be opened or
+// read (a cancelled context included), wrap the underlying error.
 package decode

@@ -28,7 +28,8 @@ type ffmpegSource struct {
 	cmd    *exec.Cmd
 	stdout *os.File
 	stderr *tailBuffer
-	exited chan error // ffmpeg's exit, from the goroutine that started it
+	input  *countingReader // ffmpeg's stdin, for a stream: nil for a file
+	exited chan error      // ffmpeg's exit, from the goroutine that started it
 
 	waitOnce sync.Once
 	waitErr  error
@@ -58,9 +59,13 @@ func NewFFmpeg(ctx context.Context, path string) (Source, error) {
 func startFFmpeg(ctx context.Context, input string, stdin io.Reader, name string, head []byte) (*ffmpegSource, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	cmd := exec.CommandContext(ctx, "ffmpeg", ffmpegArgs(input)...)
-	cmd.Stdin = stdin
 	cmd.WaitDelay = time.Second // don't wait on pipes held by stray children once ffmpeg is gone
 	s := &ffmpegSource{name: name, ctx: ctx, cancel: cancel, cmd: cmd, stderr: &tailBuffer{}, exited: make(chan error, 1)}
+	if stdin != nil {
+		// Kept to tell a stream that could not be read from audio ffmpeg could not decode.
+		s.input = &countingReader{r: stdin}
+		cmd.Stdin = s.input
+	}
 	cmd.Stderr = s.stderr
 	// Our own pipe rather than cmd.StdoutPipe: ffmpeg is waited for by another goroutine (below), and
 	// Wait closes the pipes it made, which would lose what ffmpeg wrote before exiting.
@@ -94,7 +99,8 @@ func startFFmpeg(ctx context.Context, input string, stdin io.Reader, name string
 			s.cancel()
 		}
 		ferr := s.stop()
-		if ferr != nil && refused == nil && openedAtEOF(s.stderr.summary()) && oggPage(input, head) {
+		var broken *FormatError // ffmpeg's own failure: not a stream that could not be read, nor stopped
+		if errors.As(ferr, &broken) && openedAtEOF(s.stderr.summary()) && oggPage(input, head) {
 			// An Ogg stream that ends before its first audio packet: an Ogg or Opus file of zero
 			// samples (its headers only), which ffmpeg refuses to open where it decodes a WAV or
 			// FLAC one to nothing. It holds no audio, as those do.
@@ -185,9 +191,12 @@ func (s *ffmpegSource) stop() error {
 		stopped := s.ctx.Err() != nil
 		s.cancel()
 		switch {
-		case stopped && err != nil:
+		case err == nil:
+		case stopped:
 			s.waitErr = failed(s.name, fmt.Errorf("ffmpeg stopped: %w", context.Cause(s.ctx)))
-		case err != nil:
+		case s.input != nil && s.input.err != nil: // Wait has waited for the copying to stdin
+			s.waitErr = readError(s.name, s.input.err)
+		default:
 			s.waitErr = formatError(s.name, "ffmpeg could not decode it (%v): %s", err, s.stderr.summary())
 		}
 	})

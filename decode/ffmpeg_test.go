@@ -1,9 +1,12 @@
 package decode
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"os/exec"
@@ -13,6 +16,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -258,5 +262,36 @@ func TestOpenedAtEOF(t *testing.T) {
 		{"[in#0] Error opening input: Invalid data found when processing input | … | Error opening input files: End of file", false},
 	} {
 		assert.Equal(t, c.want, openedAtEOF(c.summary), c.summary)
+	}
+}
+
+// A stream ffmpeg decodes that fails to be read is that failure, wrapped, however far ffmpeg got:
+// ffmpeg fails on what it was given, or decodes it and exits well.
+func TestFFmpegStreamReadErrors(t *testing.T) {
+	errNet := errors.New("connection reset by peer (simulated)")
+	sine := []string{"-f", "lavfi", "-i", "sine=duration=10:sample_rate=22050"}
+	mp3, err := os.ReadFile(makeAudio(t, "x.mp3", sine...))
+	require.NoError(t, err)
+	ogg, err := os.ReadFile(makeAudio(t, "x.ogg", append(sine, "-c:a", "libvorbis")...))
+	require.NoError(t, err)
+	for _, c := range []struct {
+		name string
+		data []byte
+	}{
+		{"MP3 cut in its first frames", mp3[:1000]},
+		{"MP3 cut halfway", mp3[:len(mp3)/2]},
+		{"Ogg cut before its first audio packet", ogg[:200]}, // not an Ogg file of zero samples
+		{"Ogg cut halfway", ogg[:len(ogg)/2]},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s, err := OpenReader(t.Context(), io.MultiReader(bytes.NewReader(c.data), iotest.ErrReader(errNet)), "net.mp3")
+			if err == nil {
+				_, err = readAll(t, s, 4096, 1)
+			}
+			assert.ErrorIs(t, err, errNet)
+			var format *FormatError
+			assert.False(t, errors.As(err, &format), "%v is a *FormatError", err)
+			assert.ErrorContains(t, err, "decode net.mp3: ")
+		})
 	}
 }

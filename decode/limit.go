@@ -11,7 +11,7 @@ var ErrTooLong = errors.New("audio too long")
 // Limit returns a Source yielding src's samples up to seconds of audio, and an error wrapping
 // [ErrTooLong] (naming the source) instead of any sample beyond: a small compressed file that decodes
 // to hours is refused once the limit is passed, having decoded no more than that. The result can be
-// [Split] when src can; closing it closes src.
+// [Split] when src can; closing it closes src. A nil src gives a Source whose Read fails.
 func Limit(src Source, seconds float64) Source { return Watch(src, seconds, nil) }
 
 // Watch is Limit that also calls read, when not nil, after each read that yields audio, with the
@@ -19,6 +19,9 @@ func Limit(src Source, seconds float64) Source { return Watch(src, seconds, nil)
 // account of how much audio an encoded input holds, as it is decoded (a server's queue, which knows
 // only the input's size in bytes before). read runs on the reading goroutine.
 func Watch(src Source, seconds float64, read func(frames int64, channels int)) Source {
+	if src == nil { // no error to return: Read returns it
+		src = &memSource[float64]{mixer: mixer{channels: 1}, err: failed("", errors.New("nil Source"))}
+	}
 	l := limit{max: int64(seconds * float64(src.SampleRate())), seconds: seconds, name: "audio", read: read, channels: 1}
 	if s, ok := src.(interleaved); ok {
 		l.name, l.channels = s.Name(), s.channelCount()

@@ -206,3 +206,33 @@ func TestOpenErrors(t *testing.T) {
 	var format *FormatError
 	assert.ErrorAs(t, err, &format)
 }
+
+// Nil input is an error, never a panic: from the call, or from Read where the call has no error to
+// return.
+func TestNilInputFails(t *testing.T) {
+	// read uses the Source as a caller would.
+	read := func(s Source) error {
+		s.SampleRate()
+		defer s.Close()
+		_, err := s.Read(make([]float64, 10))
+		return err
+	}
+	for _, c := range []struct {
+		name string
+		call func() error
+		want string
+	}{
+		{"NewWAV", func() error { _, err := NewWAV(nil, "x.wav"); return err }, "decode x.wav: nil reader"},
+		{"OpenReader", func() error { _, err := OpenReader(t.Context(), nil, "-"); return err }, "decode -: nil reader"},
+		{"FromBuffer", func() error { _, err := FromBuffer(nil); return err }, "decode: nil audio buffer"},
+		{"Split", func() error { _, err := Split(nil); return err }, "decode: <nil> cannot be split into channels"},
+		{"Limit", func() error { return read(Limit(nil, 1)) }, "decode: nil Source"},
+		{"Watch", func() error { return read(Watch(nil, 1, func(int64, int) {})) }, "decode: nil Source"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var err error
+			require.NotPanics(t, func() { err = c.call() })
+			assert.EqualError(t, err, c.want)
+		})
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"io"
 	"os"
 	"os/exec"
@@ -88,7 +89,8 @@ func TestOpenReader(t *testing.T) {
 }
 
 // A stream that stalls (a pipe whose writer neither writes nor closes) never holds up cancellation:
-// while the format is found out, while reading natively, and while ffmpeg waits for input.
+// while the format is found out, while reading the WAV header or the samples natively, and while
+// ffmpeg waits for input. The error is the cancellation, not a broken file.
 func TestOpenReaderStalled(t *testing.T) {
 	wav := riffWAVE(chunk("fmt ", fmtBody(wavePCM, 1, 16000, 16)), sizedChunk("data", dataSizeUnknownFFmpeg, make([]byte, 3200)))
 	tests := []struct {
@@ -97,6 +99,8 @@ func TestOpenReaderStalled(t *testing.T) {
 		open   bool // OpenReader returns before the stall
 	}{
 		{"nothing", nil, false},
+		{"WAV cut in the fmt chunk", wav[:30], false},
+		{"WAV cut before the data chunk", wav[:36], false},
 		{"WAV header and some data", wav, true},
 		{"not WAV: ffmpeg probing", []byte("ID3\x04\x00\x00\x00\x00\x00\x00\xff\xfb"), false},
 	}
@@ -118,7 +122,9 @@ func TestOpenReaderStalled(t *testing.T) {
 				assert.ErrorIs(t, err, context.Canceled)
 				require.NoError(t, s.Close())
 			} else {
-				assert.Error(t, err)
+				assert.ErrorIs(t, err, context.Canceled)
+				var format *FormatError
+				assert.False(t, errors.As(err, &format), "%v is a *FormatError", err)
 			}
 			assert.Less(t, time.Since(start), 3*time.Second, "returned after cancellation")
 		})

@@ -3,6 +3,7 @@ package decode
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -61,6 +62,9 @@ type wavSource struct {
 // Close does not close r. A compressed encoding (MP3, ADPCM...) is an [*UnsupportedError]; [Open]
 // decodes those through ffmpeg.
 func NewWAV(r io.ReadSeeker, name string) (Source, error) {
+	if r == nil {
+		return nil, failed(name, errors.New("nil reader"))
+	}
 	s, err := openWAV(r, name)
 	if err != nil {
 		return nil, err
@@ -87,8 +91,15 @@ func openWAV(r io.ReadSeeker, name string) (*wavSource, error) {
 // decodeWAV reads the WAV header from r up to the data chunk. size is the number of bytes r holds, or
 // -1 when unknown (a pipe).
 func decodeWAV(r io.Reader, name string, size int64) (*wavSource, error) {
-	fail := func(format string, args ...any) error { return formatError(name, format, args...) }
 	cr := &countingReader{r: r}
+	// A header cut short by a failing read (a cancelled stream, a network error) is that failure, not
+	// a broken file.
+	fail := func(format string, args ...any) error {
+		if cr.err != nil {
+			return readError(name, cr.err)
+		}
+		return formatError(name, format, args...)
+	}
 	p := riff.New(cr)
 	if err := p.ParseHeaders(); err != nil || p.Format != riff.WavFormatID {
 		return nil, fail("not a WAV file (no RIFF/WAVE header)")
@@ -286,14 +297,19 @@ func (s *wavSource) frames(limit int) ([]float64, error) {
 
 func (s *wavSource) channelCount() int { return s.mixer.channels }
 
-// countingReader counts the bytes read through it.
+// countingReader counts the bytes read through it and keeps the first read error other than the end
+// of the input (the riff parser drops some).
 type countingReader struct {
-	r io.Reader
-	n int64
+	r   io.Reader
+	n   int64
+	err error
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)
+	if c.err == nil && err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
+		c.err = err
+	}
 	return n, err
 }

@@ -3,6 +3,7 @@ package decode
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"io"
 	"math"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -267,4 +269,57 @@ func TestWAVChunkedReadsEqualWholeRead(t *testing.T) {
 	require.Len(t, whole, 50000)
 	assert.Equal(t, whole, read(7))
 	assert.Equal(t, whole, read(4000))
+}
+
+// A read failing within the header (a network error, a cancelled stream) is that failure, wrapped;
+// the input ending there is a broken file.
+func TestWAVHeaderReadErrors(t *testing.T) {
+	errNet := errors.New("connection reset by peer (simulated)")
+	file := riffWAVE(chunk("LIST", []byte("INFOjunk")), chunk("fmt ", fmtBody(wavePCM, 1, 16000, 16)), chunk("data", le16s(1, 2, 3)))
+	opens := []struct {
+		name string
+		open func(t *testing.T, r io.Reader) (Source, error)
+	}{
+		{"pipe", func(t *testing.T, r io.Reader) (Source, error) {
+			s, err := decodeWAV(r, "net.wav", -1)
+			if err != nil {
+				return nil, err // not a nil *wavSource in a Source
+			}
+			return s, nil
+		}},
+		{"OpenReader", func(t *testing.T, r io.Reader) (Source, error) { return OpenReader(t.Context(), r, "net.wav") }},
+	}
+	for _, c := range []struct {
+		name string
+		cut  int
+	}{
+		{"in the RIFF header", 6},
+		{"in a chunk header", 16},
+		{"in a chunk before fmt", 24},
+		{"in the fmt chunk header", 30},
+		{"in the fmt chunk", 40},
+		{"before the data chunk", 52},
+		{"in the data chunk header", 56},
+		{"in the data", 62},
+	} {
+		for _, o := range opens {
+			t.Run(c.name+" "+o.name, func(t *testing.T) {
+				read := func(r io.Reader) error {
+					s, err := o.open(t, r)
+					if err == nil {
+						_, err = readAll(t, s, 100, 1)
+					}
+					return err
+				}
+				var format *FormatError
+				err := read(io.MultiReader(bytes.NewReader(file[:c.cut]), iotest.ErrReader(errNet)))
+				assert.ErrorIs(t, err, errNet)
+				assert.False(t, errors.As(err, &format), "%v is a *FormatError", err)
+				assert.ErrorContains(t, err, "decode net.wav: ")
+
+				err = read(bytes.NewReader(file[:c.cut]))
+				assert.ErrorAs(t, err, &format, "the input ends")
+			})
+		}
+	}
 }

@@ -2,6 +2,7 @@ package preprocess
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -94,14 +95,20 @@ const readSamples = 1 << 16
 
 // Stream reads src to the end and calls fn with each block of examples, in order. Errors from src
 // and fn are returned as they are; Stream's own errors name the source ("preprocess NAME: ...", with the
-// name from a Name() string method when src has one).
+// name from a Name() string method when src has one); a nil src is "preprocess: nil Source".
 func Stream(ctx context.Context, src decode.Source, opts Options, fn func(*Examples) error) (Info, error) {
+	if src == nil {
+		return Info{}, errors.New("preprocess: nil Source")
+	}
 	info := Info{SampleRate: src.SampleRate()}
 	name := "audio"
 	if n, ok := src.(interface{ Name() string }); ok {
 		name = n.Name()
 	}
 	fail := func(err error) (Info, error) { return info, fmt.Errorf("preprocess %s: %w", name, err) }
+	if fn == nil {
+		return fail(errors.New("nil fn"))
+	}
 	if err := opts.Check(); err != nil {
 		return fail(err)
 	}

@@ -90,6 +90,30 @@ func TestStreamRateBounds(t *testing.T) {
 	}
 }
 
+// Nil input is an error, never a panic.
+func TestNilInputFails(t *testing.T) {
+	ctx := t.Context()
+	src := decode.FromFloat64(make([]float64, 16000), 16000)
+	for _, c := range []struct {
+		name string
+		call func() error
+		want string
+	}{
+		{"Read, nil Source", func() error { _, _, err := preprocess.Read(ctx, nil, preprocess.Options{}); return err }, "preprocess: nil Source"},
+		{"Stream, nil Source", func() error {
+			_, err := preprocess.Stream(ctx, nil, preprocess.Options{}, func(*preprocess.Examples) error { return nil })
+			return err
+		}, "preprocess: nil Source"},
+		{"Stream, nil fn", func() error { _, err := preprocess.Stream(ctx, src, preprocess.Options{}, nil); return err }, "preprocess float64 samples: nil fn"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var err error
+			require.NotPanics(t, func() { err = c.call() })
+			assert.EqualError(t, err, c.want)
+		})
+	}
+}
+
 // wavFile is a WAV file built from raw fmt fields, consistent or not.
 func wavFile(tag, channels uint16, rate uint32, blockAlign, bits uint16, data []byte) []byte {
 	le := binary.LittleEndian
