@@ -1,5 +1,8 @@
-// Package atomicfile writes files that appear whole or not at all: a killed or failing writer leaves
-// at most a hidden temporary file beside the destination, never a partial file under its name.
+// Package atomicfile writes files that appear whole or not at all, never a partial file under the
+// destination's name. On Linux a file is written unnamed (O_TMPFILE) in the destination's folder and
+// named only when committed, so a killed writer leaves nothing behind (except in the instant between
+// naming and renaming); where the file system refuses that, it is written under a hidden temporary
+// name beside the destination, which a killed writer leaves (see RemoveTemps).
 package atomicfile
 
 import (
@@ -7,8 +10,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -17,8 +22,8 @@ import (
 
 const (
 	suffix = ".tmp"
-	// overhead is the most a temporary name adds to its stem: "." before it, then os.CreateTemp's
-	// "." and random decimal uint32 (up to 10 digits), and the suffix.
+	// overhead is the most a temporary name adds to its stem: "." before it, then "." and a random
+	// decimal uint32 (up to 10 digits), as os.CreateTemp and tempName write them, and the suffix.
 	overhead = 1 + 1 + 10 + len(suffix)
 	// plainMax bounds the temporary names that hold their target's name whole; a longer target's
 	// temporary name is shortened to at most the target's own length (see Stem), so that it fits
@@ -28,13 +33,19 @@ const (
 	hashLen = 16
 )
 
-// File is a file being written under a temporary name in its destination's folder
-// (".STEM.RANDOM.tmp", STEM as Stem gives it). Commit puts it in place; Abort, or a failed Commit, removes it.
+// File is a file being written for its destination: unnamed until Commit where the file system allows,
+// else under a temporary name in its destination's folder (".STEM.RANDOM.tmp", STEM as Stem gives
+// it); Name is that name, or the one Commit will try first. Commit puts it in place; Abort, or a
+// failed Commit, removes it.
 type File struct {
 	*os.File
 	path string
 	perm os.FileMode
+	tmp  string // the temporary name: "" while the file is unnamed, and once committed or aborted
 }
+
+// unnamed lets Create write unnamed files; tests turn it off to check the named ones.
+var unnamed = true
 
 // Create starts writing the file that Commit will put at path with permissions perm. What is at path
 // must be a regular file or nothing: a device, a named pipe or a folder there is refused, never
@@ -51,35 +62,72 @@ func Create(path string, perm os.FileMode) (*File, error) {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
+	if unnamed {
+		// Any failure falls back on a named file, which reports a real fault (a missing folder, a
+		// full disk) as it always has.
+		if f, err := openUnnamed(filepath.Dir(path), tempName(path)); err == nil {
+			return &File{File: f, path: path, perm: perm}, nil
+		}
+	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+Stem(filepath.Base(path))+".*"+suffix)
 	if err != nil {
 		return nil, err
 	}
-	return &File{File: tmp, path: path, perm: perm}, nil
+	return &File{File: tmp, path: path, perm: perm, tmp: tmp.Name()}, nil
 }
 
-// Commit flushes the file to disk, closes it and renames it to its path.
+// tempName is a random temporary name for path, as os.CreateTemp makes them.
+func tempName(path string) string {
+	name := "." + Stem(filepath.Base(path)) + "." + strconv.FormatUint(uint64(rand.Uint32()), 10) + suffix
+	return filepath.Join(filepath.Dir(path), name)
+}
+
+// Commit flushes the file to disk, names it if it is unnamed, closes it and renames it to its path.
 func (f *File) Commit() error {
 	err := f.Sync()
+	if err == nil {
+		err = f.Chmod(f.perm) // it was made private
+	}
+	if err == nil && f.tmp == "" {
+		err = f.link()
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Chmod(f.Name(), f.perm) // CreateTemp makes it private
+		err = os.Rename(f.tmp, f.path)
 	}
-	if err == nil {
-		err = os.Rename(f.Name(), f.path)
+	if err != nil && f.tmp != "" {
+		os.Remove(f.tmp)
 	}
-	if err != nil {
-		os.Remove(f.Name())
-	}
+	f.tmp = ""
 	return err
 }
 
-// Abort closes and removes the temporary file; after Commit it does nothing.
+// link gives an unnamed file a temporary name, to be renamed to its path: its Name, or where another
+// writer took that, another.
+func (f *File) link() error {
+	name := f.Name()
+	for tries := 1; ; tries++ {
+		err := linkUnnamed(f.File, name)
+		if err == nil {
+			f.tmp = name
+			return nil
+		}
+		if !errors.Is(err, fs.ErrExist) || tries == 100 {
+			return err
+		}
+		name = tempName(f.path)
+	}
+}
+
+// Abort closes and removes the file; after Commit it does nothing.
 func (f *File) Abort() {
 	f.Close()
-	os.Remove(f.Name()) // gone after Commit
+	if f.tmp != "" {
+		os.Remove(f.tmp)
+		f.tmp = ""
+	}
 }
 
 // Write writes data to path through a temporary file, flushed to disk before it is renamed to path.

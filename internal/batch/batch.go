@@ -29,6 +29,7 @@ import (
 	"github.com/vggish-go/vggish/decode"
 	"github.com/vggish-go/vggish/internal/atomicfile"
 	"github.com/vggish-go/vggish/internal/regfile"
+	"github.com/vggish-go/vggish/internal/spec"
 	"github.com/vggish-go/vggish/vggish"
 )
 
@@ -192,6 +193,7 @@ func Run(ctx context.Context, m Embedder, inputs []Input, o Options) (*Summary, 
 type run struct {
 	o       Options
 	todo    []Input
+	targets func(Input) []string // as plan.targets
 	skipped int
 	sink    sink
 	prog    *progress
@@ -201,6 +203,7 @@ type run struct {
 	mu       sync.Mutex
 	sum      Summary
 	failures []Failure
+	stopped  []string // inputs being embedded when the run was interrupted
 }
 
 // Check reports whether the options can write the results of the inputs, none of them over an input,
@@ -217,7 +220,7 @@ type plan struct {
 	selected []Input // this shard's
 	ignored  int     // inputs that are outputs
 	// targets lists the files written for an input (with OutDir: not the record and failure list).
-	targets func(Input) []string
+	targets func(Input) []string // as plan.targets
 }
 
 // plan checks the options and the inputs and works out the outputs, reading the file system only.
@@ -258,7 +261,8 @@ func (o Options) plan(inputs []Input) (*plan, error) {
 	return p, nil
 }
 
-// checkCollisions checks that no two inputs (of any shard) share a key or an output.
+// checkCollisions checks that no two inputs (of any shard) share a key or an output, and that no
+// output would be written inside another.
 func (p *plan) checkCollisions() error {
 	o := p.o
 	keyed := map[string]string{}
@@ -279,6 +283,16 @@ func (p *plan) checkCollisions() error {
 				return fmt.Errorf("inputs %s and %s would both be written to %s: rename one, or embed them in separate runs", prev, in.Path, t)
 			}
 			owner[t] = in.Path
+		}
+	}
+	// An output cannot be the folder of another: x.npy of x.wav and x.npy/y.npy of x.npy/y.wav.
+	for _, in := range p.all {
+		for _, t := range p.targets(in) {
+			for d := filepath.Dir(t); d != filepath.Dir(d); d = filepath.Dir(d) {
+				if prev, ok := owner[d]; ok {
+					return fmt.Errorf("inputs %s and %s would be written to %s and %s, inside it: rename one, or embed them in separate runs", prev, in.Path, d, t)
+				}
+			}
 		}
 	}
 	return nil
@@ -354,7 +368,7 @@ func newRun(inputs []Input, o Options) (*run, error) {
 	if o.Format == Parquet && o.Record == nil {
 		return nil, errors.New("batch: format parquet needs a run record: it lists the inputs of each part")
 	}
-	r := &run{o: o}
+	r := &run{o: o, targets: p.targets}
 	r.sum.Inputs = len(p.selected)
 	if o.OutDir != "" && o.Record != nil {
 		r.rec = r.newRecord()
@@ -407,8 +421,11 @@ func (r *run) prepareOutDir(p *plan) error {
 	}
 	for _, nr := range recs {
 		if nr.name == RecordName(o.Shard) && r.rec != nil {
-			r.rec.Others = others(&nr.rec, o.Format)
+			r.rec.Others, r.rec.Replacing = others(&nr.rec, o.Format), nr.rec.Replacing
 		}
+	}
+	if o.Overwrite && r.rec != nil {
+		r.rec.Replacing = replacing(recs, r.rec.Replacing, r.settings())
 	}
 	if o.Format == Parquet {
 		return r.prepareParts(recs, p.selected)
@@ -451,9 +468,11 @@ func (r *run) settings() Settings {
 	return s
 }
 
+// allExist reports whether every one of paths is a finished output: a regular file. Anything else in
+// its place (a folder) is not one, and writing there fails the input clearly.
 func allExist(paths []string) bool {
 	for _, p := range paths {
-		if _, err := os.Stat(p); err != nil {
+		if regfile.Require(p) != nil {
 			return false
 		}
 	}
@@ -552,13 +571,13 @@ feed:
 	if sinkErr != nil {
 		if fault := (*Fault)(nil); errors.As(sinkErr, &fault) {
 			fault.Inputs = len(r.todo)
-			// Embedded counts what was written: not the inputs of a Parquet part lost to the fault.
-			r.sum.Embedded = fault.Done
+			// Embedded and Clips count what was written: not a Parquet part lost to the fault.
+			r.sum.Embedded, r.sum.Clips = fault.Done, fault.clips
 		}
 		errs = append(errs, sinkErr)
 	} else if err := ctx.Err(); err != nil {
 		done := r.sum.Embedded + len(r.failures)
-		errs = append(errs, fmt.Errorf("%w after %d of %d files", ErrInterrupted, done, len(r.todo)))
+		errs = append(errs, fmt.Errorf("%w after %d of %d files%s", ErrInterrupted, done, len(r.todo), r.unfinished()))
 	}
 	if o.OutDir != "" {
 		errs = append(errs, r.writeFailures())
@@ -566,11 +585,51 @@ feed:
 			end := time.Now()
 			rec.Finished = &end
 			rec.Embedded, rec.Skipped, rec.Failed, rec.Clips = r.sum.Embedded, r.sum.Skipped, len(r.failures), r.sum.Clips
+			if r.replaced(sinkErr) {
+				rec.Replacing = slices.DeleteFunc(rec.Replacing, func(s Settings) bool { return s.Format == o.Format })
+			}
 			errs = append(errs, writeRecord(filepath.Join(o.OutDir, RecordName(o.Shard)), rec))
 		}
 	}
 	r.summarize()
 	return &r.sum, errors.Join(errs...)
+}
+
+// unfinished names the inputs an interruption stopped, so that a file that hangs its decoder is
+// found: "; unfinished: a.mp3, b.mp3 and 3 more".
+func (r *run) unfinished() string {
+	const named = 5
+	slices.Sort(r.stopped)
+	if len(r.stopped) == 0 {
+		return ""
+	}
+	list := make([]string, 0, named)
+	for _, p := range r.stopped[:min(len(r.stopped), named)] {
+		list = append(list, EscapePath(p))
+	}
+	s := "; unfinished: " + strings.Join(list, ", ")
+	if more := len(r.stopped) - named; more > 0 {
+		s += fmt.Sprintf(" and %d more", more)
+	}
+	return s
+}
+
+// replaced reports whether the run, having ended with the sink's error sinkErr, redid every input and
+// left no old outputs that a rerun would skip as done: an --overwrite that ends Record.Replacing.
+func (r *run) replaced(sinkErr error) bool {
+	if sinkErr != nil || r.sum.Embedded+len(r.failures) < len(r.todo) {
+		return false
+	}
+	failed := map[string]bool{}
+	for _, f := range r.failures {
+		failed[f.Path] = true
+	}
+	for _, in := range r.todo {
+		if failed[in.Path] && allExist(r.targets(in)) {
+			return false // its old outputs are still there, to be skipped as done
+		}
+	}
+	return true
 }
 
 func (r *run) newRecord() *Record {
@@ -602,12 +661,19 @@ func (r *run) embed(ctx context.Context, m Embedder, i int) {
 	})
 	if ctx.Err() != nil { // interrupted: neither done nor failed
 		r.sink.put(i, in, nil)
+		r.mu.Lock()
+		r.stopped = append(r.stopped, in.Path)
+		r.mu.Unlock()
 		return
 	}
 	written := err == nil
 	if err == nil {
 		if e.Rows() == 0 {
-			r.prog.logf("warning: %s: %.3g s of audio is shorter than one clip (0.975 s): empty output, shape (0, 128); --tail pad or repeat keeps a clip", in.Path, e.Duration)
+			why := "--tail pad or repeat keeps a clip"
+			if r.o.Record != nil && (r.o.Record.Settings.Tail == spec.Pad || r.o.Record.Settings.Tail == spec.Repeat) {
+				why = "not one sample is left once resampled to 16 kHz" // a tail policy keeps anything longer
+			}
+			r.prog.logf("warning: %s: %.3g s of audio is shorter than one clip (0.975 s): empty output, shape (0, 128); %s", in.Path, e.Duration, why)
 		}
 		err = r.sink.put(i, in, e)
 	} else {

@@ -28,6 +28,7 @@ import (
 	"github.com/vggish-go/vggish/decode"
 	"github.com/vggish-go/vggish/internal/atomicfile"
 	"github.com/vggish-go/vggish/internal/npyfile"
+	"github.com/vggish-go/vggish/internal/spec"
 	"github.com/vggish-go/vggish/vggish"
 )
 
@@ -228,8 +229,15 @@ func TestRunFailuresRerunAndRecord(t *testing.T) {
 	require.Len(t, sum.Failures, 1)
 	assert.Equal(t, bad, sum.Failures[0].Path)
 	assert.Contains(t, log.String(), "FAILED decode "+bad+": not audio")
-	assert.Contains(t, log.String(), "warning: "+filepath.Join(filepath.Dir(bad), "sub/deep/gggg.wav")+": 0.5 s of audio is shorter than one clip")
+	assert.Contains(t, log.String(), "warning: "+filepath.Join(filepath.Dir(bad), "sub/deep/gggg.wav")+": 0.5 s of audio is shorter than one clip (0.975 s): empty output, shape (0, 128); --tail pad or repeat keeps a clip")
 	assert.Contains(t, log.String(), "8 files: 7 embedded")
+	// Under a tail policy only audio that resampling leaves empty gives no clip: the hint says so.
+	padded := testRecord()
+	padded.Settings.Tail = spec.Pad
+	var padLog bytes.Buffer
+	_, err = Run(context.Background(), &fake{}, inputs, Options{OutDir: t.TempDir(), Workers: 2, Record: padded, Progress: &padLog})
+	require.NoError(t, err)
+	assert.Contains(t, padLog.String(), "gggg.wav: 0.5 s of audio is shorter than one clip (0.975 s): empty output, shape (0, 128); not one sample is left once resampled to 16 kHz")
 
 	b, err := os.ReadFile(filepath.Join(out, "vggish-errors.jsonl"))
 	require.NoError(t, err)
@@ -375,6 +383,78 @@ func TestRunResumesEachFormatWithItsSettings(t *testing.T) {
 	}
 }
 
+// An --overwrite with new settings that does not redo every input (interrupted, or failing an input
+// whose old output stays) leaves outputs of both settings: its record keeps the old ones (replacing),
+// and a run without --overwrite is refused until an --overwrite has redone everything.
+func TestRunRefusesAfterInterruptedOverwrite(t *testing.T) {
+	for _, shard := range []Shard{{}, {0, 2}} {
+		t.Run(RecordName(shard), func(t *testing.T) {
+			_, inputs := corpus(t, names...)
+			var kept string // a good input of the shard, failed by one step
+			for _, in := range shard.Select(inputs) {
+				if !strings.Contains(in.Path, "bad") {
+					kept = in.Path
+				}
+			}
+			out := t.TempDir()
+			steps := []struct {
+				name      string
+				hop       float64
+				overwrite bool
+				interrupt bool   // at the third file
+				fail      string // another input that fails
+				want      string // the refusal; "" for none
+				replacing []float64
+			}{
+				{"first run", 0.96, false, false, "", "", nil},
+				{"overwrite interrupted", 0.5, true, true, "", "", []float64{0.96}},
+				{"new settings refused", 0.5, false, false, "", "holds outputs of an --overwrite that was interrupted (" + RecordName(shard) + ", format npy: hop_seconds 0.96, now 0.5), some of them still with the old settings; rerun with --overwrite", []float64{0.96}},
+				{"old settings refused", 0.96, false, false, "", "other settings (" + RecordName(shard) + ", format npy: hop_seconds 0.5, now 0.96)", []float64{0.96}},
+				{"another overwrite interrupted", 0.7, true, true, "", "", []float64{0.96}},
+				{"an old output left by a failure", 0.5, true, false, kept, "", []float64{0.96}},
+				{"every input redone", 0.5, true, false, "", "", nil},
+				{"resumed", 0.5, false, false, "", "", nil},
+			}
+			for _, s := range steps {
+				rec := testRecord()
+				rec.Settings.Hop = s.hop
+				ctx, cancel := context.WithCancel(context.Background())
+				f := &fake{failOn: func(p string) bool { return strings.Contains(p, "bad") || p == s.fail }}
+				if s.interrupt {
+					f.onCall = func(n int32) {
+						if n == 3 {
+							cancel()
+						}
+					}
+				}
+				sum, err := Run(ctx, f, inputs, Options{OutDir: out, Shard: shard, Workers: 1, Record: rec, Overwrite: s.overwrite})
+				cancel()
+				switch {
+				case s.want != "":
+					assert.ErrorContains(t, err, s.want, s.name)
+					assert.Zero(t, f.calls.Load(), s.name)
+				case s.interrupt:
+					assert.ErrorIs(t, err, ErrInterrupted, s.name)
+				default:
+					require.NoError(t, err, s.name)
+				}
+				if s.name == "resumed" {
+					assert.Equal(t, []int{len(shard.Select(inputs)) - 1, 0}, []int{sum.Skipped, sum.Embedded}, "all but bad.wav done")
+				}
+				recs, err := readRecords(out)
+				require.NoError(t, err)
+				require.Len(t, recs, 1)
+				var hops []float64
+				for _, r := range recs[0].rec.Replacing {
+					assert.Equal(t, NPY, r.Format)
+					hops = append(hops, r.Hop)
+				}
+				assert.Equal(t, s.replacing, hops, s.name)
+			}
+		})
+	}
+}
+
 // A record without a precision (written before there was a choice) is fp32's.
 func TestRunRefusesOtherPrecision(t *testing.T) {
 	_, inputs := corpus(t, "a.wav")
@@ -489,6 +569,10 @@ func TestRunRejects(t *testing.T) {
 		{"unknown pool", Options{OutDir: root, Pool: "median"}, inputs, `pool "median"`},
 		{"one output for many", Options{Output: "x.npy"}, inputs, "an output file takes one input, not 3"},
 		{"colliding outputs", Options{OutDir: t.TempDir()}, inputs, "would both be written to"},
+		{"an output inside another", Options{OutDir: outDir},
+			[]Input{{Path: filepath.Join(root, "x.wav"), Rel: "x.wav"}, {Path: filepath.Join(root, "x.npy/y.wav"), Rel: "x.npy/y.wav"}},
+			"inputs " + filepath.Join(root, "x.wav") + " and " + filepath.Join(root, "x.npy/y.wav") + " would be written to " +
+				filepath.Join(outDir, "x.npy") + " and " + filepath.Join(outDir, "x.npy/y.npy") + ", inside it"},
 		{"colliding keys", Options{OutDir: t.TempDir(), Format: Parquet, Record: testRecord()},
 			[]Input{{Path: filepath.Join(root, "b.wav"), Rel: "b.wav"}, {Path: filepath.Join(root, "x/b.wav"), Rel: "b.wav"}},
 			"inputs " + b + " and " + filepath.Join(root, "x/b.wav") + " would both be stored as b.wav in "},
@@ -507,6 +591,23 @@ func TestRunRejects(t *testing.T) {
 	info, err := os.Stat(b)
 	require.NoError(t, err)
 	assert.Zero(t, info.Size(), "the input is untouched")
+}
+
+// Only a regular file is a finished output: an input whose output path is a folder fails clearly,
+// and a rerun tries it again instead of skipping it as done.
+func TestRunFolderAtOutputIsNotDone(t *testing.T) {
+	_, inputs := corpus(t, "a.wav", "bb.wav")
+	out := t.TempDir()
+	require.NoError(t, os.Mkdir(filepath.Join(out, "a.npy"), 0o755))
+	for run := range 2 {
+		sum, err := Run(context.Background(), &fake{}, inputs, Options{OutDir: out, Record: testRecord()})
+		require.NoError(t, err, "run %d", run)
+		assert.Equal(t, []int{run, 1 - run}, []int{sum.Skipped, sum.Embedded}, "bb.wav done, then skipped; a.wav tried each time (run %d)", run)
+		require.Len(t, sum.Failures, 1, "run %d", run)
+		assert.Equal(t, KindOutput, sum.Failures[0].Kind)
+		assert.Contains(t, sum.Failures[0].Error, "npy "+filepath.Join(out, "a.npy")+": not a regular file: it is a folder")
+		assert.FileExists(t, filepath.Join(out, ErrorsName(Shard{})), "run %d", run)
+	}
 }
 
 // A shard removes the temporary files a killed run of its own left, and leaves other shards' alone:
@@ -548,6 +649,8 @@ func TestRunInterrupted(t *testing.T) {
 	time.AfterFunc(50*time.Millisecond, cancel)
 	sum, err := Run(ctx, f, inputs, Options{OutDir: out, Workers: 2, Record: testRecord()})
 	require.ErrorIs(t, err, ErrInterrupted)
+	// The two files in the workers' hands are named: one that hangs its decoder is found so.
+	assert.Regexp(t, `^interrupted after 0 of 8 files; unfinished: /\S+\.wav, /\S+\.wav$`, err.Error())
 	assert.Equal(t, 0, sum.Embedded)
 	assert.Empty(t, sum.Failures, "interrupted files are not failures")
 	entries, err := os.ReadDir(out)

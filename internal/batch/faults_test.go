@@ -121,7 +121,7 @@ func TestRunStopsOnOutputFault(t *testing.T) {
 			assert.Equal(t, []int{3, 8}, []int{fault.Done, fault.Inputs})
 			assert.Contains(t, err.Error(), "output folder "+out+": npy "+filepath.Join(out, "sub", "d.npy")+": write ")
 			assert.Contains(t, err.Error(), tt.want+": the run stopped after writing the outputs of 3 of 8 files (those are complete): fix this and run again to finish the rest")
-			assert.Equal(t, 3, sum.Embedded)
+			assert.Equal(t, []int{3, 1 + 2 + 3}, []int{sum.Embedded, sum.Clips}, "a, bb and ccc")
 			require.Len(t, sum.Failures, 1, "only bad.wav failed; the others were not done")
 			assert.Equal(t, 4, writes, "no write after the fault")
 			assert.Empty(t, tempFiles(t, out))

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,7 +20,19 @@ import (
 //     that the shards run side by side but no unsharded run with them;
 //   - its shard's, holderName(shard) (an unsharded run is the shard ""), exclusive, holding who took
 //     it (a holder as JSON), so that a refused run can name the one in the way.
+//
+// A sharded run also shares its shard count's lock, countLockName(N), and then probes every other
+// count's with an exclusive lock: held, it is a job of another count, whose shards split the inputs
+// otherwise, and the run is refused. Taking its own before probing means that of two runs of
+// different counts starting together at least one sees the other; the shards of one job never probe
+// each other's.
 const folderLockName = ".vggish.lock"
+
+// countLockName is the lock file shared by the shards of a job of n shards (not a holderName: busy
+// reads no holder from it).
+func countLockName(n int) string { return countLockPrefix + strconv.Itoa(n) + ".lock" }
+
+const countLockPrefix = ".vggish-shards-"
 
 // holderName is the lock file of a shard's writer, beside its run record.
 func holderName(s Shard) string { return ".vggish-run" + shardSuffix(s) + ".lock" }
@@ -46,8 +59,8 @@ func (h holder) String() string {
 	return s + ": " + strings.Join(h.Args, " ")
 }
 
-// dirLock is an output folder held by this run.
-type dirLock struct{ folder, shard *flock.Flock }
+// dirLock is an output folder held by this run; count is nil for an unsharded run.
+type dirLock struct{ folder, count, shard *flock.Flock }
 
 // lockOutDir takes the locks of shard s of the output folder dir (created if missing), or says which
 // runs hold it.
@@ -64,11 +77,23 @@ func lockOutDir(dir string, s Shard) (*dirLock, error) {
 		ok, err = l.folder.TryRLock()
 	}
 	holders := ".vggish-run*.lock" // in the way: any other run
+	if err == nil && ok && !s.Whole() {
+		l.count = flock.New(filepath.Join(dir, countLockName(s.Count)))
+		if ok, err = l.count.TryRLock(); err == nil && ok {
+			var other string
+			other, err = otherCount(dir, s.Count)
+			if ok = other == ""; !ok {
+				holders = ".vggish-run.*-of-" + other + ".lock" // in the way: the shards of another count
+			}
+		}
+	}
 	if err == nil && ok {
-		if ok, err = l.shard.TryLock(); err != nil || !ok {
-			l.folder.Unlock()
+		if ok, err = l.shard.TryLock(); err == nil && !ok {
 			holders = holderName(s) // in the way: the same shard
 		}
+	}
+	if err != nil || !ok {
+		l.unlock()
 	}
 	if err != nil {
 		return nil, fmt.Errorf("output folder %s: lock: %w", dir, err)
@@ -89,10 +114,37 @@ func lockOutDir(dir string, s Shard) (*dirLock, error) {
 	return l, nil
 }
 
+// otherCount returns a shard count other than n whose lock in dir is held, or "" if none is: it
+// probes each with an exclusive lock, released at once.
+func otherCount(dir string, n int) (string, error) {
+	names, err := filepath.Glob(filepath.Join(dir, countLockPrefix+"*.lock"))
+	if err != nil {
+		return "", err
+	}
+	for _, name := range names {
+		if filepath.Base(name) == countLockName(n) {
+			continue
+		}
+		probe := flock.New(name)
+		free, err := probe.TryLock()
+		probe.Close()
+		if err != nil {
+			return "", err
+		}
+		if !free {
+			return strings.TrimSuffix(strings.TrimPrefix(filepath.Base(name), countLockPrefix), ".lock"), nil
+		}
+	}
+	return "", nil
+}
+
 // unlock releases the folder; nil does nothing.
 func (l *dirLock) unlock() {
 	if l != nil {
 		l.shard.Unlock()
+		if l.count != nil {
+			l.count.Unlock()
+		}
 		l.folder.Unlock()
 	}
 }

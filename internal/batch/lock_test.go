@@ -45,3 +45,32 @@ func TestLockOutDir(t *testing.T) {
 	_, err = os.Stat(dir)
 	require.NoError(t, err)
 }
+
+// Shards of different counts split the inputs otherwise: while a job of one count writes a folder, a
+// shard of another count is refused, naming that job's shards; shards of the same count are not.
+func TestLockOutDirShardCounts(t *testing.T) {
+	dir := t.TempDir()
+	var held []*dirLock
+	for _, s := range []Shard{{0, 2}, {1, 2}} {
+		l, err := lockOutDir(dir, s)
+		require.NoError(t, err, "the shards of one count run side by side")
+		held = append(held, l)
+	}
+	for _, s := range []Shard{{0, 3}, {2, 3}, {5, 8}} {
+		t.Run(s.String(), func(t *testing.T) {
+			_, err := lockOutDir(dir, s)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "is being written by another run (pid ")
+			assert.Contains(t, err.Error(), "shard 0/2")
+			assert.Contains(t, err.Error(), "shard 1/2")
+		})
+	}
+	for _, l := range held {
+		l.unlock()
+	}
+	l, err := lockOutDir(dir, Shard{0, 3})
+	require.NoError(t, err, "released")
+	_, err = lockOutDir(dir, Shard{1, 2})
+	assert.ErrorContains(t, err, "shard 0/3", "and the other way round")
+	l.unlock()
+}

@@ -208,6 +208,7 @@ type parquetSink struct {
 	mu     sync.Mutex
 	open   *part
 	done   int // inputs in the parts committed by this run
+	clips  int // their clips
 	failed error
 }
 
@@ -259,7 +260,7 @@ func (s *parquetSink) stop(err error) {
 		s.abandon()
 	}
 	if _, panicked := err.(*panicError); !panicked {
-		err = &Fault{Err: err, Done: s.done}
+		err = &Fault{Err: err, Done: s.done, clips: s.clips}
 	}
 	s.failed = err
 	s.cancel()
@@ -358,6 +359,7 @@ func (s *parquetSink) commit() error {
 	}
 	s.open = nil
 	s.done += len(p.meta.Inputs)
+	s.clips += p.meta.Clips
 	return nil
 }
 

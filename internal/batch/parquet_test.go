@@ -465,6 +465,8 @@ func TestParquetFullDisk(t *testing.T) {
 	}
 	assert.Equal(t, fault.Done, held, "the record lists the committed parts")
 	assert.Equal(t, fault.Done, sum.Embedded, "the summary counts what was written, not the part lost")
+	assert.Equal(t, len(got.clips), sum.Clips, "and the clips written")
+	assert.Equal(t, []int{fault.Done, len(got.clips)}, []int{got.records["vggish-run.json"].Embedded, got.records["vggish-run.json"].Clips}, "as does the record")
 	assert.Positive(t, held)
 
 	require.NoError(t, unix.Mount("", mnt, "", unix.MS_REMOUNT, "size=4m"))

@@ -74,6 +74,10 @@ type Record struct {
 	// a run that overwrites one format's outputs with new settings must not make the others look as
 	// if they had them too.
 	Others []Settings `json:"other_formats,omitempty"`
+	// Replacing keeps, per format, the settings of the outputs that an --overwrite with other settings
+	// has not replaced yet: set when such a run starts, cleared when one ends having redone every
+	// input. Until then a run without --overwrite is refused: it would skip the old outputs as done.
+	Replacing []Settings `json:"replacing,omitempty"`
 }
 
 // RecordName and ErrorsName are the file names of a run's record and failure list in its output
@@ -125,42 +129,80 @@ func readRecords(dir string) ([]namedRecord, error) {
 	return recs, nil
 }
 
-// checkSettings returns an error naming the first of the run records recs in dir whose settings
-// differ from s, a run's in format s.Format. Where the folder holds outputs of that format, their
-// settings are compared, pool included where the files hold it: they are the files the run skips as
-// done; the other formats' may differ after an --overwrite (Record.Others). Otherwise the settings of
-// every format are, so that a folder's outputs agree unless told otherwise.
-func checkSettings(dir string, recs []namedRecord, s Settings) error {
-	type made struct {
-		record string
-		s      Settings
-	}
-	var all, same []made
+// made is the settings of one format's outputs, as the run record named record holds them.
+type made struct {
+	record string
+	s      Settings
+}
+
+// madeIn lists the settings of the outputs in the run records recs: of every format, and of format f.
+func madeIn(recs []namedRecord, f Format) (all, same []made) {
 	for _, r := range recs {
 		for _, got := range append([]Settings{r.rec.Settings}, r.rec.Others...) {
 			all = append(all, made{r.name, got})
-			if got.Format == s.Format {
+			if got.Format == f {
 				same = append(same, made{r.name, got})
 			}
 		}
 	}
+	return all, same
+}
+
+// checkSettings returns an error naming the first of the run records recs in dir whose settings
+// differ from s, a run's in format s.Format. Where the folder holds outputs of that format, their
+// settings are compared, pool included where the files hold it: they are the files the run skips as
+// done; the other formats' may differ after an --overwrite (Record.Others). Otherwise the settings of
+// every format are, so that a folder's outputs agree unless told otherwise. An --overwrite of that
+// format that was interrupted (Record.Replacing) left outputs of its old settings: they are refused too.
+func checkSettings(dir string, recs []namedRecord, s Settings) error {
+	all, same := madeIn(recs, s.Format)
 	if len(same) > 0 {
 		all = same
 	}
 	for _, m := range all {
-		got, now := m.s, s
-		got.Format, now.Format = "", ""
-		if m.s.Format != s.Format || !poolInFile(s.Format) {
-			got.Pool, now.Pool = "", ""
-		}
-		got.Precision = cmp.Or(got.Precision, "fp32") // recorded before there was a choice
-		now.Precision = cmp.Or(now.Precision, "fp32")
-		if got != now {
+		if diff := diffSettings(m.s, s); diff != "" {
 			return fmt.Errorf("%s holds outputs made with other settings (%s, format %s: %s); rerun with --overwrite to replace them, or use another output folder",
-				dir, m.record, m.s.Format, got.Diff(now))
+				dir, m.record, m.s.Format, diff)
+		}
+	}
+	for _, r := range recs {
+		for _, old := range r.rec.Replacing {
+			if old.Format == s.Format {
+				return fmt.Errorf("%s holds outputs of an --overwrite that was interrupted (%s, format %s: %s), some of them still with the old settings; rerun with --overwrite to replace them, or use another output folder",
+					dir, r.name, old.Format, diffSettings(old, s))
+			}
 		}
 	}
 	return nil
+}
+
+// diffSettings is got.Diff(now) over the settings that decide the numbers in the outputs of format
+// now.Format, got being those of outputs of format got.Format: "" where they agree.
+func diffSettings(got, now Settings) string {
+	if got.Format != now.Format || !poolInFile(now.Format) {
+		got.Pool, now.Pool = "", ""
+	}
+	got.Format, now.Format = "", ""
+	got.Precision = cmp.Or(got.Precision, "fp32") // recorded before there was a choice
+	now.Precision = cmp.Or(now.Precision, "fp32")
+	return got.Diff(now)
+}
+
+// replacing is what the record of an --overwrite run with settings s keeps in Record.Replacing, was
+// being its shard's until now: was, with the settings of the outputs of format s.Format that the run
+// replaces where they differ from s, unless was holds those of an earlier, interrupted one. Parquet
+// parts are removed before any is written (see prepareParts): no old one is left to record.
+func replacing(recs []namedRecord, was []Settings, s Settings) []Settings {
+	if s.Format == Parquet || slices.ContainsFunc(was, func(w Settings) bool { return w.Format == s.Format }) {
+		return was
+	}
+	_, same := madeIn(recs, s.Format)
+	for _, m := range same {
+		if diffSettings(m.s, s) != "" {
+			return append(was, m.s)
+		}
+	}
+	return was
 }
 
 // poolInFile reports whether the files of format f hold the pooled vector: a run with another pool

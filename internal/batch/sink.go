@@ -37,6 +37,7 @@ type files struct {
 	release func()
 	cancel  context.CancelFunc
 	done    atomic.Int64 // inputs written
+	clips   atomic.Int64 // their clips
 
 	mu     sync.Mutex
 	failed error
@@ -54,7 +55,7 @@ func (f *files) close() error {
 	err := f.err()
 	if fault := (*Fault)(nil); errors.As(err, &fault) {
 		// Writes under way when the fault came finished after it: count them too.
-		fault.Done = int(f.done.Load())
+		fault.Done, fault.clips = int(f.done.Load()), int(f.clips.Load())
 	}
 	return err
 }
@@ -84,6 +85,7 @@ func (f *files) put(_ int, in Input, e *vggish.Embeddings) error {
 	}
 	if err == nil {
 		f.done.Add(1)
+		f.clips.Add(int64(e.Rows()))
 		return nil
 	}
 	if err = f.fault(err); errors.Is(err, errStopped) {
@@ -120,6 +122,7 @@ var errStopped = errors.New("the run stopped")
 type Fault struct {
 	Err          error // what writing an output returned
 	Done, Inputs int   // inputs written before it; inputs of the run (of this shard, not skipped)
+	clips        int   // the clips of the Done inputs
 }
 
 func (e *Fault) Error() string {

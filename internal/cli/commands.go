@@ -34,9 +34,10 @@ nor a folder stops the command before any work (exit status 2): a typo is best f
 --files-from lists and what folders hold are data: an entry that is missing, unreadable or not a
 regular file (a named pipe, a device) fails alone, like a corrupt file, and the others go on.
 
-With --out-dir DIR, input a/b.wav (its path under the deepest folder holding every input: a single
-folder argument is its own root) is written to DIR/a/b.npy, or .npz, .jsonl or .csv; inputs that would share
-an output (b.wav and b.mp3) are refused. Each output is written to a temporary file and renamed, and a
+With --out-dir DIR, an input's output is named by its key: its path under the folder argument that
+found it (corpus/a/b.wav from corpus/ is a/b.wav, written to DIR/a/b.npy, or .npz, .jsonl or .csv),
+or the path it was named by, cleaned, less a leading / and .. (/data/x.wav is data/x.wav); inputs that
+would share an output (b.wav and b.mp3) are refused. Each output is written to a temporary file and renamed, and a
 rerun skips the inputs whose outputs exist, so an interrupted or killed run is finished by running it
 again. DIR also gets vggish-run.json (weights sha256, settings, versions, device, counts) and, when
 files fail, vggish-errors.jsonl ({"path", "error"} per line); a shard's are vggish-run.I-of-N.json and
