@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vggish-go/vggish/decode/internal/demuxers"
 	"github.com/vggish-go/vggish/decode/internal/pipewav"
 	"github.com/vggish-go/vggish/internal/child"
 	"github.com/vggish-go/vggish/internal/regfile"
@@ -57,8 +58,16 @@ func NewFFmpeg(ctx context.Context, path string) (Source, error) {
 // startFFmpeg runs ffmpeg on input (a "file:" URL, or "pipe:0" fed from stdin); head is the input's
 // first bytes where they were read already (nil for a file).
 func startFFmpeg(ctx context.Context, input string, stdin io.Reader, name string, head []byte) (*ffmpegSource, error) {
+	var whitelist string
+	if strings.HasPrefix(input, "file:") {
+		var err error
+		// ffmpeg missing is said as ffmpeg's start fails, below
+		if whitelist, err = ffmpegFormats(); err != nil && !errors.Is(err, exec.ErrNotFound) {
+			return nil, failed(name, err)
+		}
+	}
 	ctx, cancel := context.WithCancel(ctx)
-	cmd := exec.CommandContext(ctx, "ffmpeg", ffmpegArgs(input)...)
+	cmd := exec.CommandContext(ctx, "ffmpeg", ffmpegArgs(input, whitelist)...)
 	cmd.WaitDelay = time.Second // don't wait on pipes held by stray children once ffmpeg is gone
 	s := &ffmpegSource{name: name, ctx: ctx, cancel: cancel, cmd: cmd, stderr: &tailBuffer{}, exited: make(chan error, 1)}
 	if stdin != nil {
@@ -140,14 +149,44 @@ func (s *ffmpegSource) empty() error {
 
 // ffmpegArgs has ffmpeg write the first audio stream of input as float64 WAV to stdout, and print
 // errors only. input is "file:PATH" ("file:" keeps ffmpeg from reading a name starting with '-' as an
-// option or "x:y" as a protocol) or "pipe:0". The input's own protocol is the only one ffmpeg may open:
-// a playlist or a reference in the audio (HLS, concat, a DASH manifest) cannot make it reach the
-// network or other files, which matters when the bytes come from a stranger (vggish serve).
-func ffmpegArgs(input string) []string {
+// option or "x:y" as a protocol) or "pipe:0". The input's own protocol is the only one ffmpeg may open,
+// so a playlist or a reference in the audio cannot make it reach the network, which matters when the
+// bytes come from a stranger (vggish serve); formats, when not empty, is the format whitelist that
+// keeps a file from naming other files to read (see package demuxers: a pipe's whitelist already does).
+func ffmpegArgs(input, formats string) []string {
 	protocol, _, _ := strings.Cut(input, ":")
-	return []string{"-nostdin", "-hide_banner", "-loglevel", "error", "-protocol_whitelist", protocol,
-		"-i", input, "-map", "0:a:0", "-c:a", "pcm_f64le", "-f", "wav", "pipe:1"}
+	args := []string{"-nostdin", "-hide_banner", "-loglevel", "error", "-protocol_whitelist", protocol}
+	if formats != "" {
+		args = append(args, "-format_whitelist", formats)
+	}
+	return append(args, "-i", input, "-map", "0:a:0", "-c:a", "pcm_f64le", "-f", "wav", "pipe:1")
 }
+
+// ffmpegFormats returns the format whitelist for files given to the ffmpeg command: its demuxers (from
+// `ffmpeg -demuxers`, 0.1 s once per process) but those that read other files than their input. A
+// failure is not kept: ffmpeg may be installed later.
+func ffmpegFormats() (string, error) {
+	formatsMu.Lock()
+	defer formatsMu.Unlock()
+	if formats != "" {
+		return formats, nil
+	}
+	out, err := exec.Command("ffmpeg", "-hide_banner", "-demuxers").Output()
+	if err != nil {
+		return "", fmt.Errorf("listing ffmpeg's demuxers: %w", err)
+	}
+	names := demuxers.ParseList(string(out))
+	if len(names) == 0 {
+		return "", errors.New("listing ffmpeg's demuxers: `ffmpeg -demuxers` listed none")
+	}
+	formats = demuxers.Whitelist(names)
+	return formats, nil
+}
+
+var (
+	formatsMu sync.Mutex
+	formats   string // ffmpegFormats' list, once made
+)
 
 func (s *ffmpegSource) Read(p []float64) (int, error) {
 	n, err := s.wavSource.Read(p)
@@ -197,7 +236,7 @@ func (s *ffmpegSource) stop() error {
 		case s.input != nil && s.input.err != nil: // Wait has waited for the copying to stdin
 			s.waitErr = readError(s.name, s.input.err)
 		default:
-			s.waitErr = formatError(s.name, "ffmpeg could not decode it (%v): %s", err, s.stderr.summary())
+			s.waitErr = formatError(s.name, "ffmpeg could not decode it (%v): %s", err, demuxers.Explain(s.stderr.summary()))
 		}
 	})
 	return s.waitErr

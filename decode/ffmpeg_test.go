@@ -68,7 +68,9 @@ func TestFFmpegLossy(t *testing.T) {
 func ffmpegSays(t *testing.T, path string) string {
 	t.Helper()
 	var stderr strings.Builder
-	cmd := exec.Command("ffmpeg", ffmpegArgs("file:"+path)...)
+	formats, err := ffmpegFormats()
+	require.NoError(t, err)
+	cmd := exec.Command("ffmpeg", ffmpegArgs("file:"+path, formats)...)
 	cmd.Stderr = &stderr
 	require.Error(t, cmd.Run(), "ffmpeg decodes %s", path)
 	line, _, _ := strings.Cut(strings.TrimSpace(stderr.String()), "\n")
@@ -81,6 +83,24 @@ func ffmpegSays(t *testing.T, path string) string {
 
 // A failure names the file, says that ffmpeg could not decode it and quotes ffmpeg's own first line,
 // whatever ffmpeg's version words it as.
+// A file that would make ffmpeg read others (a concat script under an audio name) is refused at once:
+// it never passes another file's audio for its own, nor blocks on a named pipe it lists.
+func TestFFmpegNestedInputsAreRefused(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.Rename(makeAudio(t, "real.wav", "-f", "lavfi", "-i", "sine=duration=1"), filepath.Join(dir, "real.wav")))
+	require.NoError(t, syscall.Mkfifo(filepath.Join(dir, "pipe.raw"), 0o600))
+	for _, target := range []string{"real.wav", "pipe.raw"} {
+		path := filepath.Join(dir, target+".mp3")
+		require.NoError(t, os.WriteFile(path, []byte("ffconcat version 1.0\nfile "+target+"\n"), 0o644))
+		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+		_, err := NewFFmpeg(ctx, path)
+		cancel()
+		var format *FormatError
+		require.ErrorAs(t, err, &format, target)
+		assert.ErrorContains(t, err, "it names other files to read", target)
+	}
+}
+
 func TestFFmpegErrors(t *testing.T) {
 	dir := t.TempDir()
 	text := filepath.Join(dir, "text.mp3")

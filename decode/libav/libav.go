@@ -18,10 +18,24 @@ package libav
 */
 import "C"
 
-import "unsafe"
+import (
+	"strings"
+	"sync"
+	"unsafe"
+
+	"github.com/vggish-go/vggish/decode/internal/demuxers"
+)
 
 // errLen bounds the messages of the shim.
 const errLen = 512
+
+// formats is the format whitelist the files are opened with: libavformat's demuxers but those that
+// read other files than their input (see package demuxers).
+var formats = sync.OnceValue(func() string {
+	list := C.vg_demuxers()
+	defer C.vg_free(unsafe.Pointer(list))
+	return demuxers.Whitelist(strings.Split(C.GoString(list), "\n"))
+})
 
 // decodeFile decodes the first audio stream of the file at path: format is called once with its rate
 // and channel count, then samples with each frame's samples, interleaved, valid during the call. An
@@ -32,9 +46,11 @@ func decodeFile(path string, format func(rate, channels int) error, samples func
 	msg := (*C.char)(C.malloc(errLen))
 	defer C.free(unsafe.Pointer(msg))
 	*msg = 0
-	d := C.vg_open(cpath, msg, errLen)
+	cformats := C.CString(formats())
+	defer C.free(unsafe.Pointer(cformats))
+	d := C.vg_open(cpath, cformats, msg, errLen)
 	if d == nil {
-		return &avError{C.GoString(msg)}
+		return &avError{demuxers.Explain(C.GoString(msg))}
 	}
 	defer C.vg_close(d)
 	if err := format(int(C.vg_rate(d)), int(C.vg_channels(d))); err != nil {

@@ -8,6 +8,7 @@
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
 #include <libavutil/avstring.h>
+#include <libavutil/bprint.h>
 #include <libavutil/channel_layout.h>
 #include <libavutil/mem.h>
 
@@ -62,6 +63,8 @@ struct vg_decoder {
 	int64_t errors;
 	double *buf;
 	size_t cap;
+	int opened; // the file itself is open: any other input is refused (open_once)
+	int (*default_open)(AVFormatContext *, AVIOContext **, const char *, int, AVDictionary **);
 };
 
 // The first error libav logs while a file is decoded: it says more than the error code (a worker
@@ -88,6 +91,21 @@ static void set_error(char *err, size_t errlen, const char *what, int code) {
 		snprintf(err, errlen, "%s: %s", what, msg);
 	else
 		snprintf(err, errlen, "%s", what);
+}
+
+// Demuxers that read other files than their input (a concat script, a playlist) are refused by the
+// format whitelist that Go passes (decode/internal/demuxers), which reaches the contexts the concat
+// demuxer makes for its files; and every open after the file's own is refused here, as HLS and DASH
+// make theirs through the context's io_open, as would any other reader of nested inputs.
+static int open_once(AVFormatContext *s, AVIOContext **pb, const char *url, int flags, AVDictionary **options) {
+	vg_decoder *d = s->opaque;
+	if (d->opened) {
+		if (first_log[0] == 0)
+			snprintf(first_log, sizeof first_log, "it opens another input, %s: refused", url);
+		return AVERROR(EPERM);
+	}
+	d->opened = 1;
+	return d->default_open(s, pb, url, flags, options);
 }
 
 void vg_close(vg_decoder *d) {
@@ -139,7 +157,20 @@ static int receive(vg_decoder *d) {
 	}
 }
 
-vg_decoder *vg_open(const char *path, char *err, size_t errlen) {
+char *vg_demuxers(void) {
+	AVBPrint b;
+	av_bprint_init(&b, 0, AV_BPRINT_SIZE_UNLIMITED);
+	void *it = NULL;
+	const AVInputFormat *f;
+	while ((f = av_demuxer_iterate(&it)) != NULL)
+		av_bprintf(&b, "%s\n", f->name);
+	char *list = NULL;
+	return av_bprint_finalize(&b, &list) < 0 ? NULL : list;
+}
+
+void vg_free(void *p) { av_free(p); }
+
+vg_decoder *vg_open(const char *path, const char *formats, char *err, size_t errlen) {
 	first_log[0] = 0;
 	av_log_set_callback(log_callback);
 	vg_decoder *d = av_mallocz(sizeof *d);
@@ -155,11 +186,23 @@ vg_decoder *vg_open(const char *path, char *err, size_t errlen) {
 		return NULL;
 	}
 	// As the ffmpeg command is run: "file:" so that the name is never a protocol or an option, and
-	// the file protocol alone, so that a playlist cannot reach the network or other files.
+	// the file protocol alone, so that a playlist cannot reach the network (nor, by open_once, other
+	// files).
 	char *url = av_asprintf("file:%s", path);
+	d->fmt = avformat_alloc_context();
+	if (url == NULL || d->fmt == NULL) {
+		av_free(url);
+		set_error(err, errlen, "out of memory", AVERROR(ENOMEM));
+		vg_close(d);
+		return NULL;
+	}
+	d->fmt->opaque = d;
+	d->default_open = d->fmt->io_open;
+	d->fmt->io_open = open_once;
 	AVDictionary *opts = NULL;
 	av_dict_set(&opts, "protocol_whitelist", "file", 0);
-	int ret = url == NULL ? AVERROR(ENOMEM) : avformat_open_input(&d->fmt, url, NULL, &opts);
+	av_dict_set(&opts, "format_whitelist", formats, 0);
+	int ret = avformat_open_input(&d->fmt, url, NULL, &opts);
 	av_dict_free(&opts);
 	av_free(url);
 	if (ret < 0) {

@@ -7,10 +7,14 @@
 
 typedef struct vg_decoder vg_decoder;
 
-// vg_open opens path and decodes up to its first frame, whose rate and channel count are the stream's
-// (as for the ffmpeg command, whose output takes them from the first frame). On failure it returns NULL
-// with a message in err.
-vg_decoder *vg_open(const char *path, char *err, size_t errlen);
+// vg_open opens path with the demuxers that formats names (a format_whitelist) alone, and decodes up to
+// its first frame, whose rate and channel count are the stream's (as for the ffmpeg command, whose
+// output takes them from the first frame). On failure it returns NULL with a message in err.
+vg_decoder *vg_open(const char *path, const char *formats, char *err, size_t errlen);
+
+// vg_demuxers lists the names of the demuxers libavformat has, a line each; vg_free frees it.
+char *vg_demuxers(void);
+void vg_free(void *p);
 
 int vg_rate(const vg_decoder *d);
 int vg_channels(const vg_decoder *d);
