@@ -30,6 +30,7 @@ type ffmpegSource struct {
 	stdout *os.File
 	stderr *tailBuffer
 	input  *countingReader // ffmpeg's stdin, for a stream: nil for a file
+	first  firstBytes      // the stream's first bytes
 	exited chan error      // ffmpeg's exit, from the goroutine that started it
 
 	waitOnce sync.Once
@@ -52,12 +53,11 @@ func NewFFmpeg(ctx context.Context, path string) (Source, error) {
 	if err := regfile.Require(path); err != nil {
 		return nil, fileError(path, err)
 	}
-	return startFFmpeg(ctx, "file:"+path, nil, path, nil)
+	return startFFmpeg(ctx, "file:"+path, nil, path)
 }
 
-// startFFmpeg runs ffmpeg on input (a "file:" URL, or "pipe:0" fed from stdin); head is the input's
-// first bytes where they were read already (nil for a file).
-func startFFmpeg(ctx context.Context, input string, stdin io.Reader, name string, head []byte) (*ffmpegSource, error) {
+// startFFmpeg runs ffmpeg on input (a "file:" URL, or "pipe:0" fed from stdin).
+func startFFmpeg(ctx context.Context, input string, stdin io.Reader, name string) (*ffmpegSource, error) {
 	var whitelist string
 	if strings.HasPrefix(input, "file:") {
 		var err error
@@ -71,8 +71,9 @@ func startFFmpeg(ctx context.Context, input string, stdin io.Reader, name string
 	cmd.WaitDelay = time.Second // don't wait on pipes held by stray children once ffmpeg is gone
 	s := &ffmpegSource{name: name, ctx: ctx, cancel: cancel, cmd: cmd, stderr: &tailBuffer{}, exited: make(chan error, 1)}
 	if stdin != nil {
-		// Kept to tell a stream that could not be read from audio ffmpeg could not decode.
-		s.input = &countingReader{r: stdin}
+		// Kept to tell a stream that could not be read from audio ffmpeg could not decode, and a
+		// whole Ogg stream of headers alone from one cut short.
+		s.input = &countingReader{r: io.TeeReader(stdin, &s.first)}
 		cmd.Stdin = s.input
 	}
 	cmd.Stderr = s.stderr
@@ -109,7 +110,7 @@ func startFFmpeg(ctx context.Context, input string, stdin io.Reader, name string
 		}
 		ferr := s.stop()
 		var broken *FormatError // ffmpeg's own failure: not a stream that could not be read, nor stopped
-		if errors.As(ferr, &broken) && openedAtEOF(s.stderr.summary()) && oggPage(input, head) {
+		if errors.As(ferr, &broken) && openedAtEOF(s.stderr.summary()) && s.zeroSampleOgg(input) {
 			// An Ogg stream that ends before its first audio packet: an Ogg or Opus file of zero
 			// samples (its headers only), which ffmpeg refuses to open where it decodes a WAV or
 			// FLAC one to nothing. It holds no audio, as those do.
@@ -131,13 +132,26 @@ func openedAtEOF(summary string) bool {
 	return strings.HasSuffix(first, ": End of file")
 }
 
-// oggPage reports whether the input starts with an Ogg page: head, or for a "file:" input without
-// it the file's first bytes.
-func oggPage(input string, head []byte) bool {
-	if path, ok := strings.CutPrefix(input, "file:"); ok && head == nil {
+// zeroSampleOgg reports whether ffmpeg's input, which it could not open, is a whole Ogg stream of
+// headers alone (see pipewav.OggFile): a file, or a stream that ended within its first bytes kept.
+func (s *ffmpegSource) zeroSampleOgg(input string) bool {
+	if path, ok := strings.CutPrefix(input, "file:"); ok {
 		return pipewav.OggFile(path)
 	}
-	return pipewav.OggPage(head)
+	return s.input.eof && s.input.n == int64(len(s.first.b)) && pipewav.OggBytes(s.first.b)
+}
+
+// firstBytes keeps the first maxOggHeaders bytes written to it: an Ogg stream of headers alone is
+// smaller (a Vorbis comment header holds the tags, cover art included, and is rarely beyond 1 MB).
+type firstBytes struct{ b []byte }
+
+const maxOggHeaders = 1 << 20
+
+func (f *firstBytes) Write(p []byte) (int, error) {
+	if room := maxOggHeaders - len(f.b); room > 0 {
+		f.b = append(f.b, p[:min(len(p), room)]...)
+	}
+	return len(p), nil
 }
 
 // empty makes s a source of no samples (nothing says the input's own rate).

@@ -260,6 +260,28 @@ func TestFFmpegZeroSamples(t *testing.T) {
 			require.NoError(t, r.Close())
 		})
 	}
+	// Cut short, or garbage after "OggS", an Ogg stream is malformed, not empty: as a file, and read
+	// from a stream (where only a stream that ended within the bytes kept can be a whole one).
+	t.Run("cut short", func(t *testing.T) {
+		path := makeAudio(t, "cut.ogg", append(silence, "-c:a", "libvorbis")...)
+		b, err := os.ReadFile(path)
+		require.NoError(t, err)
+		for _, cut := range [][]byte{[]byte("OggS"), b[:200], b[:len(b)-1]} {
+			require.NoError(t, os.WriteFile(path, cut, 0o644))
+			s, err := Open(path)
+			if err == nil {
+				_, err = readAll(t, s, 4096, 1)
+				s.Close()
+			}
+			assert.ErrorContains(t, err, "ffmpeg could not decode it", "%d bytes, as a file", len(cut))
+			r, err := OpenReader(context.Background(), bytes.NewReader(cut), "-")
+			if err == nil {
+				_, err = readAll(t, r, 4096, 1)
+				r.Close()
+			}
+			assert.ErrorContains(t, err, "ffmpeg could not decode it", "%d bytes, as a stream", len(cut))
+		}
+	})
 	t.Run("a file that is not audio still fails", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "noise.ogg")
 		require.NoError(t, os.WriteFile(path, []byte("this is not an ogg file at all"), 0o644))

@@ -147,7 +147,7 @@ func openStream(ctx context.Context, r *replay, name string) (interleaved, error
 	if r.kept == nil {
 		return nil, unsupported(name, "a WAV header longer than %d bytes, in an encoding only ffmpeg decodes: give it as a file", maxReplay)
 	}
-	return startFFmpeg(ctx, "pipe:0", io.MultiReader(bytes.NewReader(r.kept), r.r), name, r.kept)
+	return startFFmpeg(ctx, "pipe:0", io.MultiReader(bytes.NewReader(r.kept), r.r), name)
 }
 
 // maxReplay bounds the bytes of a stream kept while its format is found out.

@@ -297,17 +297,19 @@ func (s *wavSource) frames(limit int) ([]float64, error) {
 
 func (s *wavSource) channelCount() int { return s.mixer.channels }
 
-// countingReader counts the bytes read through it and keeps the first read error other than the end
-// of the input (the riff parser drops some).
+// countingReader counts the bytes read through it, and keeps the first read error other than the end
+// of the input (the riff parser drops some) and whether the input ended.
 type countingReader struct {
 	r   io.Reader
 	n   int64
 	err error
+	eof bool // the input ended
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)
+	c.eof = c.eof || err == io.EOF
 	if c.err == nil && err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
 		c.err = err
 	}

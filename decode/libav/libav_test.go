@@ -199,6 +199,60 @@ func TestCrashOrHangFailsThatFileAlone(t *testing.T) {
 	assert.ErrorIs(t, syscall.Kill(pid, 0), syscall.ESRCH, "the worker has exited and been waited for")
 }
 
+// A worker that sends nothing for stallLimit while its output is awaited, before its header or
+// mid-stream, is killed and fails its file alone, saying so; one whose output is not read for longer
+// is not.
+func TestStall(t *testing.T) {
+	defer func(limit time.Duration) { stallLimit = limit }(stallLimit)
+	stallLimit = 500 * time.Millisecond
+	dir := t.TempDir()
+	long := ffmpeg(t, filepath.Join(dir, "long.flac"), "-f", "lavfi", "-i", "sine=duration=60:sample_rate=8000")
+	b, err := os.ReadFile(long)
+	require.NoError(t, err)
+	hang := filepath.Join(dir, "hang.flac")
+	require.NoError(t, os.WriteFile(hang, b, 0o644))
+	p := newPool(t)
+	want, err := decodeAll(t, p, t.Context(), long)
+	require.NoError(t, err)
+	for _, c := range []struct {
+		name  string
+		path  string
+		then  func(*stream) // once the stream's header has come
+		stall bool
+	}{
+		{"hangs before its header", hang, nil, true},
+		{"stops mid-stream", long, func(s *stream) { require.NoError(t, s.w.cmd.Process.Signal(syscall.SIGSTOP)) }, true},
+		{"not read for longer than the limit", long, func(*stream) { time.Sleep(3 * stallLimit) }, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second) // not forever, before the fix
+			defer cancel()
+			start := time.Now()
+			got, err := func() ([]byte, error) {
+				r, err := p.Decode(ctx, c.path)
+				if err != nil {
+					return nil, err
+				}
+				defer r.Close()
+				c.then(r.(*stream))
+				return io.ReadAll(r)
+			}()
+			if !c.stall {
+				require.NoError(t, err)
+				assert.Equal(t, want, got)
+				return
+			}
+			var format *decode.FormatError
+			require.ErrorAs(t, err, &format)
+			assert.EqualError(t, err, "decode "+c.path+": the decoder produced nothing for 500ms: killed")
+			assert.Less(t, time.Since(start), 5*time.Second)
+			got, err = decodeAll(t, p, t.Context(), long)
+			require.NoError(t, err, "the next file")
+			assert.Equal(t, want, got)
+		})
+	}
+}
+
 // What the libraries cannot decode is a *decode.FormatError naming the file and saying why.
 func TestErrors(t *testing.T) {
 	dir := t.TempDir()
@@ -223,23 +277,48 @@ func TestErrors(t *testing.T) {
 }
 
 // A file of zero samples is no audio, as through the ffmpeg command (decode's TestFFmpegZeroSamples),
-// Ogg and Opus ones included, which libavformat refuses to open; a file named .ogg that is not one
-// still fails.
+// Ogg and Opus ones included, which libavformat refuses to open; a file named .ogg that is not one, or
+// an Ogg file cut short before its audio, still fails.
 func TestZeroSamples(t *testing.T) {
 	dir := t.TempDir()
 	p := newPool(t)
 	silence := []string{"-f", "lavfi", "-i", "anullsrc=r=16000:cl=mono", "-t", "0"}
-	for _, f := range []struct{ name, codec string }{{"empty.ogg", "libvorbis"}, {"empty.opus", "libopus"}, {"empty.flac", "flac"}} {
-		path := ffmpeg(t, filepath.Join(dir, f.name), append(silence, "-c:a", f.codec)...)
-		b, err := decodeAll(t, p, t.Context(), path)
-		require.NoError(t, err, f.name)
-		_, _, data := wavFields(t, b)
-		assert.Empty(t, data, f.name)
+	opus, err := os.ReadFile(ffmpeg(t, filepath.Join(dir, "src.opus"), append(silence, "-c:a", "libopus")...))
+	require.NoError(t, err)
+	ogg, err := os.ReadFile(makeAudio(t, dir, "a.ogg", "-c:a", "libvorbis"))
+	require.NoError(t, err)
+	for _, c := range []struct {
+		name  string
+		data  []byte // nil: the file ffmpeg writes from silence with codec
+		codec string
+		err   string
+	}{
+		{name: "empty.ogg", codec: "libvorbis"},
+		{name: "empty.opus", codec: "libopus"},
+		{name: "empty.flac", codec: "flac"},
+		{name: "fake.ogg", data: []byte("this is not an ogg file at all"), err: "ffmpeg could not decode it"},
+		{name: "capture-pattern.ogg", data: []byte("OggS"), err: "ffmpeg could not decode it: opening it: End of file"},
+		{name: "first-200-bytes.ogg", data: ogg[:200], err: "ffmpeg could not decode it: opening it: End of file"},
+		// Its first page, the ID header alone: a page header of 27 bytes, 1 segment, 19 bytes.
+		{name: "id-header.opus", data: opus[:27+1+19], err: "ffmpeg could not decode it: opening it: End of file"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			path := filepath.Join(dir, c.name)
+			if c.data == nil {
+				ffmpeg(t, path, append(silence, "-c:a", c.codec)...)
+			} else {
+				require.NoError(t, os.WriteFile(path, c.data, 0o644))
+			}
+			b, err := decodeAll(t, p, t.Context(), path)
+			if c.err != "" {
+				assert.ErrorContains(t, err, c.err)
+				return
+			}
+			require.NoError(t, err)
+			_, _, data := wavFields(t, b)
+			assert.Empty(t, data)
+		})
 	}
-	fake := filepath.Join(dir, "fake.ogg")
-	require.NoError(t, os.WriteFile(fake, []byte("this is not an ogg file at all"), 0o644))
-	_, err := decodeAll(t, p, t.Context(), fake)
-	assert.ErrorContains(t, err, "ffmpeg could not decode it")
 }
 
 // Through decode.Open, the libraries' samples are the ffmpeg command's; Split and Limit work on them;

@@ -24,11 +24,11 @@ type Options struct {
 }
 
 // A Pool decodes files in worker processes, each decoding one file at a time and many files one after
-// another: it starts a worker when all are busy and keeps it for the next file. A worker that crashes
-// or hangs fails that file alone (with a *decode.FormatError, or the context's error): the next file
-// gets a new worker. Workers end with the Pool's Close, with this process (on Linux, however it ends),
-// or when a file's decoding is stopped before its end. A Pool is a decode.Decoder, safe for concurrent
-// use.
+// another: it starts a worker when all are busy and keeps it for the next file. A worker that crashes,
+// or hangs (sends nothing for 2 minutes while its output is awaited), fails that file alone (with a
+// *decode.FormatError, or the context's error): the next file gets a new worker. Workers end with the
+// Pool's Close, with this process (on Linux, however it ends), or when a file's decoding is stopped
+// before its end. A Pool is a decode.Decoder, safe for concurrent use.
 type Pool struct {
 	command string
 
@@ -195,14 +195,17 @@ func (s *stream) release() {
 	s.w = nil
 }
 
-// fail ends the worker, broken or stopped, and says why.
+// fail ends the worker, broken, hung or stopped, and says why.
 func (s *stream) fail(err error) error {
 	w := s.w
 	s.w = nil
 	w.kill()
 	s.stopAfter()
-	if s.ctx.Err() != nil {
+	switch {
+	case s.ctx.Err() != nil:
 		return fmt.Errorf("decode %s: decoding stopped: %w", s.path, context.Cause(s.ctx))
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return &decode.FormatError{Name: s.path, Err: fmt.Errorf("the decoder produced nothing for %v: killed", stallLimit)}
 	}
 	return workerFailed(w, s.path, err)
 }
@@ -275,8 +278,24 @@ func startWorker(command string) (*worker, error) {
 		outR.Close()
 		return nil, fmt.Errorf("starting a decoding worker: %w", err)
 	}
-	w.in, w.outFile, w.out = inW, outR, bufio.NewReaderSize(outR, 1<<16)
+	w.in, w.outFile, w.out = inW, outR, bufio.NewReaderSize(watchedPipe{outR}, 1<<16)
 	return w, nil
+}
+
+// stallLimit is how long a worker may send nothing while its output is awaited before it is taken
+// for hung: decoding starts in milliseconds, so minutes of silence are a hang, not a slow file.
+var stallLimit = 2 * time.Minute
+
+// watchedPipe is a worker's output, whose reads fail with os.ErrDeadlineExceeded after stallLimit
+// without a byte. The limit runs only during a read: a worker blocked on a full pipe, as we have not
+// read, is never taken for a hung one.
+type watchedPipe struct{ f *os.File }
+
+func (p watchedPipe) Read(b []byte) (int, error) {
+	if err := p.f.SetReadDeadline(time.Now().Add(stallLimit)); err != nil {
+		return 0, err
+	}
+	return p.f.Read(b)
 }
 
 func (w *worker) request(path string) error {
