@@ -18,7 +18,8 @@ const (
 	// Mix averages the channels to mono, as the reference does (the default): one stream of vectors.
 	Mix Channels = iota
 	// Each embeds every channel on its own: one stream of vectors per channel (see
-	// Embeddings.Channels). The streams' clips are batched with all the others.
+	// Embeddings.Channels). The streams' clips are batched with all the others. An input of more than
+	// 64 channels is a *decode.UnsupportedError: its channels are preprocessed at once.
 	Each
 )
 

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/vggish-go/vggish/decode"
 	"github.com/vggish-go/vggish/internal/npyfile"
 	"github.com/vggish-go/vggish/internal/reftest"
 	"github.com/vggish-go/vggish/preprocess"
@@ -150,6 +151,19 @@ func TestEachChannelMonoAndBuffer(t *testing.T) {
 	require.Equal(t, 2, e.Channels)
 	assert.Equal(t, a.Data, e.Channel(1).Data)
 	assert.NotEqual(t, a.Data, e.Channel(0).Data)
+
+	// More channels than are preprocessed at once are refused, as audio not embedded here (a small
+	// WAV declaring 65535 ran the process out of memory and threads), whole or block by block.
+	wide := &audio.Float32Buffer{Format: &audio.Format{NumChannels: 65, SampleRate: 16000}, Data: make([]float32, 65*16000)}
+	_, err = each.EmbedBuffer(context.Background(), wide)
+	var unsupported *decode.UnsupportedError
+	require.ErrorAs(t, err, &unsupported)
+	assert.ErrorContains(t, err, "65 channels: at most 64 are embedded each on its own")
+	src, err := decode.FromBuffer(wide)
+	require.NoError(t, err)
+	for _, err := range each.EmbedBlocks(context.Background(), src) {
+		require.ErrorAs(t, err, &unsupported)
+	}
 }
 
 // The three tail policies on a 0.4 s sound and on 2.3 s of audio (a partial last clip), against the

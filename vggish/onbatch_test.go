@@ -197,3 +197,23 @@ func TestMaxQueueDelay(t *testing.T) {
 		assert.Less(t, time.Since(began), time.Minute)
 	})
 }
+
+// The loop lets go of a run's examples once they are in a batch: a caller waiting for the rest of a
+// long input holds its embeddings (512 bytes a clip), not its log-mel examples (24 KB a clip), which
+// made an hour at a 0.01 s hop need gigabytes.
+func TestBatchedExamplesAreReleased(t *testing.T) {
+	m, err := New(context.Background(), Options{WeightsPath: golden.Weights(t), Device: "cpu", BatchSize: 4})
+	require.NoError(t, err)
+	defer m.Close()
+	per := preprocess.ExampleFrames * preprocess.MelBins
+	ex := &preprocess.Examples{Data: golden.Examples()[:10*per], Starts: make([]float64, 10)}
+	out, reqs, err := m.submit(context.Background(), ex)
+	require.NoError(t, err)
+	require.Len(t, reqs, 3)
+	require.NoError(t, m.wait(reqs))
+	for i, r := range reqs {
+		assert.Nil(t, r.in, "run %d", i)
+	}
+	assert.Len(t, out.Data, 10*EmbeddingSize)
+	assert.NotContains(t, out.Data, float32(0), "every clip embedded")
+}

@@ -64,7 +64,7 @@ func (m *Model) blocks(ctx context.Context, src decode.Source, yield func(*Embed
 		return err
 	}
 	name := sourceName(src)
-	srcs, err := m.split(src)
+	srcs, err := m.split(name, src)
 	if err != nil {
 		return err
 	}

@@ -393,7 +393,7 @@ func (m *Model) embed(ctx context.Context, name string, open func() (decode.Sour
 	if own {
 		defer src.Close()
 	}
-	srcs, err := m.split(src)
+	srcs, err := m.split(name, src)
 	if err != nil {
 		return nil, err
 	}
@@ -463,11 +463,15 @@ func (m *Model) acquire(ctx context.Context) (release func(), err error) {
 }
 
 // split is the sources embed reads: src itself, or with Channels Each a source per channel.
-func (m *Model) split(src decode.Source) ([]decode.Source, error) {
+func (m *Model) split(name string, src decode.Source) ([]decode.Source, error) {
 	if m.opts.Channels != Each {
 		return []decode.Source{src}, nil
 	}
-	return decode.Split(src)
+	srcs, err := decode.Split(src)
+	if err == nil && len(srcs) > spec.MaxEachChannels {
+		return nil, &decode.UnsupportedError{Name: name, Err: fmt.Errorf("%d channels: at most %d are embedded each on its own (they are preprocessed at once, with buffers of their own): mix them", len(srcs), spec.MaxEachChannels)}
+	}
+	return srcs, err
 }
 
 // named prefixes the model's own errors with the input's name: "vggish NAME: ...", or "vggish: ..."
@@ -562,13 +566,13 @@ func (m *Model) wait(reqs []*request) error {
 // request is a run of at most BatchSize examples waiting for the inference loop.
 type request struct {
 	ctx    context.Context
-	in     []float32 // examples × 96 × 64
+	in     []float32 // examples × 96 × 64; nil once in a batch, so that a long input's examples are freed as they run
 	out    []float32 // examples × 128, filled by the loop
 	done   chan error
 	queued time.Time // when submit began to queue it
 }
 
-func (r *request) len() int { return len(r.in) / (preprocess.ExampleFrames * preprocess.MelBins) }
+func (r *request) len() int { return len(r.out) / EmbeddingSize }
 
 // answer ends r and gives its examples' place in the queue back.
 func (m *Model) answer(r *request, err error) {
@@ -613,6 +617,7 @@ func (m *Model) loop() {
 				continue
 			}
 			batch = append(batch, r.in...)
+			r.in = nil // the caller waits for the whole input before it lets go of its requests
 			live = append(live, r)
 			if r.queued.Before(oldest) {
 				oldest = r.queued

@@ -71,6 +71,11 @@ const (
 	ThreadsPerCPU = 8
 )
 
+// MaxEachChannels is the most channels an input may have to be embedded channel by channel: each is
+// preprocessed at once, with its own buffers and its own OS thread in libtorch (255 channels took 2.6 GB;
+// a 262 KB WAV declaring 65535 ran the process out of memory and threads).
+const MaxEachChannels = 64
+
 // MaxThreads is the most libtorch threads a process may ask for: ThreadsPerCPU per usable CPU.
 func MaxThreads() int {
 	n, _ := UsableCPUs()
