@@ -220,7 +220,7 @@ type plan struct {
 	selected []Input // this shard's
 	ignored  int     // inputs that are outputs
 	// targets lists the files written for an input (with OutDir: not the record and failure list).
-	targets func(Input) []string // as plan.targets
+	targets func(Input) []string
 }
 
 // plan checks the options and the inputs and works out the outputs, reading the file system only.
